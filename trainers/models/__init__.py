@@ -1,0 +1,1 @@
+"""trainers/models package."""
