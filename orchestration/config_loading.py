@@ -82,22 +82,40 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return merged
 
 
-def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | None = None) -> T:
-    """Read a YAML file (or nothing: defaults), apply overrides, and validate into ``cls``."""
-    data: Any = {}
-    source = "config"
-    if path is not None:
-        source = str(path)
-        file = Path(path)
-        if not file.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"{source}:{where} is not valid YAML") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: expected a mapping at the top level")
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge: ``update`` wins; nested mappings merge key by key."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping; ConfigError for a missing file or invalid YAML."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_config(
+    cls: type[T],
+    path: str | Path | None,
+    overrides: list[str] | None = None,
+    defaults: dict[str, Any] | None = None,
+) -> T:
+    """``defaults`` (a preset), then the YAML file, then ``KEY=VALUE`` overrides, validated into ``cls``."""
+    data = merge(defaults or {}, read_yaml(path) if path is not None else {})
     data = apply_overrides(data, overrides or [])
-    return parse_config(cls, data, source)
+    return parse_config(cls, data, str(path) if path is not None else "config")
