@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from trainers.feature_batches import decode_feature_batch, decode_png_batch, token_batch
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    return cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
+
+
+def test_png_batch_is_rgb_in_minus_one_one() -> None:
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 255
+    out = decode_png_batch(np.array([_png(red)], dtype=object))
+    assert out.shape == (1, 3, 8, 8) and out.dtype == np.float32
+    assert np.allclose(out[0, 0], 1.0) and np.allclose(out[0, 1:], -1.0)
+
+
+def test_token_batch_marks_absent_rows_and_rejects_bad_lengths() -> None:
+    tokens, present = token_batch(np.array([[1] * 4, None], dtype=object), 4)
+    assert present.tolist() == [True, False]
+    assert tokens[0].tolist() == [1, 1, 1, 1] and tokens[1].tolist() == [0, 0, 0, 0]
+    with pytest.raises(ValueError, match="expected 4 tokens"):
+        token_batch(np.array([[1, 2]], dtype=object), 4)
+
+
+def test_decode_feature_batch_covers_every_modality() -> None:
+    image = _png(np.full((16, 16, 3), 128, np.uint8))
+    lr = _png(np.full((4, 4, 3), 128, np.uint8))
+    batch = {
+        "hr_png": np.array([image], dtype=object),
+        "lr_png": np.array([lr], dtype=object),
+        "edges_tokens": np.array([list(range(256))], dtype=object),
+    }
+    out = decode_feature_batch(batch)
+    assert out["hr"].shape == (1, 3, 16, 16) and out["lr"].shape == (1, 3, 4, 4)
+    assert out["edges_present"].tolist() == [True] and out["edges_tokens"][0, 255] == 255
+    assert out["depth_present"].tolist() == [False]
+    assert out["caption_tokens"].shape == (1, 77)
