@@ -1,0 +1,113 @@
+"""Open the Iceberg catalog of a :class:`FeatureStoreConfig` and make sure its two tables exist.
+
+The SQL catalog (embedded SQLite by default) needs no server; the REST catalog is for shared,
+production deployments. Both are built from the same property dict, which
+:func:`catalog_properties` also hands to readers in other processes (Ray's ``catalog_kwargs``),
+so every relative local path is made absolute here, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.rest import RestCatalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.table import Table, TableProperties
+
+from featurestore.config import FeatureStoreConfig
+from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA, SCHEMA_VERSION
+
+SCHEMA_VERSION_PROPERTY = "mmsr.schema-version"
+"""Table property recording :data:`featurestore.schema.SCHEMA_VERSION` at creation."""
+
+_SQLITE_PREFIX = "sqlite:///"
+
+
+@dataclass(frozen=True)
+class FeatureTables:
+    """The two tables of the feature store, loaded from one catalog."""
+
+    samples: Table
+    errors: Table
+
+
+def warehouse_url(config: FeatureStoreConfig) -> str:
+    """The warehouse as a URL: fsspec URLs pass through, local paths become absolute ``file://``.
+
+    The path is not percent-encoded: pyiceberg and fsspec both take ``file://`` paths literally.
+    """
+    if "://" in config.warehouse:
+        return config.warehouse.rstrip("/")
+    return "file://" + Path(config.warehouse).expanduser().resolve().as_posix()
+
+
+def _sqlite_path(catalog_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (relative or absolute), else None."""
+    return Path(catalog_uri[len(_SQLITE_PREFIX):]) if catalog_uri.startswith(_SQLITE_PREFIX) else None
+
+
+def catalog_uri(config: FeatureStoreConfig) -> str:
+    """``config.catalog_uri`` with a relative SQLite path made absolute (other URLs unchanged)."""
+    path = _sqlite_path(config.catalog_uri)
+    if path is None:
+        return config.catalog_uri
+    return _SQLITE_PREFIX + str(path.expanduser().resolve())
+
+
+def catalog_properties(config: FeatureStoreConfig) -> dict[str, str]:
+    """pyiceberg catalog properties (``name``, ``type``, ``uri``, ``warehouse``), all absolute."""
+    return {
+        "name": config.catalog_name,
+        "type": config.catalog_type,
+        "uri": catalog_uri(config),
+        "warehouse": warehouse_url(config),
+    }
+
+
+def open_catalog(config: FeatureStoreConfig) -> Catalog:
+    """Connect to the configured catalog, creating the SQLite file's directory if needed."""
+    properties = catalog_properties(config)
+    name = properties.pop("name")
+    kind = properties.pop("type")
+    if kind == "rest":
+        return RestCatalog(name, **properties)
+    sqlite = _sqlite_path(properties["uri"])
+    if sqlite is not None:
+        sqlite.parent.mkdir(parents=True, exist_ok=True)
+    return SqlCatalog(name, **properties)
+
+
+def _ensure_table(catalog: Catalog, identifier: str, schema: pa.Schema) -> Table:
+    """Load ``identifier`` or create it from ``schema``; refuse a table of another schema version."""
+    table = catalog.create_table_if_not_exists(
+        identifier, schema=schema, properties={SCHEMA_VERSION_PROPERTY: str(SCHEMA_VERSION)}
+    )
+    found = table.properties.get(SCHEMA_VERSION_PROPERTY)
+    if found != str(SCHEMA_VERSION):
+        raise ValueError(
+            f"table {identifier} has {SCHEMA_VERSION_PROPERTY}={found!r} but this code writes schema version "
+            f"{SCHEMA_VERSION}; use another namespace/table or migrate the table"
+        )
+    if table.name_mapping() is None:
+        # add_files resolves Parquet columns by name through this mapping; setting it once here
+        # keeps it out of every later commit (where concurrent first commits would conflict).
+        mapping = table.schema().name_mapping.model_dump_json()
+        try:
+            with table.transaction() as transaction:
+                transaction.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
+        except CommitFailedException:  # a concurrent ensure_tables set it first
+            table = catalog.load_table(identifier)
+    return table
+
+
+def ensure_tables(catalog: Catalog, config: FeatureStoreConfig) -> FeatureTables:
+    """Load the samples and errors tables, creating namespace and tables if absent (idempotent)."""
+    catalog.create_namespace_if_not_exists(config.namespace)
+    return FeatureTables(
+        samples=_ensure_table(catalog, config.samples_identifier, SAMPLES_SCHEMA),
+        errors=_ensure_table(catalog, config.errors_identifier, ERRORS_SCHEMA),
+    )

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyiceberg.table import TableProperties
+
+from featurestore.catalog import (
+    SCHEMA_VERSION_PROPERTY,
+    catalog_properties,
+    ensure_tables,
+    open_catalog,
+    warehouse_url,
+)
+from featurestore.config import FeatureStoreConfig
+from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA, SCHEMA_VERSION
+
+
+def test_open_catalog_creates_sqlite_directory(store: FeatureStoreConfig, tmp_path: Path) -> None:
+    assert not (tmp_path / "catalog").exists()
+    open_catalog(store)
+    assert (tmp_path / "catalog" / "catalog.db").is_file()
+
+
+def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    properties = catalog_properties(FeatureStoreConfig())
+    assert properties["uri"] == f"sqlite:///{tmp_path}/mmsr-runs/featurestore/catalog.db"
+    assert properties["warehouse"] == f"file://{tmp_path}/mmsr-runs/featurestore/warehouse"
+    assert (properties["name"], properties["type"]) == ("mmsr", "sql")
+    assert warehouse_url(FeatureStoreConfig(warehouse="gs://bucket/wh/")) == "gs://bucket/wh"
+
+
+def test_ensure_tables_creates_both_tables_once(store: FeatureStoreConfig) -> None:
+    catalog = open_catalog(store)
+    first = ensure_tables(catalog, store)
+    again = ensure_tables(open_catalog(store), store)
+    assert first.samples.metadata.table_uuid == again.samples.metadata.table_uuid
+    assert first.errors.metadata.table_uuid == again.errors.metadata.table_uuid
+    assert [field.name for field in first.samples.schema().fields] == SAMPLES_SCHEMA.names
+    assert [field.name for field in first.errors.schema().fields] == ERRORS_SCHEMA.names
+    for table in (again.samples, again.errors):
+        assert table.properties[SCHEMA_VERSION_PROPERTY] == str(SCHEMA_VERSION)
+        assert TableProperties.DEFAULT_NAME_MAPPING in table.properties
+        assert table.location().startswith(warehouse_url(store))
+    assert sorted(catalog.list_tables(store.namespace)) == [("mmsr", "errors"), ("mmsr", "samples")]
+
+
+def test_other_schema_version_is_refused(store: FeatureStoreConfig) -> None:
+    tables = ensure_tables(open_catalog(store), store)
+    with tables.samples.transaction() as transaction:
+        transaction.set_properties({SCHEMA_VERSION_PROPERTY: "0"})
+    with pytest.raises(ValueError, match=r"mmsr.samples has mmsr.schema-version='0'"):
+        ensure_tables(open_catalog(store), store)
