@@ -155,17 +155,15 @@ def ray_dataset(
 ) -> ray.data.Dataset:
     """A lazy, streaming Ray Dataset of the snapshot (read tasks per data file, nothing materialised).
 
-    Planned on the driver by ``ray.data.read_iceberg`` from the same catalog; workers read the
-    files through pyiceberg's FileIO. String/binary/list columns arrive as Arrow large types.
+    The snapshot's data files are planned on the driver (pyiceberg scan plan) and read with
+    ``ray.data.read_parquet``, so the Dataset holds only file URLs and pickles to any actor
+    (``read_iceberg``'s datasource holds the catalog and does not).
     """
     import ray.data
 
     schema = _output_schema(columns)
     pinned = current_snapshot_id(config) if snapshot_id is None else resolve_snapshot(config, snapshot_id)
-    if pinned is None:
+    files = [] if pinned is None else snapshot_files(config, pinned)
+    if not files:
         return ray.data.from_arrow(schema.empty_table())
-    properties = catalog_properties(config)
-    dataset = ray.data.read_iceberg(
-        table_identifier=config.samples_identifier, snapshot_id=pinned, catalog_kwargs=properties
-    )
-    return dataset.select_columns(schema.names) if columns else dataset
+    return ray.data.read_parquet(files, columns=schema.names, schema=schema)

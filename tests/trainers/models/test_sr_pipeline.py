@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from featurestore.modality import Modality
+from trainers.models.conditioning import ModalityTokens
+from trainers.models.sr_pipeline import PIPELINE_CONFIG_NAME, MMSRPipeline, PipelineConfig
+
+TokensFactory = Callable[[MMSRPipeline, int], ModalityTokens]
+
+
+def _lr(batch: int, height: int = 16, width: int = 16) -> torch.Tensor:
+    return torch.rand(batch, 3, height, width, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+def _sr(pipeline: MMSRPipeline, lr: torch.Tensor, tokens: ModalityTokens, **kwargs: object) -> torch.Tensor:
+    return pipeline(lr, tokens, steps=2, generator=torch.Generator().manual_seed(7), **kwargs)  # type: ignore[arg-type]
+
+
+def test_saved_layout_is_one_subfolder_per_component_and_safetensors_only(tiny_pipeline_dir: Path) -> None:
+    for name in ("vae", "unet", "mmlc", "vq", "text_encoder", "tokenizer", "scheduler"):
+        assert (tiny_pipeline_dir / name).is_dir(), name
+    files = [p for p in tiny_pipeline_dir.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix in {".bin", ".pkl", ".pt", ".pth", ".ckpt"}]
+    assert sum(p.suffix == ".safetensors" for p in files) == 5
+    assert json.loads((tiny_pipeline_dir / PIPELINE_CONFIG_NAME).read_text())["scale"] == 4
+
+
+def test_super_resolves_by_the_scale_into_minus_one_one(
+    tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory
+) -> None:
+    out = _sr(tiny_pipeline, _lr(2), make_tokens(tiny_pipeline, 2))
+    assert out.shape == (2, 3, 64, 64) and out.dtype == torch.float32
+    assert out.min() >= -1 and out.max() <= 1 and torch.isfinite(out).all()
+
+
+def test_round_trip_gives_identical_outputs(
+    tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory, tmp_path: Path
+) -> None:
+    tokens = make_tokens(tiny_pipeline, 1)
+    before = _sr(tiny_pipeline, _lr(1), tokens)
+    tiny_pipeline.save_pretrained(tmp_path / "copy")
+    assert not [p for p in (tmp_path / "copy").rglob("*") if p.suffix in {".bin", ".pkl"}]
+    loaded = MMSRPipeline.from_pretrained(tmp_path / "copy")
+    assert torch.equal(_sr(loaded, _lr(1), make_tokens(loaded, 1)), before)
+
+
+@pytest.mark.parametrize("mode", ["none", "cfg", "m_empty-cfg", "m-cfg"])
+def test_every_guidance_mode_samples(tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory, mode: str) -> None:
+    out = _sr(tiny_pipeline, _lr(1), make_tokens(tiny_pipeline, 1), guidance_mode=mode, negative_prompt="blurry")
+    assert out.shape == (1, 3, 64, 64)
+
+
+def test_guidance_mode_changes_the_result(tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory) -> None:
+    tokens = make_tokens(tiny_pipeline, 1)
+    assert not torch.equal(_sr(tiny_pipeline, _lr(1), tokens, guidance_mode="m-cfg"),
+                           _sr(tiny_pipeline, _lr(1), tokens, guidance_mode="m_empty-cfg"))
+
+
+def test_odd_sizes_are_padded_and_large_inputs_tiled(tiny_pipeline: MMSRPipeline) -> None:
+    tokens = tiny_pipeline.condition_tokens(1, captions=["a house"])
+    out = _sr(tiny_pipeline, _lr(1, 13, 40), tokens, tile_size=16, guidance_mode="none")
+    assert out.shape == (1, 3, 52, 160) and torch.isfinite(out).all()
+
+
+def test_temperatures_reach_the_mmlc(tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory) -> None:
+    tokens = make_tokens(tiny_pipeline, 1)
+    base = _sr(tiny_pipeline, _lr(1), tokens, guidance_mode="none")
+    hot = _sr(tiny_pipeline, _lr(1), tokens, guidance_mode="none", temperatures={Modality.DEPTH: 10.0})
+    assert not torch.equal(base, hot)
+
+
+def test_condition_tokens_marks_missing_captions_absent(tiny_pipeline: MMSRPipeline) -> None:
+    tokens = tiny_pipeline.condition_tokens(2, captions=["a dog", None])
+    assert tokens.mask(Modality.CAPTION).tolist() == [True, False]
+    assert tiny_pipeline.condition_tokens(2, captions=["", None]).modalities == ()
+
+
+def test_batch_mismatch_and_bad_config_are_rejected(tiny_pipeline: MMSRPipeline) -> None:
+    with pytest.raises(ValueError, match="rows"):
+        tiny_pipeline(_lr(2), ModalityTokens(1), steps=1)
+    with pytest.raises(ValueError, match="pipeline.scale"):
+        PipelineConfig(scale=0)
+    with pytest.raises(ValueError, match="guidance_mode"):
+        PipelineConfig(guidance_mode="cfg++")  # type: ignore[arg-type]

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from trainers.models.conditioning import ModalityTokens
+from trainers.models.sr_pipeline import MMSRPipeline
+from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
+
+
+def _batch(batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    hr = torch.rand(batch, 3, 64, 64, generator=generator) * 2 - 1
+    return hr, torch.nn.functional.avg_pool2d(hr, 4)
+
+
+def test_loss_backprops_into_unet_and_mmlc_only(
+    tiny_pipeline: MMSRPipeline, make_tokens: Callable[[MMSRPipeline, int], ModalityTokens]
+) -> None:
+    trainable = freeze_conditioning_models(tiny_pipeline)
+    tiny_pipeline.unet.train()
+    tiny_pipeline.mmlc.train()
+    hr, lr = _batch()
+    parts, tokens = DiffusionParts.of(tiny_pipeline), make_tokens(tiny_pipeline, 2)
+    loss = diffusion_loss(parts, hr, lr, tokens, torch.Generator().manual_seed(0))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert len(trainable) == len(list(tiny_pipeline.unet.parameters())) + len(list(tiny_pipeline.mmlc.parameters()))
+    assert all(p.grad is not None for p in tiny_pipeline.mmlc.parameters())
+    assert tiny_pipeline.unet.conv_in.weight.grad.abs().sum() > 0
+    for frozen in (tiny_pipeline.vae, tiny_pipeline.vq, tiny_pipeline.text_encoder):
+        assert all(p.grad is None and not p.requires_grad for p in frozen.parameters())
+
+
+def test_loss_is_reproducible_from_the_generator(
+    tiny_pipeline: MMSRPipeline, make_tokens: Callable[[MMSRPipeline, int], ModalityTokens]
+) -> None:
+    tiny_pipeline.mmlc.train()
+    parts, tokens, (hr, lr) = DiffusionParts.of(tiny_pipeline), make_tokens(tiny_pipeline, 2), _batch()
+    with torch.no_grad():
+        first = diffusion_loss(parts, hr, lr, tokens, torch.Generator().manual_seed(5))
+        again = diffusion_loss(parts, hr, lr, tokens, torch.Generator().manual_seed(5))
+        other = diffusion_loss(parts, hr, lr, tokens, torch.Generator().manual_seed(6))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch(
+    tiny_pipeline: MMSRPipeline, make_tokens: Callable[[MMSRPipeline, int], ModalityTokens]
+) -> None:
+    optimizer = torch.optim.AdamW(freeze_conditioning_models(tiny_pipeline), lr=1e-3)
+    tiny_pipeline.unet.train()
+    parts, tokens, (hr, lr) = DiffusionParts.of(tiny_pipeline), make_tokens(tiny_pipeline, 2), _batch()
+    losses = []
+    for _ in range(8):
+        loss = diffusion_loss(parts, hr, lr, tokens, torch.Generator().manual_seed(0))  # same noise each step
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]

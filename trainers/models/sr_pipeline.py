@@ -1,0 +1,284 @@
+"""``MMSRPipeline``: the components of multimodal diffusion super-resolution and DDIM sampling with them.
+
+Saved layout (``save_pretrained``; every weight file is safetensors, nothing is pickled)::
+
+    <dir>/mmsr_pipeline.json   PipelineConfig (scale, sampling defaults)
+    <dir>/vae/ unet/ mmlc/ vq/ text_encoder/ tokenizer/ scheduler/
+
+The text encoder and tokenizer subfolders are the Stable Diffusion 2 ones, so ``load_text_encoder``
+and ``CLIPTokenizer.from_pretrained(dir, subfolder="tokenizer")`` read a pipeline directory too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel, VQModel
+from diffusers.utils.torch_utils import randn_tensor
+from huggingface_hub import hf_hub_download
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from featurestore.modality import Modality
+from trainers.models.conditional_unet import build_conditional_unet, build_vae, resize_lr, vae_scale_factor
+from trainers.models.conditioning import ModalityTokens, build_modality_tokens, concat_tokens
+from trainers.models.guidance import GuidanceMode, check_guidance_mode, combine_guidance, negative_tokens
+from trainers.models.mmlc import MultimodalLatentConnector, Temperatures, TemperatureMode, build_mmlc
+from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
+from trainers.models.text_encoder import build_tiny_clip, encode_caption_ids, tokenize_captions
+from trainers.models.tiling import tiled_apply
+from trainers.models.vq_tokenizer import build_vq_tokenizer
+
+PIPELINE_CONFIG_NAME = "mmsr_pipeline.json"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    scale: int = 4
+    """HR side / LR side."""
+    num_inference_steps: int = 50
+    guidance_scale: float = 4.0
+    guidance_mode: GuidanceMode = "m-cfg"
+    tile_overlap: int = 16
+    """Overlap of UNet tiles in latent pixels (at most half a tile; tiles are ``unet.config.sample_size`` wide)."""
+
+    def __post_init__(self) -> None:
+        if self.scale < 1:
+            raise ValueError(f"pipeline.scale must be >= 1, got {self.scale}")
+        if self.num_inference_steps < 1:
+            raise ValueError(f"pipeline.num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        if self.guidance_scale < 0:
+            raise ValueError(f"pipeline.guidance_scale must be >= 0, got {self.guidance_scale}")
+        if self.tile_overlap < 0:
+            raise ValueError(f"pipeline.tile_overlap must be >= 0, got {self.tile_overlap}")
+        check_guidance_mode(self.guidance_mode)
+
+
+def ddim_scheduler() -> DDIMScheduler:
+    """The Stable Diffusion 2 (base) noise schedule, epsilon prediction, as a DDIM sampler."""
+    return DDIMScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        clip_sample=False, set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon",
+    )
+
+
+def _read_config(source: str, revision: str | None) -> PipelineConfig:
+    local = Path(source) / PIPELINE_CONFIG_NAME
+    path = local if Path(source).is_dir() else Path(hf_hub_download(source, PIPELINE_CONFIG_NAME, revision=revision))
+    return PipelineConfig(**json.loads(path.read_text()))
+
+
+@dataclass(frozen=True, eq=False)
+class MMSRPipeline:
+    vae: AutoencoderKL
+    unet: UNet2DConditionModel
+    mmlc: MultimodalLatentConnector
+    vq: VQModel
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    scheduler: DDIMScheduler
+    config: PipelineConfig = PipelineConfig()
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> MMSRPipeline:
+        """Move every model (in place) to ``device`` (and ``dtype``); returns self."""
+        for model in (self.vae, self.unet, self.mmlc, self.vq, self.text_encoder):
+            model.to(device)
+            if dtype is not None:
+                model.to(dtype=dtype)
+        return self
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write every component to its subfolder (safetensors) and the pipeline config."""
+        root = Path(directory)
+        root.mkdir(parents=True, exist_ok=True)
+        for name in ("vae", "unet", "mmlc", "vq", "text_encoder"):
+            getattr(self, name).save_pretrained(root / name, safe_serialization=True)
+        self.tokenizer.save_pretrained(root / "tokenizer")
+        self.scheduler.save_pretrained(root / "scheduler")
+        (root / PIPELINE_CONFIG_NAME).write_text(json.dumps(dataclasses.asdict(self.config), indent=2))
+        return root
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_id_or_path: str | Path,
+        revision: str | None = None,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype | None = None,
+    ) -> MMSRPipeline:
+        """Load a pipeline saved by ``save_pretrained`` from a local directory or a hub id (safetensors only)."""
+        source = str(model_id_or_path)
+        weights = {"revision": revision, "use_safetensors": True}
+        pipeline = cls(
+            vae=AutoencoderKL.from_pretrained(source, subfolder="vae", **weights),
+            unet=UNet2DConditionModel.from_pretrained(source, subfolder="unet", **weights),
+            mmlc=MultimodalLatentConnector.from_pretrained(source, subfolder="mmlc", **weights),
+            vq=VQModel.from_pretrained(source, subfolder="vq", **weights),
+            text_encoder=CLIPTextModel.from_pretrained(source, subfolder="text_encoder", **weights),
+            tokenizer=CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", revision=revision),
+            scheduler=DDIMScheduler.from_pretrained(source, subfolder="scheduler", revision=revision),
+            config=_read_config(source, revision),
+        )
+        for model in (pipeline.vae, pipeline.unet, pipeline.mmlc, pipeline.vq, pipeline.text_encoder):
+            model.eval()
+        return pipeline.to(device, dtype)
+
+    def encode_prompt(self, captions: Sequence[str]) -> torch.Tensor:
+        """B captions -> (B, 77, W) frozen CLIP hidden states."""
+        ids = torch.from_numpy(tokenize_captions(self.tokenizer, captions))
+        return encode_caption_ids(self.text_encoder, ids)
+
+    def condition_tokens(
+        self,
+        batch_size: int,
+        codes: Mapping[Modality, torch.Tensor | None] | None = None,
+        captions: Sequence[str | None] | None = None,
+    ) -> ModalityTokens:
+        """ModalityTokens from (B, 256) VQ codes per spatial modality and B captions (None or "" = absent)."""
+        caption_ids, present = None, {}
+        if captions is not None and any(captions):
+            caption_ids = torch.from_numpy(tokenize_captions(self.tokenizer, [c or "" for c in captions]))
+            present[Modality.CAPTION] = torch.tensor([bool(c) for c in captions], device=self.device)
+        if not any(c is not None for c in (codes or {}).values()) and caption_ids is None:
+            return ModalityTokens(batch_size)
+        return build_modality_tokens(codes or {}, caption_ids, self.vq, self.text_encoder, present)
+
+    def _pad_multiple(self) -> int:
+        """LR sides must be multiples of this for the latent to fit the UNet's downsamplings."""
+        unet_factor = 2 ** (len(self.unet.config.block_out_channels) - 1)
+        latent_multiple = vae_scale_factor(self.vae) * unet_factor
+        return math.lcm(latent_multiple, self.config.scale) // self.config.scale
+
+    def _context(
+        self, tokens: ModalityTokens, timestep: torch.Tensor, temperatures: Temperatures | None
+    ) -> torch.Tensor:
+        timesteps = timestep.reshape(1).expand(tokens.batch_size).to(self.device)
+        return self.mmlc(tokens.to(device=self.device), timesteps=timesteps, temperatures=temperatures)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        lr: torch.Tensor,
+        tokens: ModalityTokens,
+        guidance_mode: GuidanceMode | None = None,
+        guidance_scale: float | None = None,
+        steps: int | None = None,
+        temperatures: Temperatures | None = None,
+        generator: torch.Generator | None = None,
+        negative_prompt: str | None = None,
+        tile_size: int | None = None,
+    ) -> torch.Tensor:
+        """Super-resolve (B, 3, h, w) LR in [-1, 1] -> (B, 3, h * scale, w * scale) in [-1, 1].
+
+        ``tokens``: conditioning of the B rows (``condition_tokens``); None arguments take the
+        config's defaults. Latents larger than ``tile_size`` (default ``unet.config.sample_size``)
+        are denoised in overlapping blended tiles; the same global tokens condition every tile.
+        """
+        mode = guidance_mode or self.config.guidance_mode
+        scale = self.config.guidance_scale if guidance_scale is None else guidance_scale
+        check_guidance_mode(mode)
+        if tokens.batch_size != lr.shape[0]:
+            raise ValueError(f"tokens have {tokens.batch_size} rows but the LR batch has {lr.shape[0]}")
+        height, width = lr.shape[-2:]
+        multiple = self._pad_multiple()
+        pad_h, pad_w = -height % multiple, -width % multiple
+        lr = F.pad(lr.to(self.device, self.dtype), (0, pad_w, 0, pad_h), mode="replicate")
+        factor = self.config.scale / vae_scale_factor(self.vae)
+        latent_hw = (round(lr.shape[-2] * factor), round(lr.shape[-1] * factor))
+        tokens = tokens.to(device=self.device)
+        if mode != "none":
+            negative = None if negative_prompt is None else self.encode_prompt([negative_prompt] * lr.shape[0])
+            tokens = concat_tokens(tokens, negative_tokens(mode, tokens, negative))
+        latents = self._denoise(lr, latent_hw, tokens, mode, scale, steps, temperatures, generator, tile_size)
+        image = self.vae.decode(latents / self.vae.config.scaling_factor).sample.clamp(-1.0, 1.0)
+        return image[..., : height * self.config.scale, : width * self.config.scale].float()
+
+    def _denoise(
+        self,
+        lr: torch.Tensor,
+        latent_hw: tuple[int, int],
+        tokens: ModalityTokens,
+        mode: GuidanceMode,
+        scale: float,
+        steps: int | None,
+        temperatures: Temperatures | None,
+        generator: torch.Generator | None,
+        tile_size: int | None,
+    ) -> torch.Tensor:
+        scheduler = DDIMScheduler.from_config(self.scheduler.config)
+        scheduler.set_timesteps(steps or self.config.num_inference_steps, device=self.device)
+        shape = (lr.shape[0], self.unet.config.out_channels, *latent_hw)
+        latents = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
+        latents = latents * scheduler.init_noise_sigma
+        branches = 1 if mode == "none" else 2
+        lr_condition = resize_lr(lr, latent_hw).repeat(branches, 1, 1, 1)
+        fixed = self.mmlc.config.temperature_mode == "fixed"
+        context = self._context(tokens, scheduler.timesteps[0], temperatures) if fixed else None
+        tile = tile_size or self.unet.config.sample_size
+        unet_factor = 2 ** (len(self.unet.config.block_out_channels) - 1)
+        if tile % unet_factor:
+            raise ValueError(f"tile_size must be a multiple of {unet_factor} latent pixels, got {tile}")
+        overlap = min(self.config.tile_overlap, tile // 2)
+        for timestep in scheduler.timesteps:
+            step_context = context if fixed else self._context(tokens, timestep, temperatures)
+            model_input = scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1), timestep)
+            model_input = torch.cat([model_input, lr_condition], dim=1)
+            eps = tiled_apply(
+                lambda x: self.unet(x, timestep, encoder_hidden_states=step_context, return_dict=False)[0],
+                model_input, tile, overlap,
+            )
+            eps_cond, eps_uncond = (eps, None) if branches == 1 else eps.chunk(2)
+            guided = combine_guidance(mode, eps_cond, eps_uncond, scale)
+            latents = scheduler.step(guided, timestep, latents, generator=generator, return_dict=False)[0]
+        return latents
+
+
+def build_pipeline_components(
+    preset: ModelPreset | ModelSizes,
+    clip_dir: Path,
+    modalities: Sequence[Modality] = tuple(Modality),
+    temperature_mode: TemperatureMode = "fixed",
+    seed: int = 0,
+) -> MMSRPipeline:
+    """A randomly initialised pipeline of the preset's sizes (CLIP written to ``clip_dir`` first).
+
+    Initialisation draws from a forked, seeded torch RNG: the global RNG is untouched.
+    """
+    sizes = model_sizes(preset)
+    build_tiny_clip(clip_dir, sizes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        pipeline = MMSRPipeline(
+            vae=build_vae(sizes),
+            unet=build_conditional_unet(sizes, latent_channels=sizes.vae.latent_channels),
+            mmlc=build_mmlc(sizes, modalities, temperature_mode),
+            vq=build_vq_tokenizer(sizes),
+            text_encoder=CLIPTextModel.from_pretrained(clip_dir, subfolder="text_encoder", use_safetensors=True),
+            tokenizer=CLIPTokenizer.from_pretrained(clip_dir, subfolder="tokenizer"),
+            scheduler=ddim_scheduler(),
+            config=PipelineConfig(scale=sizes.scale),
+        )
+    return pipeline
+
+
+def build_tiny_pipeline(
+    path: Path, preset: ModelPreset | ModelSizes = "tiny", temperature_mode: TemperatureMode = "fixed", seed: int = 0
+) -> Path:
+    """Save a complete random pipeline (tiny CLIP and VQ included) to ``path``; load it with
+    ``MMSRPipeline.from_pretrained(path)``. Returns ``path``."""
+    pipeline = build_pipeline_components(preset, path, temperature_mode=temperature_mode, seed=seed)
+    return pipeline.save_pretrained(path)

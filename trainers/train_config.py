@@ -1,0 +1,56 @@
+"""Typed configuration of ``mmsr train`` (Ray Train TorchTrainer over a feature-store snapshot)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from featurestore.modality import Modality
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    base_model: str = "mmsr-runs/models/mmsr-base"
+    """Hub id or local path of an MMSRPipeline to start from (``save_pretrained`` layout)."""
+    base_revision: str | None = None
+    snapshot: str | None = None
+    """Feature-store snapshot id or tag to train on; None = the current snapshot."""
+    modalities: tuple[Literal["caption", "depth", "segmentation", "edges"], ...] = ("caption", "depth", "segmentation", "edges")
+    """Modalities the MMLC sees; the others are always replaced by m_empty."""
+    steps: int = 1000
+    batch_size: int = 4
+    """Per worker and per step (before gradient accumulation)."""
+    gradient_accumulation: int = 1
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.0
+    modality_dropout: float = 0.1
+    ema_decay: float = 0.999
+    num_workers: int = 2
+    use_gpu: bool = False
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    checkpoint_every: int = 500
+    max_failures: int = 2
+    log_every: int = 1
+    seed: int = 0
+    storage_path: str = "mmsr-runs/ray"
+    """Where Ray Train keeps checkpoints (local path or fsspec URL)."""
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "batch_size", "gradient_accumulation", "num_workers", "checkpoint_every", "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ValueError(f"train.modality_dropout must be in [0, 1), got {self.modality_dropout}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"train.learning_rate must be > 0, got {self.learning_rate}")
+        if self.mixed_precision != "no" and not self.use_gpu:
+            raise ValueError("train.mixed_precision needs train.use_gpu: true (CPU runs in float32)")
+        if not self.modalities:
+            raise ValueError("train.modalities must name at least one modality")
+
+    @property
+    def modality_set(self) -> frozenset[Modality]:
+        return frozenset(Modality(m) for m in self.modalities)

@@ -1,0 +1,149 @@
+"""The per-worker Ray Train loop: stream batches, step UNet + MMLC, checkpoint, report.
+
+Thin on purpose: the loss is ``trainers.models.training_step.diffusion_loss``; this file only
+does devices, DDP, accumulation, EMA, checkpoints and metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray.train
+import ray.train.torch
+import torch
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from trainers.models.conditioning import tokens_from_feature_batch
+from trainers.models.sr_pipeline import MMSRPipeline
+from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
+from trainers.train_config import TrainConfig
+from trainers.train_state import PIPELINE_DIR, load_train_state, save_train_state
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    """Everything a worker needs; pickled once by Ray to every worker."""
+
+    config: TrainConfig
+    tracking_uri: str
+    mlflow_run_id: str
+
+
+@dataclass
+class _Run:
+    pipeline: MMSRPipeline
+    parts: DiffusionParts
+    """UNet and MMLC as trained (DDP-wrapped when there are several workers)."""
+    trainable: torch.nn.ModuleDict
+    """The raw UNet and MMLC: what checkpoints and the EMA hold."""
+    ema: AveragedModel
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    rank: int
+    world: int
+
+
+def _setup(config: TrainConfig) -> _Run:
+    context = ray.train.get_context()
+    device = ray.train.torch.get_device()
+    pipeline = MMSRPipeline.from_pretrained(config.base_model, revision=config.base_revision, device=device)
+    parameters = freeze_conditioning_models(pipeline)
+    trainable = torch.nn.ModuleDict({"unet": pipeline.unet, "mmlc": pipeline.mmlc}).train()
+    parts = DiffusionParts(
+        unet=ray.train.torch.prepare_model(pipeline.unet, move_to_device=False),
+        mmlc=ray.train.torch.prepare_model(pipeline.mmlc, move_to_device=False),
+        vae=pipeline.vae,
+        noise_scheduler=pipeline.scheduler,
+    )
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    ema = AveragedModel(trainable, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+    return _Run(pipeline, parts, trainable, ema, optimizer, device, context.get_world_rank(), context.get_world_size())
+
+
+def _batches(config: TrainConfig) -> Any:
+    """Endless iterator over this worker's shard, epoch after epoch."""
+    shard = ray.train.get_dataset_shard("train")
+    while True:
+        seen = False
+        for batch in shard.iter_batches(batch_size=config.batch_size, batch_format="numpy", drop_last=True):
+            seen = True
+            yield batch
+        if not seen:
+            raise RuntimeError(
+                f"this worker's share of the train split holds fewer than train.batch_size={config.batch_size} "
+                "rows; lower the batch size or the number of workers, or add data"
+            )
+
+
+def _no_sync(parts: DiffusionParts) -> contextlib.ExitStack:
+    """Skip DDP's gradient all-reduce (for all but the last accumulation micro-batch)."""
+    stack = contextlib.ExitStack()
+    for module in (parts.unet, parts.mmlc):
+        if hasattr(module, "no_sync"):
+            stack.enter_context(module.no_sync())
+    return stack
+
+
+def _step(run: _Run, config: TrainConfig, batches: Any, generator: torch.Generator) -> float:
+    """One optimizer step over ``gradient_accumulation`` micro-batches; returns the mean loss."""
+    run.optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for micro in range(config.gradient_accumulation):
+        batch = next(batches)
+        tokens = tokens_from_feature_batch(batch, run.pipeline.vq, run.pipeline.text_encoder, config.modality_set)
+        hr, lr = torch.from_numpy(batch["hr"]).to(run.device), torch.from_numpy(batch["lr"]).to(run.device)
+        last = micro == config.gradient_accumulation - 1
+        with contextlib.nullcontext() if last else _no_sync(run.parts):
+            loss = diffusion_loss(run.parts, hr, lr, tokens, generator, dropout_p=config.modality_dropout)
+            (loss / config.gradient_accumulation).backward()
+        total += float(loss.detach())
+    run.optimizer.step()
+    run.ema.update_parameters(run.trainable)
+    return total / config.gradient_accumulation
+
+
+def _checkpoint(run: _Run, step: int, final: bool, directory: Path) -> ray.train.Checkpoint:
+    save_train_state(directory, step, run.trainable, run.ema, run.optimizer)
+    if final:
+        run.trainable.load_state_dict(run.ema.module.state_dict())
+        run.pipeline.save_pretrained(directory / PIPELINE_DIR)
+    return ray.train.Checkpoint.from_directory(str(directory))
+
+
+def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    spec: LoopSpec = loop_config["spec"]
+    config = spec.config
+    run = _setup(config)
+    step = 0
+    restored = ray.train.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as directory:
+            step = load_train_state(Path(directory), run.trainable, run.ema, run.optimizer).step
+    generator = torch.Generator(device="cpu").manual_seed(config.seed * 100_003 + run.rank * 7_919 + step)
+    client = MlflowClient(tracking_uri=spec.tracking_uri) if run.rank == 0 else None
+    batches = _batches(config)
+    samples_per_step = config.batch_size * config.gradient_accumulation * run.world
+    while step < config.steps:
+        started = time.perf_counter()
+        loss = _step(run, config, batches, generator)
+        step += 1
+        metrics = {
+            "step": step, "loss": loss, "learning_rate": run.optimizer.param_groups[0]["lr"],
+            "samples_per_second": samples_per_step / (time.perf_counter() - started),
+        }
+        if client is not None and step % config.log_every == 0:
+            stamp = int(time.time() * 1000)
+            client.log_batch(spec.mlflow_run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items() if k != "step"])
+        final = step == config.steps
+        with tempfile.TemporaryDirectory() as directory:
+            checkpoint = None
+            if run.rank == 0 and (final or step % config.checkpoint_every == 0):
+                checkpoint = _checkpoint(run, step, final, Path(directory))
+            ray.train.report(metrics, checkpoint=checkpoint)
