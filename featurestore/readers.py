@@ -16,7 +16,7 @@ from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.table import DataScan, Table
 
-from featurestore.catalog import catalog_properties, open_catalog
+from featurestore.catalog import open_catalog
 from featurestore.config import FeatureStoreConfig
 from featurestore.schema import SAMPLES_SCHEMA
 

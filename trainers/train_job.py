@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ray.data
-from mlflow.tracking import MlflowClient
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
@@ -20,7 +19,7 @@ from featurestore.config import FeatureStoreConfig
 from featurestore.mlflow_dataset import snapshot_dataset
 from featurestore.readers import ray_dataset, resolve_snapshot
 from orchestration.tracking_config import TrackingConfig
-from orchestration.mlflow_runs import create_run, experiment_id, log_dataset_input
+from orchestration.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
 from trainers.feature_batches import TRAINING_COLUMNS, decode_feature_batch
 from trainers.train_config import TrainConfig
 from trainers.train_loop import LoopSpec, train_loop_per_worker
@@ -50,17 +49,25 @@ def _flat_params(config: TrainConfig) -> dict[str, str]:
     return {f"train.{k}": str(v) for k, v in dataclasses.asdict(config).items()}
 
 
+def _local_paths_resolved(config: TrainConfig) -> TrainConfig:
+    """Ray workers run in their own working directory: make local paths absolute first."""
+    base = Path(config.base_model)
+    storage = config.storage_path if "://" in config.storage_path else str(Path(config.storage_path).resolve())
+    base_model = str(base.resolve()) if base.exists() else config.base_model
+    return dataclasses.replace(config, base_model=base_model, storage_path=storage)
+
+
 def run_training(
     config: TrainConfig, store: FeatureStoreConfig, tracking: TrackingConfig, run_name: str | None = None
 ) -> TrainResult:
     """Train to ``config.steps`` (resuming a run of the same name from its last checkpoint)."""
+    config = _local_paths_resolved(config)
     snapshot_id = resolve_snapshot(store, config.snapshot)
-    client = MlflowClient(tracking_uri=tracking.tracking_uri)
+    client = tracking_client(tracking)
     params = _flat_params(config) | {"featurestore.snapshot_id": str(snapshot_id)}
     run_id = create_run(client, experiment_id(client, tracking), run_name, params)
     log_dataset_input(client, run_id, snapshot_dataset(store, snapshot_id), context="training")
-    spec = LoopSpec(config=config, tracking_uri=tracking.tracking_uri, mlflow_run_id=run_id)
-    storage = config.storage_path if "://" in config.storage_path else str(Path(config.storage_path).resolve())
+    spec = LoopSpec(config=config, tracking_uri=client.tracking_uri, mlflow_run_id=run_id)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"spec": spec},
@@ -69,7 +76,7 @@ def run_training(
         ),
         run_config=RunConfig(
             name=run_name or f"mmsr-{run_id[:8]}",
-            storage_path=storage,
+            storage_path=config.storage_path,
             failure_config=FailureConfig(max_failures=config.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
         ),

@@ -1,0 +1,79 @@
+"""One function per ``mmsr`` subcommand: typed config in, entry function called, summary printed."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from orchestration.image_payload import PayloadError
+from orchestration.mmsr_config import MmsrConfig
+from pipelines.preprocess_errors import PreprocessError
+from pipelines.sources import SourceError
+
+LOG = logging.getLogger(__name__)
+
+USER_ERRORS: tuple[type[Exception], ...] = (SourceError, PayloadError)
+"""Errors caused by the user's input: the CLI reports them in one line with exit status 2."""
+
+RUN_FAILURES: tuple[type[Exception], ...] = (PreprocessError,)
+"""Runs that ended cleanly as failures (nothing committed): one line, exit status 1."""
+
+
+def quickstart(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from orchestration.quickstart import run_quickstart
+
+    report = run_quickstart(config, args.workdir)
+    print(report.summary())
+    return 0
+
+
+def preprocess(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from pipelines.preprocess_job import run_preprocess
+
+    result = run_preprocess(config.preprocess, config.featurestore)
+    print(
+        f"preprocess run {result.run_id}: {result.inputs} inputs, {result.rows} rows committed, "
+        f"{result.errors} rejected, {result.skipped} already present; snapshot {result.snapshot_id}"
+    )
+    return 0
+
+
+def train(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from orchestration.ray_runtime import local_ray
+    from orchestration.registry import register_pipeline
+    from trainers.train_job import run_training
+
+    with local_ray(config.train.num_workers):
+        result = run_training(config.train, config.featurestore, config.tracking, args.run_name)
+    print(f"trained to step {result.final_step} on snapshot {result.snapshot_id}; MLflow run {result.mlflow_run_id}")
+    if args.register:
+        version = register_pipeline(
+            config.tracking, config.serve, result.mlflow_run_id, result.model_dir,
+            {"featurestore.snapshot_id": str(result.snapshot_id)},
+        )
+        print(f"registered {version.model_uri}")
+    return 0
+
+
+def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from orchestration.evaluation import evaluate_model
+
+    result = evaluate_model(args.model, config.featurestore, config.tracking, config.serve, args.snapshot, args.limit)
+    scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
+    print(f"evaluated {args.model} on snapshot {result.snapshot_id} ({result.images} images): {scores}; MLflow run {result.mlflow_run_id}")
+    return 0
+
+
+def promote(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from orchestration.registry import set_alias
+
+    set_alias(config.tracking, config.tracking.champion_alias, args.version)
+    print(f"{config.tracking.registered_model}@{config.tracking.champion_alias} -> version {args.version}")
+    return 0
+
+
+def serve(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from orchestration.serving import serve_model
+
+    model_uri = args.model or f"models:/{config.tracking.registered_model}@{config.tracking.champion_alias}"
+    return serve_model(model_uri, config.tracking, config.serve)

@@ -1,0 +1,70 @@
+"""Small, explicit-client helpers around MLflow runs (no fluent global state)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import mlflow.data.dataset
+from mlflow.entities import DatasetInput, InputTag, Param
+from mlflow.tracking import MlflowClient
+
+from orchestration.tracking_config import TrackingConfig
+
+
+def artifact_uri(location: str) -> str:
+    """A local path becomes an absolute file URI; URLs pass through."""
+    return location if "://" in location else Path(location).resolve().as_uri()
+
+
+def resolved_tracking_uri(uri: str) -> str:
+    """A relative ``sqlite:///path`` made absolute, so other processes (Ray workers, servers
+    started elsewhere) reach the same database; other URIs pass through."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
+        return prefix + str(Path(uri[len(prefix):]).resolve())
+    return uri
+
+
+def tracking_client(tracking: TrackingConfig) -> MlflowClient:
+    """A client on the configured store (a ``sqlite:///`` file's folder is created first)."""
+    uri = resolved_tracking_uri(tracking.tracking_uri)
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(client: MlflowClient, tracking: TrackingConfig) -> str:
+    """The configured experiment's id, created (with the configured artifact root) if absent."""
+    found = client.get_experiment_by_name(tracking.experiment)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(tracking.experiment, artifact_location=artifact_uri(tracking.artifact_location))
+
+
+def create_run(client: MlflowClient, experiment: str, run_name: str | None, params: dict[str, str]) -> str:
+    run = client.create_run(experiment, run_name=run_name)
+    client.log_batch(
+        run.info.run_id, params=[Param(k, v[:6000]) for k, v in sorted(params.items())]
+    )
+    return run.info.run_id
+
+
+def log_dataset_input(client: MlflowClient, run_id: str, dataset: mlflow.data.dataset.Dataset, context: str) -> None:
+    """Record ``dataset`` as the run's input with the standard ``mlflow.data.context`` tag."""
+    tag = InputTag(key="mlflow.data.context", value=context)
+    client.log_inputs(run_id, datasets=[DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[tag])])
+
+
+@contextlib.contextmanager
+def fluent_tracking(tracking: TrackingConfig) -> Iterator[None]:
+    """MLflow's fluent API (log_model, load_model of ``models:/``) reads a process-wide URI:
+    set it to the configured store only for the enclosed calls."""
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking_client(tracking).tracking_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)

@@ -1,0 +1,74 @@
+"""Register trained pipelines as MLflow pyfunc models and move aliases between versions.
+
+Models are logged *from code* (``sr_model_code.py``), so loading a registered model never
+unpickles anything; the weights travel as safetensors inside the ``pipeline`` artifact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+from orchestration.mlflow_runs import fluent_tracking, tracking_client
+from orchestration.serve_config import ServeConfig
+from orchestration.tracking_config import TrackingConfig
+
+MODEL_CODE = Path(__file__).with_name("sr_model_code.py")
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: int
+    model_uri: str
+    """``models:/<name>/<version>``"""
+
+
+def serving_signature(serve: ServeConfig) -> ModelSignature:
+    """Request: one row per LR image (base64 PNG/JPEG, optional caption); options as params."""
+    inputs = Schema([ColSpec("string", "image"), ColSpec("string", "caption", required=False)])
+    outputs = Schema([ColSpec("string", "image")])
+    params = ParamSchema(
+        [
+            ParamSpec("guidance_mode", "string", serve.guidance_mode),
+            ParamSpec("guidance_scale", "double", serve.guidance_scale),
+            ParamSpec("steps", "long", serve.steps),
+            ParamSpec("seed", "long", 0),
+            ParamSpec("temperature_caption", "double", 1.0),
+            ParamSpec("temperature_depth", "double", 1.0),
+            ParamSpec("temperature_segmentation", "double", 1.0),
+            ParamSpec("temperature_edges", "double", 1.0),
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def register_pipeline(
+    tracking: TrackingConfig, serve: ServeConfig, run_id: str, pipeline_dir: str, tags: dict[str, str]
+) -> RegisteredVersion:
+    """Log ``pipeline_dir`` as the run's pyfunc model and register it as a new version."""
+    with fluent_tracking(tracking), mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            artifacts={"pipeline": pipeline_dir},
+            signature=serving_signature(serve),
+            registered_model_name=tracking.registered_model,
+            pip_requirements=["mmsr"],
+        )
+    version = int(info.registered_model_version)
+    client = tracking_client(tracking)
+    for key, value in tags.items():
+        client.set_model_version_tag(tracking.registered_model, str(version), key, value)
+    return RegisteredVersion(tracking.registered_model, version, f"models:/{tracking.registered_model}/{version}")
+
+
+def set_alias(tracking: TrackingConfig, alias: str, version: int) -> None:
+    """Point ``alias`` at ``version`` (raises MlflowException if the version does not exist)."""
+    client = tracking_client(tracking)
+    client.get_model_version(tracking.registered_model, str(version))
+    client.set_registered_model_alias(tracking.registered_model, alias, str(version))

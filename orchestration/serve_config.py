@@ -1,0 +1,26 @@
+"""How a registered model is served and what a request may ask for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    host: str = "127.0.0.1"
+    port: int = 5005
+    workers: int = 1
+    guidance_mode: Literal["none", "cfg", "m_empty-cfg", "m-cfg"] = "m-cfg"
+    guidance_scale: float = 4.0
+    steps: int = 50
+    max_input_pixels: int = 1024 * 1024
+    """Larger LR inputs are refused (the model tiles, but requests must stay bounded)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"serve.port must be in 1..65535, got {self.port}")
+        if self.steps < 1:
+            raise ValueError(f"serve.steps must be >= 1, got {self.steps}")
+        if self.workers < 1:
+            raise ValueError(f"serve.workers must be >= 1, got {self.workers}")

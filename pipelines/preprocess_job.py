@@ -1,0 +1,138 @@
+"""``mmsr preprocess``: HR images -> staged Parquet -> one feature-store commit.
+
+Wiring only: the stages live in ``preprocess_transforms`` / ``model_stages``, the math in pure
+modules, the commit protocol in ``featurestore.commit``. Nothing becomes visible unless the
+whole run succeeds and its error rate is within ``max_error_rate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from dataclasses import dataclass
+
+import apache_beam as beam
+import fsspec
+import pyarrow.parquet as pq
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from featurestore.commit import CommitResult, commit_run
+from featurestore.config import FeatureStoreConfig
+from featurestore.readers import current_snapshot_id, read_arrow
+from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA
+from featurestore.staging import discard_staging, list_staged, staging_dir
+from pipelines.model_stages import model_stages
+from pipelines.modalities.captions import load_sidecar_captions
+from pipelines.modalities.extractor import extractor_versions
+from pipelines.parquet_shards import WriteParquetShards
+from pipelines.preprocess_config import PreprocessConfig, config_hash
+from pipelines.preprocess_errors import PreprocessError
+from pipelines.preprocess_transforms import REJECTED, ApplyModelStages, PrepareSampleFn, ToRows
+from pipelines.sources import expand_sources
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreprocessResult:
+    run_id: str
+    inputs: int
+    rows: int
+    errors: int
+    skipped: int
+    snapshot_id: int | None
+    """The samples-table snapshot holding this run's rows (the current one if nothing was new)."""
+    config_hash: str
+
+
+def pipeline_options(config: PreprocessConfig) -> PipelineOptions:
+    """Beam options for the configured runner (DirectRunner flags only apply to it)."""
+    runner = config.runner
+    flags = [f"--runner={runner.runner}", *runner.options]
+    if runner.runner == "DirectRunner":
+        flags += [f"--direct_num_workers={runner.direct_num_workers}", f"--direct_running_mode={runner.direct_running_mode}"]
+    return PipelineOptions(flags)
+
+
+def existing_sample_ids(store: FeatureStoreConfig, config_hash_value: str) -> frozenset[str]:
+    """Sample ids already committed under this config (so reruns add only what is new)."""
+    if current_snapshot_id(store) is None:
+        return frozenset()
+    table = read_arrow(store, columns=["sample_id", "config_hash"])
+    ids = [sid for sid, h in zip(table["sample_id"].to_pylist(), table["config_hash"].to_pylist()) if h == config_hash_value]
+    return frozenset(ids)
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline, uris: list[str], config: PreprocessConfig, store: FeatureStoreConfig, run_id: str,
+    existing: frozenset[str],
+) -> None:
+    """Add the whole job to ``pipeline``: read -> prepare -> models -> rows -> staged Parquet."""
+    chash = config_hash(config)
+    captions = load_sidecar_captions(config.modalities.captions_path) if config.modalities.captions_path else {}
+    staged = staging_dir(store, run_id)
+    shards = max(1, math.ceil(len(uris) * config.crops_per_image / config.rows_per_file))
+    prepared = (
+        pipeline
+        | "Sources" >> beam.Create(uris, reshuffle=True)
+        | "Prepare" >> beam.ParDo(PrepareSampleFn(config, chash, captions, existing)).with_outputs(REJECTED, main="samples")
+    )
+    samples, model_rejected = prepared.samples | "Models" >> ApplyModelStages(model_stages(config))
+    rejected = (prepared[REJECTED], model_rejected) | "AllRejected" >> beam.Flatten()
+    rows, errors = (samples, rejected) | "Rows" >> ToRows(chash, extractor_versions(config.modalities), run_id)
+    _ = rows | "WriteSamples" >> WriteParquetShards(f"{staged}/samples", "part", SAMPLES_SCHEMA, shards, "sample_id")
+    _ = errors | "WriteErrors" >> WriteParquetShards(f"{staged}/errors", "part", ERRORS_SCHEMA, 1, "source_uri")
+
+
+def _rejected_sources(urls: list[str]) -> list[str]:
+    """Distinct source URIs of the staged error rows (an input counts once, whatever failed)."""
+    sources: set[str] = set()
+    for url in urls:
+        with fsspec.open(url, "rb") as handle:
+            sources.update(pq.read_table(handle, columns=["source_uri"]).column("source_uri").to_pylist())
+    return sorted(sources)
+
+
+def check_error_rate(rejected: list[str], inputs: int, max_error_rate: float) -> None:
+    """Raise PreprocessError when more than ``max_error_rate`` of the inputs were rejected."""
+    if not inputs or len(rejected) / inputs <= max_error_rate:
+        return
+    examples = ", ".join(rejected[:3])
+    raise PreprocessError(
+        f"{len(rejected)} of {inputs} inputs were rejected ({len(rejected) / inputs:.1%} > max_error_rate "
+        f"{max_error_rate:.1%}), e.g. {examples}; nothing was committed. Fix the inputs or raise "
+        "preprocess.max_error_rate"
+    )
+
+
+def _counter(outcome: beam.runners.runner.PipelineResult, name: str) -> int:
+    """Committed value of one of the job's ``mmsr`` counters (0 if it never incremented)."""
+    query = outcome.metrics().query(MetricsFilter().with_namespace("mmsr").with_name(name))
+    return int(sum(result.committed or 0 for result in query["counters"]))
+
+
+def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: str | None = None) -> PreprocessResult:
+    """Run the job to completion and commit its rows and errors; raise PreprocessError if rejected."""
+    run_id = run_id or uuid.uuid4().hex[:12]
+    uris = expand_sources(config.input)
+    chash = config_hash(config)
+    existing = existing_sample_ids(store, chash)
+    LOG.info("preprocess run %s: %d inputs, %d already committed under config %s", run_id, len(uris), len(existing), chash)
+    try:
+        pipeline = beam.Pipeline(options=pipeline_options(config))
+        build_pipeline(pipeline, uris, config, store, run_id, existing)
+        outcome = pipeline.run()
+        outcome.wait_until_finish()
+        skipped = _counter(outcome, "skipped_existing")
+        staged = list_staged(store, run_id)
+        check_error_rate(_rejected_sources(staged.errors), len(uris), config.max_error_rate)
+        result: CommitResult = commit_run(store, run_id, {"config_hash": chash, "inputs": str(len(uris))})
+    except BaseException:
+        discard_staging(store, run_id)
+        raise
+    return PreprocessResult(
+        run_id=run_id, inputs=len(uris), rows=result.rows, errors=result.errors,
+        skipped=skipped, snapshot_id=result.snapshot_id, config_hash=chash,
+    )

@@ -1,0 +1,54 @@
+"""One Beam RunInference model handler for every model stage of the preprocessing job.
+
+A stage is a pair of plain functions: ``load()`` builds the model once per worker (Beam shares it
+across bundles), ``apply(model, samples)`` returns the samples with that stage's output added.
+Tests swap in tiny models simply by passing other functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+from apache_beam.ml.inference.base import ModelHandler
+
+from pipelines.prepared_sample import PreparedSample
+
+ModelT = TypeVar("ModelT")
+
+
+class SampleModelHandler(ModelHandler[PreparedSample, PreparedSample, ModelT], Generic[ModelT]):
+    """Loads a model with ``load`` and maps batches of samples through ``apply``."""
+
+    def __init__(
+        self,
+        name: str,
+        load: Callable[[], ModelT],
+        apply: Callable[[ModelT, Sequence[PreparedSample]], list[PreparedSample]],
+        max_batch_size: int,
+    ) -> None:
+        super().__init__()
+        self._name = name
+        self._load = load
+        self._apply = apply
+        self._max_batch_size = max_batch_size
+
+    def load_model(self) -> ModelT:
+        return self._load()
+
+    def run_inference(
+        self,
+        batch: Sequence[PreparedSample],
+        model: ModelT,
+        inference_args: dict[str, Any] | None = None,
+    ) -> Iterable[PreparedSample]:
+        return self._apply(model, batch)
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        return {"min_batch_size": 1, "max_batch_size": self._max_batch_size}
+
+    def get_metrics_namespace(self) -> str:
+        return f"mmsr_{self._name}"
+
+    def share_model_across_processes(self) -> bool:
+        return False
