@@ -102,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.log_level != "DEBUG":  # Beam logs every type-hint conversion and cache at INFO
+            logging.getLogger("apache_beam").setLevel(logging.WARNING)
         return _dispatch(args)
     except (UsageError, ConfigError, *USER_ERRORS) as error:
         message = " ".join(str(error).split())

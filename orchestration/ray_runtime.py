@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 
 import ray
+import ray.data
 
 
 @contextlib.contextmanager
@@ -25,7 +26,15 @@ def local_ray(train_workers: int, address: str | None = None) -> Iterator[None]:
             log_to_driver=True,
             configure_logging=False,
         )
+    quiet_data_progress()
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def quiet_data_progress() -> None:
+    """One line per training step is progress enough: no per-operator Ray Data bars in the log."""
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.enable_operator_progress_bars = False

@@ -7,6 +7,7 @@ does devices, DDP, accumulation, EMA, checkpoints and metrics.
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
 from trainers.train_config import TrainConfig
 from trainers.train_state import PIPELINE_DIR, load_train_state, save_train_state
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             "step": step, "loss": loss, "learning_rate": run.optimizer.param_groups[0]["lr"],
             "samples_per_second": samples_per_step / (time.perf_counter() - started),
         }
+        if run.rank == 0 and step % config.log_every == 0:
+            LOG.info("step %d/%d loss %.4f (%.1f samples/s)", step, config.steps, loss, metrics["samples_per_second"])
         if client is not None and step % config.log_every == 0:
             stamp = int(time.time() * 1000)
             client.log_batch(spec.mlflow_run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items() if k != "step"])

@@ -1,0 +1,88 @@
+"""The whole flow, as a user runs it: ``mmsr quickstart`` twice in a fresh directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+from mlflow.models import get_model_info
+from mlflow.tracking import MlflowClient
+
+from featurestore.config import FeatureStoreConfig
+from featurestore.readers import current_snapshot_id, read_arrow
+
+STEPS = 4
+
+
+@pytest.fixture(scope="module")
+def quickstart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("quickstart")
+    for attempt in (1, 2):
+        result = subprocess.run(
+            [sys.executable, "-m", "orchestration.cli", "quickstart", "--workdir", "runs", "--steps", str(STEPS)],
+            cwd=workdir, capture_output=True, text=True, timeout=900,
+        )
+        assert result.returncode == 0, f"run {attempt} failed:\n{result.stderr[-4000:]}"
+        (workdir / f"stdout-{attempt}.txt").write_text(result.stdout)
+    return workdir
+
+
+def _client(workdir: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{workdir}/runs/mlflow.db")
+
+
+def test_summary_names_every_output(quickstart_dir: Path) -> None:
+    first = (quickstart_dir / "stdout-1.txt").read_text()
+    second = (quickstart_dir / "stdout-2.txt").read_text()
+    for needle in ("feature store", "snapshot", "MLflow", "models:/mmsr-sr@champion", "SR output"):
+        assert needle in first
+    assert "0 new rows" in second and "already present" in second
+
+
+def test_feature_store_has_one_commit_of_the_sample_photos(quickstart_dir: Path) -> None:
+    store = FeatureStoreConfig(
+        catalog_uri=f"sqlite:///{quickstart_dir}/runs/featurestore/catalog.db",
+        warehouse=str(quickstart_dir / "runs/featurestore/warehouse"),
+    )
+    table = read_arrow(store, columns=["sample_id", "split", "edges_tokens"])
+    assert table.num_rows >= 48  # 8 photos x 8 crops; the rerun added nothing
+    assert len(set(table.column("sample_id").to_pylist())) == table.num_rows
+    assert set(table.column("split").to_pylist()) == {"train", "eval"}
+    assert current_snapshot_id(store) is not None
+
+
+def test_mlflow_run_has_params_metrics_per_step_and_snapshot_input(quickstart_dir: Path) -> None:
+    client = _client(quickstart_dir)
+    experiment = client.get_experiment_by_name("mmsr")
+    runs = [r for r in client.search_runs([experiment.experiment_id]) if "train.steps" in r.data.params]
+    assert len(runs) == 2
+    run = runs[0]
+    assert run.data.params["train.steps"] == str(STEPS)
+    losses = client.get_metric_history(run.info.run_id, "loss")
+    assert sorted(m.step for m in losses) == list(range(1, STEPS + 1))
+    inputs = run.inputs.dataset_inputs
+    assert len(inputs) == 1
+    assert inputs[0].dataset.digest == run.data.params["featurestore.snapshot_id"]
+
+
+def test_registered_version_has_signature_and_champion_alias(
+    quickstart_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _client(quickstart_dir)
+    champion = client.get_model_version_by_alias("mmsr-sr", "champion")
+    assert str(champion.version) == "2"
+    assert champion.tags["featurestore.snapshot_id"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)
+    info = get_model_info("models:/mmsr-sr@champion")
+    assert info.signature is not None
+    assert [spec.name for spec in info.signature.inputs] == ["image", "caption"]
+    assert "guidance_mode" in [param.name for param in info.signature.params]
+
+
+def test_output_image_is_four_times_the_lr(quickstart_dir: Path) -> None:
+    image = cv2.imread(str(quickstart_dir / "runs/outputs/quickstart_sr.png"))
+    assert image is not None
+    assert image.shape == (128, 128, 3)
