@@ -129,7 +129,7 @@ def _apply_dense(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     height, width = image.shape[:2]
     padded = cv2.copyMakeBorder(image, half, half, half, half, _BORDER)
     rows_per_band = max(1, (_DIRECT_AREA_LIMIT - 1) // size)
-    output = np.zeros((height, width) + padded.shape[2:], dtype=np.float32)
+    output = np.zeros((height, width, *padded.shape[2:]), dtype=np.float32)
     for top in range(0, size, rows_per_band):
         band = kernel[top : top + rows_per_band]
         source = padded[top : top + height + band.shape[0] - 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 _INV_255 = np.float32(1.0 / 255.0)
@@ -15,8 +16,8 @@ def to_float(image: np.ndarray) -> np.ndarray:
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """float32 (H, W, C) -> uint8 ``clamp(round(image * 255), 0, 255)`` (Real-ESRGAN's final rounding)."""
-    scaled = image * np.float32(255.0)
-    np.clip(scaled, 0.0, 255.0, out=scaled)
-    np.rint(scaled, out=scaled)
-    return scaled.astype(np.uint8)
+    """float32 (H, W, C) -> uint8 ``clamp(round(image * 255), 0, 255)`` (Real-ESRGAN's final rounding).
+
+    Rounds half to even, like ``torch.round``.
+    """
+    return cv2.convertScaleAbs(np.clip(image, 0.0, 1.0), alpha=255.0).reshape(image.shape)

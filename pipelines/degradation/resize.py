@@ -69,7 +69,7 @@ def resize(image: np.ndarray, size: tuple[int, int], mode: ResizeMode) -> np.nda
     if mode == "area":
         return area_resize(image, size)
     out = cv2.resize(image, (width, height), interpolation=INTERPOLATION[mode])
-    return out.reshape((height, width) + image.shape[2:])
+    return out.reshape((height, width, *image.shape[2:]))
 
 
 def area_resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -10,7 +10,11 @@ Order, sampling and clamping follow ``RealESRGANModel.feed_data`` (and the kerne
    the final sinc is applied with ``final_sinc_prob`` (else it is the identity pulse);
 5. ``clamp(round(out * 255), 0, 255)``.
 
-Every random draw comes from the ``rng`` passed in and is recorded in ``params``.
+Every random draw comes from the ``rng`` passed in and is recorded in ``params``. Work is in
+float32 [0, 1]; each step matches its torch counterpart (see the step modules; blurs within
+``filtering.FILTER_TOLERANCE``) except that the first random resize goes by output size ``floor(H * s)`` where
+Real-ESRGAN passes ``scale_factor=s`` (sampling positions differ by < 0.05 px) and JPEG uses the
+real codec at an integer quality where DiffJPEG takes a float.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Benchmarks that print ours vs a baseline measured in the same run."""

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+
+from pipelines.feature_rows import encode_png
+from orchestration.image_payload import PayloadError
+from orchestration.mlflow_runs import fluent_tracking, tracking_client
+from orchestration.registry import RegisteredVersion, set_alias
+from orchestration.tracking_config import TrackingConfig
+
+
+def _lr_payload(size: int = 16) -> str:
+    rng = np.random.default_rng(0)
+    return base64.b64encode(encode_png(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))).decode()
+
+
+def test_registered_version_has_tags_signature_and_no_pickles(tracking: TrackingConfig, registered: RegisteredVersion) -> None:
+    client = tracking_client(tracking)
+    version = client.get_model_version(registered.name, str(registered.version))
+    assert version.tags["mmsr.test"] == "yes"
+    with fluent_tracking(tracking):
+        local = Path(mlflow.artifacts.download_artifacts(registered.model_uri))
+    files = [p.name for p in local.rglob("*") if p.is_file()]
+    assert any(name.endswith(".safetensors") for name in files)
+    assert not [name for name in files if name.endswith((".pkl", ".bin", ".pickle", ".pt"))]
+
+
+def test_champion_alias_moves_and_unknown_version_is_refused(tracking: TrackingConfig, registered: RegisteredVersion) -> None:
+    set_alias(tracking, "champion", registered.version)
+    client = tracking_client(tracking)
+    assert int(client.get_model_version_by_alias(registered.name, "champion").version) == registered.version
+    with pytest.raises(MlflowException):
+        set_alias(tracking, "champion", registered.version + 100)
+
+
+def test_pyfunc_super_resolves_by_alias_deterministically(tracking: TrackingConfig, registered: RegisteredVersion) -> None:
+    set_alias(tracking, "champion", registered.version)
+    with fluent_tracking(tracking):
+        model = mlflow.pyfunc.load_model(f"models:/{registered.name}@champion")
+    request = pd.DataFrame({"image": [_lr_payload()], "caption": ["a cat on a sofa"]})
+    first = model.predict(request, params={"steps": 2, "seed": 3})
+    second = model.predict(request, params={"steps": 2, "seed": 3})
+    other = model.predict(request, params={"steps": 2, "seed": 4})
+    assert list(first.columns) == ["image"]
+    assert first["image"][0] == second["image"][0]
+    assert first["image"][0] != other["image"][0]
+    import cv2
+
+    decoded = cv2.imdecode(np.frombuffer(base64.b64decode(first["image"][0]), np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape == (64, 64, 3)
+
+
+def test_pyfunc_rejects_bad_payloads_and_params(tracking: TrackingConfig, registered: RegisteredVersion) -> None:
+    with fluent_tracking(tracking):
+        model = mlflow.pyfunc.load_model(registered.model_uri)
+    with pytest.raises(PayloadError, match="not valid base64"):
+        model.predict(pd.DataFrame({"image": ["***"]}), params={"steps": 1})
+    with pytest.raises(PayloadError, match="could not be decoded"):
+        model.predict(pd.DataFrame({"image": [base64.b64encode(b"not an image").decode()]}), params={"steps": 1})
+    with pytest.raises(PayloadError, match="guidance_mode"):
+        model.predict(pd.DataFrame({"image": [_lr_payload()]}), params={"guidance_mode": "loud"})
