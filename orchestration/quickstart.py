@@ -128,7 +128,7 @@ def run_quickstart(config: MmsrConfig, workdir: str) -> QuickstartReport:
     pre = run_preprocess(config.preprocess, config.featurestore)
     stages.update()
     stages.set_postfix_str("train (Ray Train)")
-    with local_ray(config.train.num_workers):
+    with local_ray(config.train.num_workers, config.train.ray_address):
         trained = run_training(config.train, config.featurestore, config.tracking)
     stages.update()
     stages.set_postfix_str("register (MLflow)")

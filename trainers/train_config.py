@@ -32,6 +32,8 @@ class TrainConfig:
     max_failures: int = 2
     log_every: int = 1
     seed: int = 0
+    ray_address: str | None = None
+    """Ray cluster to join ("auto", "ray://head:10001"); None starts a local Ray for the command."""
     storage_path: str = "mmsr-runs/ray"
     """Where Ray Train keeps checkpoints (local path or fsspec URL)."""
 
