@@ -7,12 +7,13 @@ import logging
 
 from orchestration.image_payload import PayloadError
 from orchestration.mmsr_config import MmsrConfig
+from orchestration.registry_error import RegistryError
 from pipelines.preprocess_errors import PreprocessError
 from pipelines.sources import SourceError
 
 LOG = logging.getLogger(__name__)
 
-USER_ERRORS: tuple[type[Exception], ...] = (SourceError, PayloadError)
+USER_ERRORS: tuple[type[Exception], ...] = (SourceError, PayloadError, RegistryError)
 """Errors caused by the user's input: the CLI reports them in one line with exit status 2."""
 
 RUN_FAILURES: tuple[type[Exception], ...] = (PreprocessError,)

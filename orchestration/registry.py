@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from orchestration.mlflow_runs import fluent_tracking, tracking_client
+from orchestration.registry_error import RegistryError
 from orchestration.serve_config import ServeConfig
 from orchestration.tracking_config import TrackingConfig
 
@@ -68,7 +70,10 @@ def register_pipeline(
 
 
 def set_alias(tracking: TrackingConfig, alias: str, version: int) -> None:
-    """Point ``alias`` at ``version`` (raises MlflowException if the version does not exist)."""
+    """Point ``alias`` at ``version``; RegistryError if that version does not exist."""
     client = tracking_client(tracking)
-    client.get_model_version(tracking.registered_model, str(version))
+    try:
+        client.get_model_version(tracking.registered_model, str(version))
+    except MlflowException:
+        raise RegistryError(f"model {tracking.registered_model} has no version {version}") from None
     client.set_registered_model_alias(tracking.registered_model, alias, str(version))

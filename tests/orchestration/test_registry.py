@@ -7,12 +7,12 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow.exceptions import MlflowException
 
 from pipelines.feature_rows import encode_png
 from orchestration.image_payload import PayloadError
 from orchestration.mlflow_runs import fluent_tracking, tracking_client
 from orchestration.registry import RegisteredVersion, set_alias
+from orchestration.registry_error import RegistryError
 from orchestration.tracking_config import TrackingConfig
 
 
@@ -36,7 +36,7 @@ def test_champion_alias_moves_and_unknown_version_is_refused(tracking: TrackingC
     set_alias(tracking, "champion", registered.version)
     client = tracking_client(tracking)
     assert int(client.get_model_version_by_alias(registered.name, "champion").version) == registered.version
-    with pytest.raises(MlflowException):
+    with pytest.raises(RegistryError, match=f"no version {registered.version + 100}"):
         set_alias(tracking, "champion", registered.version + 100)
 
 
