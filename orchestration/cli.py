@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--version", required=True, type=int, help="registered model version")
     _add_config_flags(promote)
 
+    from orchestration.features_command import add_features_parser
+
+    add_features_parser(commands, _add_config_flags)
+
     serve = commands.add_parser("serve", help="serve a registered model over HTTP (mlflow models serve)")
     serve.add_argument("--model", help="model URI (default: models:/<registered_model>@<champion_alias>)")
     serve.add_argument("--port", type=int, help="port (overrides serve.port)")
@@ -84,12 +88,14 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from orchestration import commands
+    from orchestration.features_command import run_features
     from orchestration.mmsr_config import MmsrConfig
     from orchestration.quickstart import quickstart_preset
 
     handlers: dict[str, Callable[..., int]] = {
         "quickstart": commands.quickstart, "preprocess": commands.preprocess, "train": commands.train,
         "evaluate": commands.evaluate, "promote": commands.promote, "serve": commands.serve,
+        "features": run_features,
     }
     defaults = quickstart_preset(args.workdir, args.steps) if args.command == "quickstart" else None
     config = load_config(MmsrConfig, args.config, _overrides(args), defaults)

@@ -1,0 +1,117 @@
+"""Tag snapshots and expire old ones (``mmsr features tag`` / ``expire``).
+
+A tag is an immutable name for a dataset version (``train.snapshot: paper-v1``). Expiry uses
+pyiceberg 0.12's ``table.maintenance.expire_snapshots()``, which removes snapshots from the
+table metadata only: data files stay on disk (this store appends, so the current snapshot still
+references every file of its ancestors anyway). Tagged snapshots, branch heads (the current
+snapshot is ``main``'s head) and the ``retain_last`` newest snapshots are never expired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pyiceberg.table.refs import SnapshotRefType
+from pyiceberg.table.snapshots import Snapshot
+
+from featurestore.config import FeatureStoreConfig
+from featurestore.inspection import require_samples_table, snapshot_time, tagged_snapshot_ids
+from featurestore.readers import resolve_snapshot
+
+
+@dataclass(frozen=True)
+class TagResult:
+    name: str
+    snapshot_id: int
+    replaced: int | None
+    """The snapshot the tag pointed at before (None if the tag is new)."""
+
+
+def _check_tag_name(name: str) -> None:
+    if not name or name != name.strip() or any(char.isspace() for char in name):
+        raise ValueError(f"tag name must be non-empty without whitespace, got {name!r}")
+    if name.lstrip("-").isdigit():
+        raise ValueError(f"tag name must not be a number (it would read as a snapshot id), got {name!r}")
+
+
+def tag_snapshot(
+    config: FeatureStoreConfig, name: str, snapshot: str | int | None = None, replace: bool = False
+) -> TagResult:
+    """Point tag ``name`` at ``snapshot`` (id, tag, branch or None = current).
+
+    Raises ValueError if ``name`` is a branch, or an existing tag and ``replace`` is False.
+    """
+    _check_tag_name(name)
+    snapshot_id = resolve_snapshot(config, snapshot)
+    table = require_samples_table(config)
+    existing = table.metadata.refs.get(name)
+    if existing is not None and existing.snapshot_ref_type is SnapshotRefType.BRANCH:
+        raise ValueError(f"{name!r} is a branch of {config.samples_identifier}, not a tag: choose another name")
+    if existing is not None and not replace:
+        raise ValueError(f"tag {name!r} already points at snapshot {existing.snapshot_id}: pass replace to move it")
+    with table.manage_snapshots() as manage:
+        manage.create_tag(snapshot_id=snapshot_id, tag_name=name)
+    return TagResult(name=name, snapshot_id=snapshot_id, replaced=None if existing is None else existing.snapshot_id)
+
+
+@dataclass(frozen=True)
+class ExpireReport:
+    expired: tuple[int, ...]
+    """Snapshot ids removed (dry run: that would be removed), oldest first."""
+    kept: tuple[int, ...]
+    """Snapshot ids that stay (dry run: that would stay), oldest first."""
+    protected: tuple[int, ...]
+    """Snapshots older than the cutoff kept because they are tagged, a branch head or among the newest."""
+    dry_run: bool
+
+    @property
+    def summary(self) -> str:
+        verb = "would expire" if self.dry_run else "expired"
+        return (
+            f"{verb} {len(self.expired)} snapshot(s), kept {len(self.kept)} "
+            f"({len(self.protected)} older ones protected); data files are not deleted"
+        )
+
+
+def plan_expiry(
+    snapshots: list[Snapshot], protected_ids: set[int], older_than: datetime, retain_last: int, dry_run: bool
+) -> ExpireReport:
+    """Which of ``snapshots`` go: those older than ``older_than`` that are not protected.
+
+    A snapshot is protected if its id is in ``protected_ids`` or it is among the ``retain_last``
+    newest snapshots.
+    """
+    ordered = sorted(snapshots, key=lambda found: (found.timestamp_ms, found.sequence_number or 0))
+    newest = {found.snapshot_id for found in ordered[len(ordered) - retain_last:]} if retain_last else set()
+    keep = protected_ids | newest
+    old = [found.snapshot_id for found in ordered if snapshot_time(found) < older_than]
+    expired = [snapshot_id for snapshot_id in old if snapshot_id not in keep]
+    gone = set(expired)
+    return ExpireReport(
+        expired=tuple(expired),
+        kept=tuple(found.snapshot_id for found in ordered if found.snapshot_id not in gone),
+        protected=tuple(snapshot_id for snapshot_id in old if snapshot_id in keep),
+        dry_run=dry_run,
+    )
+
+
+def expire_snapshots(
+    config: FeatureStoreConfig, older_than: datetime, retain_last: int = 1, dry_run: bool = False
+) -> ExpireReport:
+    """Expire samples-table snapshots committed before ``older_than`` (timezone-aware).
+
+    Keeps tagged snapshots, branch heads, the current snapshot and the ``retain_last`` newest
+    snapshots. With ``dry_run`` nothing changes and the report says what would go.
+    """
+    if older_than.tzinfo is None:
+        raise ValueError("older_than must be timezone-aware (e.g. datetime.now(timezone.utc) - timedelta(days=7))")
+    if retain_last < 0:
+        raise ValueError(f"retain_last must be >= 0, got {retain_last}")
+    table = require_samples_table(config)
+    current = table.current_snapshot()
+    protected = tagged_snapshot_ids(table) | ({current.snapshot_id} if current is not None else set())
+    report = plan_expiry(table.snapshots(), protected, older_than, retain_last, dry_run)
+    if report.expired and not dry_run:
+        table.maintenance.expire_snapshots().by_ids(list(report.expired)).commit()
+    return report
