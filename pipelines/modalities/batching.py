@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def group_by_shape(images: Sequence[np.ndarray]) -> list[list[int]]:
@@ -17,3 +20,13 @@ def group_by_shape(images: Sequence[np.ndarray]) -> list[list[int]]:
     for index, image in enumerate(images):
         groups.setdefault(tuple(image.shape), []).append(index)
     return list(groups.values())
+
+
+def predict_by_shape(
+    images: Sequence[np.ndarray], predict_same_size: Callable[[list[np.ndarray]], list[T]]
+) -> list[T]:
+    """Run ``predict_same_size`` once per same-shape group; results come back in input order."""
+    results: dict[int, T] = {}
+    for group in group_by_shape(images):
+        results.update(zip(group, predict_same_size([images[i] for i in group])))
+    return [results[i] for i in range(len(images))]

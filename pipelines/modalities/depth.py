@@ -16,7 +16,7 @@ from transformers import (
     DPTImageProcessorPil,
 )
 
-from pipelines.modalities.batching import group_by_shape
+from pipelines.modalities.batching import predict_by_shape
 from pipelines.modalities.extractor import DEFAULT_DEPTH_MODEL
 
 _IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -50,11 +50,7 @@ class DepthEstimator:
 
         Images of one size run as one batch; differently sized images run in separate batches.
         """
-        depths: dict[int, np.ndarray] = {}
-        for group in group_by_shape(images):
-            predicted = self._predict_same_size([images[i] for i in group])
-            depths.update(zip(group, predicted))
-        return [depths[i] for i in range(len(images))]
+        return predict_by_shape(images, self._predict_same_size)
 
     @torch.inference_mode()
     def _predict_same_size(self, images: list[np.ndarray]) -> list[np.ndarray]:

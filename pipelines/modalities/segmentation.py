@@ -15,7 +15,7 @@ from transformers import (
     SwinConfig,
 )
 
-from pipelines.modalities.batching import group_by_shape
+from pipelines.modalities.batching import predict_by_shape
 from pipelines.modalities.extractor import DEFAULT_SEGMENTATION_MODEL
 
 ADE20K_NUM_LABELS = 150
@@ -48,11 +48,7 @@ class SegmentationEstimator:
 
         Images of one size run as one batch; differently sized images run in separate batches.
         """
-        labels: dict[int, np.ndarray] = {}
-        for group in group_by_shape(images):
-            predicted = self._predict_same_size([images[i] for i in group])
-            labels.update(zip(group, predicted))
-        return [labels[i] for i in range(len(images))]
+        return predict_by_shape(images, self._predict_same_size)
 
     @torch.inference_mode()
     def _predict_same_size(self, images: list[np.ndarray]) -> list[np.ndarray]:
