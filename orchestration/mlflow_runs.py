@@ -61,8 +61,9 @@ def log_dataset_input(client: MlflowClient, run_id: str, dataset: mlflow.data.da
 @contextlib.contextmanager
 def fluent_tracking(tracking: TrackingConfig) -> Iterator[None]:
     """MLflow's fluent API (log_model, load_model of ``models:/``) reads a process-wide URI:
-    set it to the configured store only for the enclosed calls."""
-    previous = mlflow.get_tracking_uri()
+    set it to the configured store only for the enclosed calls, then put back exactly what was
+    there before (nothing, if nothing was set: restoring the resolved default would pin it)."""
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
     mlflow.set_tracking_uri(tracking_client(tracking).tracking_uri)
     try:
         yield

@@ -13,6 +13,8 @@ from mlflow.tracking import MlflowClient
 
 from featurestore.config import FeatureStoreConfig
 from featurestore.readers import current_snapshot_id, read_arrow
+from orchestration.mlflow_runs import fluent_tracking
+from orchestration.tracking_config import TrackingConfig
 
 STEPS = 4
 
@@ -68,15 +70,13 @@ def test_mlflow_run_has_params_metrics_per_step_and_snapshot_input(quickstart_di
     assert inputs[0].dataset.digest == run.data.params["featurestore.snapshot_id"]
 
 
-def test_registered_version_has_signature_and_champion_alias(
-    quickstart_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_registered_version_has_signature_and_champion_alias(quickstart_dir: Path) -> None:
     client = _client(quickstart_dir)
     champion = client.get_model_version_by_alias("mmsr-sr", "champion")
     assert str(champion.version) == "2"
     assert champion.tags["featurestore.snapshot_id"]
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)
-    info = get_model_info("models:/mmsr-sr@champion")
+    with fluent_tracking(TrackingConfig(tracking_uri=client.tracking_uri)):
+        info = get_model_info("models:/mmsr-sr@champion")
     assert info.signature is not None
     assert [spec.name for spec in info.signature.inputs] == ["image", "caption"]
     assert "guidance_mode" in [param.name for param in info.signature.params]
