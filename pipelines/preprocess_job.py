@@ -30,6 +30,7 @@ from pipelines.parquet_shards import WriteParquetShards
 from pipelines.preprocess_config import PreprocessConfig, config_hash
 from pipelines.preprocess_errors import PreprocessError
 from pipelines.preprocess_transforms import REJECTED, ApplyModelStages, PrepareSampleFn, ToRows
+from pipelines.runner_options import beam_flags
 from pipelines.sources import expand_sources
 
 LOG = logging.getLogger(__name__)
@@ -48,12 +49,8 @@ class PreprocessResult:
 
 
 def pipeline_options(config: PreprocessConfig) -> PipelineOptions:
-    """Beam options for the configured runner (DirectRunner flags only apply to it)."""
-    runner = config.runner
-    flags = [f"--runner={runner.runner}", *runner.options]
-    if runner.runner == "DirectRunner":
-        flags += [f"--direct_num_workers={runner.direct_num_workers}", f"--direct_running_mode={runner.direct_running_mode}"]
-    return PipelineOptions(flags)
+    """Beam options for the configured runner (see :func:`pipelines.runner_options.beam_flags`)."""
+    return PipelineOptions(beam_flags(config.runner))
 
 
 def existing_sample_ids(store: FeatureStoreConfig, config_hash_value: str) -> frozenset[str]:
@@ -79,9 +76,8 @@ def build_pipeline(
         | "Sources" >> beam.Create(uris, reshuffle=True)
         | "Prepare" >> beam.ParDo(PrepareSampleFn(config, chash, captions, existing)).with_outputs(REJECTED, main="samples")
     )
-    samples, model_rejected = prepared.samples | "Models" >> ApplyModelStages(model_stages(config))
-    rejected = (prepared[REJECTED], model_rejected) | "AllRejected" >> beam.Flatten()
-    rows, errors = (samples, rejected) | "Rows" >> ToRows(chash, extractor_versions(config.modalities), run_id)
+    samples = prepared.samples | "Models" >> ApplyModelStages(model_stages(config))
+    rows, errors = (samples, prepared[REJECTED]) | "Rows" >> ToRows(chash, extractor_versions(config.modalities), run_id)
     _ = rows | "WriteSamples" >> WriteParquetShards(f"{staged}/samples", "part", SAMPLES_SCHEMA, shards, "sample_id")
     _ = errors | "WriteErrors" >> WriteParquetShards(f"{staged}/errors", "part", ERRORS_SCHEMA, 1, "source_uri")
 

@@ -8,6 +8,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
 from pipelines.feature_rows import error_row, sample_row
+from pipelines.image_decoding import ImageDecodeError
 from pipelines.prepared_sample import PreparedSample, RejectedInput
 from pipelines.preprocess_config import PreprocessConfig
 from pipelines.sample_model_handler import SampleModelHandler
@@ -22,10 +23,19 @@ def rejected_from(uri: str, stage: str, error: BaseException) -> RejectedInput:
     return RejectedInput(source_uri=uri, stage=stage, exception=type(error).__name__, message=message)
 
 
+INPUT_READ_ERRORS: tuple[type[OSError], ...] = (FileNotFoundError, IsADirectoryError, PermissionError)
+"""Read failures that are a property of the input; any other read error is left to the runner."""
+
+
 class PrepareSampleFn(beam.DoFn):
     """uri -> its PreparedSamples (decoded, cropped, degraded, edges, caption), or a tagged rejection.
 
-    Samples whose id is already committed under the same config are skipped (and counted).
+    An input is rejected (one errors-table row, counted) only for failures that are a property of
+    the input, with the stage that found them: ``read`` (missing, a directory, unreadable),
+    ``decode`` (not an accepted image, corrupt or truncated, a decompression bomb) or ``prepare``
+    (too small for the crop, degradation failure). Any other read error (network, service
+    unavailable) propagates so the runner retries the bundle instead of recording a good input as
+    bad. Samples whose id is already committed under the same config are skipped (and counted).
     """
 
     def __init__(
@@ -40,43 +50,49 @@ class PrepareSampleFn(beam.DoFn):
         self._rejected = beam.metrics.Metrics.counter("mmsr", "rejected")
 
     def process(self, uri: str) -> Iterator[PreparedSample | beam.pvalue.TaggedOutput]:
-        stage = "read"
         try:
             data = read_bytes(uri)
-            stage = "prepare"
+        except INPUT_READ_ERRORS as error:
+            yield self._reject(uri, "read", error)
+            return
+        try:
             samples = prepare_samples(uri, data, self._config, self._config_hash, self._captions, self._existing)
-        except Exception as error:  # every bad input becomes an errors-table row, never a crash
-            self._rejected.inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected_from(uri, stage, error))
+        except Exception as error:  # a pure function of the bytes failed: the input is bad, never a crash
+            yield self._reject(uri, "decode" if isinstance(error, ImageDecodeError) else "prepare", error)
             return
         self._skipped.inc(self._config.crops_per_image - len(samples))
         self._prepared.inc(len(samples))
         yield from samples
 
-
-def _failed_batch_rows(stage: str, failure: tuple[Sequence[PreparedSample], object]) -> list[RejectedInput]:
-    batch, error = failure
-    exception = error[0].__name__ if isinstance(error, tuple) and isinstance(error[0], type) else "Exception"
-    message = " ".join(str(error[1] if isinstance(error, tuple) else error).split())[:1000]
-    return [RejectedInput(s.source_uri, stage, exception, message) for s in batch]
+    def _reject(self, uri: str, stage: str, error: Exception) -> beam.pvalue.TaggedOutput:
+        self._rejected.inc()
+        return beam.pvalue.TaggedOutput(REJECTED, rejected_from(uri, stage, error))
 
 
 class ApplyModelStages(beam.PTransform):
-    """Runs each model stage through RunInference; failed batches become rejections."""
+    """Runs each model stage through RunInference, in order; outputs the completed samples.
+
+    A model stage that raises is a failure of the worker, never of the input: every sample that
+    reaches it is an already decoded ``crop_size`` x ``crop_size`` RGB crop (undecodable or too
+    small inputs were rejected by :class:`PrepareSampleFn`), so a failing forward pass means an
+    OOM, a device or network error, or a broken model. The exception therefore propagates, the
+    bundle fails and the *runner* retries it (Dataflow: 4 attempts per bundle in batch;
+    Flink / Spark: their task-retry settings; the local FnApiRunner does not retry); if it still
+    fails the job fails and ``run_preprocess`` commits nothing, so a rerun starts clean. Rejecting the batch's inputs instead would record good
+    images as bad and silently drop them from the commit. Retries stay exactly-once: a failed
+    attempt's outputs are discarded by the runner, and the job's only side effects (Parquet
+    shards after a GroupByKey) are rewritten at the same paths with the same bytes.
+    """
 
     def __init__(self, stages: Sequence[SampleModelHandler]) -> None:
         super().__init__()
         self._stages = list(stages)
 
-    def expand(self, samples: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        rejected = []
+    def expand(self, samples: beam.PCollection) -> beam.PCollection:
         for handler in self._stages:
             name = handler.get_metrics_namespace().removeprefix("mmsr_")
-            samples, dead = samples | f"RunInference_{name}" >> RunInference(handler).with_exception_handling()
-            rejected.append(
-                dead.failed_inferences | f"Rejected_{name}" >> beam.FlatMap(lambda f, n=name: _failed_batch_rows(n, f))
-            )
-        return samples, tuple(rejected) | "FlattenRejected" >> beam.Flatten()
+            samples = samples | f"RunInference_{name}" >> RunInference(handler)
+        return samples
 
 
 class ToRows(beam.PTransform):
