@@ -22,7 +22,7 @@ from orchestration.tracking_config import TrackingConfig
 from orchestration.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
 from trainers.feature_batches import TRAINING_COLUMNS, decode_feature_batch
 from trainers.train_config import TrainConfig
-from trainers.train_loop import LoopSpec, train_loop_per_worker
+from trainers.train_loop import FaultInjection, LoopSpec, train_loop_per_worker
 
 
 @dataclass(frozen=True)
@@ -58,16 +58,24 @@ def _local_paths_resolved(config: TrainConfig) -> TrainConfig:
 
 
 def run_training(
-    config: TrainConfig, store: FeatureStoreConfig, tracking: TrackingConfig, run_name: str | None = None
+    config: TrainConfig,
+    store: FeatureStoreConfig,
+    tracking: TrackingConfig,
+    run_name: str | None = None,
+    fault: FaultInjection | None = None,
 ) -> TrainResult:
-    """Train to ``config.steps`` (resuming a run of the same name from its last checkpoint)."""
+    """Train to ``config.steps`` (resuming a run of the same name from its last checkpoint).
+
+    Each call is a new MLflow run; if training fails, that run is marked FAILED and the error
+    propagates. ``fault`` injects a worker crash (tests only).
+    """
     config = _local_paths_resolved(config)
     snapshot_id = resolve_snapshot(store, config.snapshot)
     client = tracking_client(tracking)
     params = _flat_params(config) | {"featurestore.snapshot_id": str(snapshot_id)}
     run_id = create_run(client, experiment_id(client, tracking), run_name, params)
     log_dataset_input(client, run_id, snapshot_dataset(store, snapshot_id), context="training")
-    spec = LoopSpec(config=config, tracking_uri=client.tracking_uri, mlflow_run_id=run_id)
+    spec = LoopSpec(config=config, tracking_uri=client.tracking_uri, mlflow_run_id=run_id, fault=fault)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"spec": spec},
@@ -82,9 +90,13 @@ def run_training(
         ),
         datasets={"train": training_dataset(store, snapshot_id)},
     )
-    result = trainer.fit()
-    if result.checkpoint is None:
-        raise RuntimeError("training finished without a checkpoint")
+    try:
+        result = trainer.fit()
+        if result.checkpoint is None:
+            raise RuntimeError("training finished without a checkpoint")
+    except Exception:
+        client.set_terminated(run_id, "FAILED")
+        raise
     metrics = {k: float(v) for k, v in (result.metrics or {}).items() if isinstance(v, (int, float))}
     client.set_terminated(run_id, "FINISHED")
     return TrainResult(

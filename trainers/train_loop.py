@@ -2,12 +2,20 @@
 
 Thin on purpose: the loss is ``trainers.models.training_step.diffusion_loss``; this file only
 does devices, DDP, accumulation, EMA, checkpoints and metrics.
+
+Restarts: after a worker failure Ray Train restarts the worker group, which resumes from the last
+checkpoint and re-runs the steps after it. Rank 0 logs each step's metrics to MLflow at most once
+per MLflow run: on (re)start it reads the highest step already in the run's ``loss`` history and
+logs only later steps, so re-run steps keep the points the failed attempt logged (MLflow cannot
+delete single points) and the history never holds a step twice. Each resume is logged as a
+``restored_step`` point (value and step = the checkpoint's step).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -31,12 +39,49 @@ LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class FaultInjection:
+    """Test seam: the worker of rank ``rank`` dies (``os._exit(1)``) right after reporting step
+    ``after_step``, once: it creates the file ``marker`` first and never crashes while it exists."""
+
+    after_step: int
+    marker: str
+    rank: int = 1
+
+
+@dataclass(frozen=True)
 class LoopSpec:
     """Everything a worker needs; pickled once by Ray to every worker."""
 
     config: TrainConfig
     tracking_uri: str
     mlflow_run_id: str
+    fault: FaultInjection | None = None
+    """A worker crash to inject (tests only; None in real runs)."""
+
+
+@dataclass
+class _MetricLog:
+    """Rank 0's MLflow metrics; a step already in the run's ``loss`` history is never logged again."""
+
+    client: MlflowClient
+    run_id: str
+    logged_until: int
+    """Highest step whose metrics are in the run."""
+
+    @classmethod
+    def open(cls, spec: LoopSpec, restored_step: int) -> _MetricLog:
+        client = MlflowClient(tracking_uri=spec.tracking_uri)
+        history = client.get_metric_history(spec.mlflow_run_id, "loss")
+        if restored_step:
+            client.log_metric(spec.mlflow_run_id, "restored_step", restored_step, step=restored_step)
+        return cls(client, spec.mlflow_run_id, max((point.step for point in history), default=0))
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        if step <= self.logged_until:
+            return
+        stamp = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()])
+        self.logged_until = step
 
 
 @dataclass
@@ -120,17 +165,32 @@ def _checkpoint(run: _Run, step: int, final: bool, directory: Path) -> ray.train
     return ray.train.Checkpoint.from_directory(str(directory))
 
 
+def _restore(run: _Run) -> int:
+    """Load the checkpoint Ray Train hands a (re)started worker group; the step it holds (0 if none)."""
+    restored = ray.train.get_checkpoint()
+    if restored is None:
+        return 0
+    with restored.as_directory() as directory:
+        step = load_train_state(Path(directory), run.trainable, run.ema, run.optimizer).step
+    if run.rank == 0:
+        LOG.info("resumed from the checkpoint of step %d", step)
+    return step
+
+
+def _maybe_crash(fault: FaultInjection, rank: int, step: int) -> None:
+    marker = Path(fault.marker)
+    if rank == fault.rank and step == fault.after_step and not marker.exists():
+        marker.touch()
+        os._exit(1)
+
+
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     spec: LoopSpec = loop_config["spec"]
     config = spec.config
     run = _setup(config)
-    step = 0
-    restored = ray.train.get_checkpoint()
-    if restored is not None:
-        with restored.as_directory() as directory:
-            step = load_train_state(Path(directory), run.trainable, run.ema, run.optimizer).step
+    step = _restore(run)
     generator = torch.Generator(device="cpu").manual_seed(config.seed * 100_003 + run.rank * 7_919 + step)
-    client = MlflowClient(tracking_uri=spec.tracking_uri) if run.rank == 0 else None
+    metric_log = _MetricLog.open(spec, step) if run.rank == 0 else None
     batches = _batches(config)
     samples_per_step = config.batch_size * config.gradient_accumulation * run.world
     while step < config.steps:
@@ -143,12 +203,13 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         }
         if run.rank == 0 and step % config.log_every == 0:
             LOG.info("step %d/%d loss %.4f (%.1f samples/s)", step, config.steps, loss, metrics["samples_per_second"])
-        if client is not None and step % config.log_every == 0:
-            stamp = int(time.time() * 1000)
-            client.log_batch(spec.mlflow_run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items() if k != "step"])
+        if metric_log is not None and step % config.log_every == 0:
+            metric_log.log(step, {k: v for k, v in metrics.items() if k != "step"})
         final = step == config.steps
         with tempfile.TemporaryDirectory() as directory:
             checkpoint = None
             if run.rank == 0 and (final or step % config.checkpoint_every == 0):
                 checkpoint = _checkpoint(run, step, final, Path(directory))
             ray.train.report(metrics, checkpoint=checkpoint)
+        if spec.fault is not None:
+            _maybe_crash(spec.fault, run.rank, step)

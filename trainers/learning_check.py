@@ -1,0 +1,341 @@
+"""Learning check: does edge conditioning lower the held-out denoising loss of a tiny MMSR model?
+
+Arms train the same pipeline for the same number of steps, on the same crops in the same order,
+with the same VAE samples, noise and timesteps; they differ only in their conditioning:
+
+- *edges*: the MMLC reads the VQ codes of each crop's Canny map (extracted from the HR, as in training);
+- *LR-only*: no modality at all (every slot ``m_empty``);
+- *no-LR* (control): as LR-only with the LR image zeroed. It shows the check can see a conditioning
+  signal at all: if no-LR is not worse than LR-only, the setup is too insensitive to judge edges.
+
+All arms are scored on crops of held-out photos with the same fixed generators (same VAE samples,
+noise and timesteps per crop). No Ray: only the pure pieces of ``trainers.models`` and ``pipelines``.
+
+Random tiny models need two calibrations first (once per seed, shared by the arms), standing in for
+the pretrained SD VAE and VQGAN: (1) a random VAE's latents are unrelated to the image (linear R^2
+from the LR ~0.01, posterior std > the spread of the means), so no conditioning could lower the
+loss: the VAE is fitted to reconstruct the training crops for a few steps; (2) the random VQ
+codebook is ~±1e-3, 20x below the MMLC's embeddings, so edge tokens would be near invisible: it is
+redrawn at the scale of the VQ encoder's outputs.
+
+Run it: ``python -m trainers.learning_check --steps 300 --seeds 0 1 2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, VQModel
+
+from featurestore.modality import Modality
+from pipelines.cropping import random_crop
+from pipelines.degradation import DegradationConfig, degrade, derive_rng
+from pipelines.image_decoding import decode_image
+from pipelines.modalities.edges import canny_edges
+from pipelines.sample_dataset import SAMPLE_PHOTOS
+from trainers.models.conditioning import ModalityTokens, build_modality_tokens
+from trainers.models.presets import ModelPreset
+from trainers.models.sr_pipeline import MMSRPipeline, build_tiny_pipeline
+from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
+from trainers.models.vq_tokenizer import encode_to_codes, maps_to_vq_input, render_modality_map
+
+EVAL_SEED = 1_000_003
+"""Seed of the fixed generators that score the held-out crops (the same for both arms)."""
+
+
+@dataclass(frozen=True)
+class LearningCheckConfig:
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """One run of both arms per seed (model init, crops, data order, noise); results are averaged."""
+    steps: int = 300
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    crop_size: int = 32
+    """HR crop side; the LR side is ``crop_size / scale`` (Real-ESRGAN degradation)."""
+    vae_fit_steps: int = 150
+    vae_fit_batch_size: int = 8
+    vae_fit_learning_rate: float = 2e-3
+    train_crops_per_photo: int = 32
+    eval_crops_per_photo: int = 16
+    eval_repeats: int = 4
+    """Noise / timestep draws per held-out crop."""
+    eval_photos: tuple[str, ...] = ("chelsea.png", "china.jpg")
+    """File names of the sample photos held out for evaluation; the others are trained on."""
+    canny_low: int = 100
+    canny_high: int = 200
+    modality_dropout: float = 0.0
+    preset: ModelPreset = "tiny"
+
+    def __post_init__(self) -> None:
+        positive = (
+            "steps", "batch_size", "crop_size", "train_crops_per_photo", "eval_crops_per_photo", "eval_repeats",
+            "vae_fit_steps", "vae_fit_batch_size",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"learning_check.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.seeds:
+            raise ValueError("learning_check.seeds must name at least one seed")
+        if not self.eval_photos:
+            raise ValueError("learning_check.eval_photos must name at least one photo")
+        for name in ("learning_rate", "vae_fit_learning_rate"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"learning_check.{name} must be > 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class CropSet:
+    """Training or evaluation crops and their edge maps."""
+
+    hr: torch.Tensor
+    """(N, 3, S, S) float32 in [-1, 1]."""
+    lr: torch.Tensor
+    """(N, 3, S / scale, S / scale) float32 in [-1, 1] (Real-ESRGAN degraded)."""
+    edges: np.ndarray
+    """(N, S, S) uint8 Canny maps of the HR (0 / 255)."""
+
+    def __len__(self) -> int:
+        return int(self.hr.shape[0])
+
+
+@dataclass(frozen=True)
+class SeedOutcome:
+    seed: int
+    edges_loss: float
+    """Held-out mean denoising loss of the arm conditioned on HR edges."""
+    lr_only_loss: float
+    """Held-out mean denoising loss of the arm with every modality m_empty."""
+    no_lr_loss: float
+    """Held-out mean denoising loss of the control arm: no modality and the LR zeroed."""
+
+
+@dataclass(frozen=True)
+class LearningCheckResult:
+    outcomes: tuple[SeedOutcome, ...]
+
+    @property
+    def mean_edges_loss(self) -> float:
+        return float(np.mean([o.edges_loss for o in self.outcomes]))
+
+    @property
+    def mean_lr_only_loss(self) -> float:
+        return float(np.mean([o.lr_only_loss for o in self.outcomes]))
+
+    @property
+    def mean_no_lr_loss(self) -> float:
+        return float(np.mean([o.no_lr_loss for o in self.outcomes]))
+
+    @property
+    def edges_help(self) -> bool:
+        """True when the seed-averaged held-out loss is lower with edge conditioning."""
+        return self.mean_edges_loss < self.mean_lr_only_loss
+
+    @property
+    def lr_helps(self) -> bool:
+        """True when the seed-averaged held-out loss is lower with the LR than without (the control)."""
+        return self.mean_lr_only_loss < self.mean_no_lr_loss
+
+
+def sample_photos() -> dict[str, np.ndarray]:
+    """The real photos of ``pipelines.sample_dataset``: file name -> (H, W, 3) uint8 RGB."""
+    return {photo.file_name: decode_image(photo.read()) for photo in SAMPLE_PHOTOS}
+
+
+def _to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
+    """B (H, W, 3) uint8 -> (B, 3, H, W) float32 in [-1, 1]."""
+    return torch.from_numpy(np.stack(images).astype(np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0)
+
+
+def make_crops(
+    photos: Mapping[str, np.ndarray], per_photo: int, config: LearningCheckConfig, seed: int,
+    degradation: DegradationConfig = DegradationConfig(),
+) -> CropSet:
+    """``per_photo`` seeded random crops of each photo, their degraded LR and HR Canny maps.
+
+    Crop ``i`` of photo ``name`` draws from ``derive_rng(f"{name}:{i}", seed)`` (position, then
+    degradation), so the crops do not depend on which other photos are given.
+    """
+    hr, lr, edges = [], [], []
+    for name in sorted(photos):
+        for index in range(per_photo):
+            rng = derive_rng(f"{name}:{index}", seed)
+            crop = random_crop(photos[name], config.crop_size, rng, multiple_of=degradation.scale)
+            hr.append(crop.pixels)
+            lr.append(degrade(crop.pixels, degradation, rng).lr)
+            edges.append(canny_edges(crop.pixels, config.canny_low, config.canny_high))
+    return CropSet(hr=_to_tensor(hr), lr=_to_tensor(lr), edges=np.stack(edges))
+
+
+def fit_vae(vae: AutoencoderKL, hr: torch.Tensor, config: LearningCheckConfig, seed: int) -> None:
+    """Fit ``vae`` (in place) to reconstruct the (N, 3, S, S) crops ``hr``: MSE + 1e-6 KL, Adam.
+
+    Then freeze it and set ``scaling_factor`` to 1 / std of the posterior means (the SD recipe),
+    so the diffusion latents have unit variance.
+    """
+    vae.train().requires_grad_(True)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=config.vae_fit_learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(config.vae_fit_steps):
+        batch = hr[torch.randperm(len(hr), generator=generator)[: config.vae_fit_batch_size]]
+        posterior = vae.encode(batch).latent_dist
+        reconstruction = vae.decode(posterior.sample(generator=generator)).sample
+        loss = F.mse_loss(reconstruction, batch) + 1e-6 * posterior.kl().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    vae.eval().requires_grad_(False)
+    with torch.no_grad():
+        means = vae.encode(hr).latent_dist.mean
+    vae.register_to_config(scaling_factor=float(1.0 / means.std()))
+
+
+@torch.no_grad()
+def rescale_codebook(vq: VQModel, edges: np.ndarray, seed: int) -> None:
+    """Redraw the codebook (in place) as N(0, s^2), s = std of the VQ encoder's outputs on ``edges``."""
+    rendered = [render_modality_map(edge_map, Modality.EDGES) for edge_map in edges]
+    scale = vq.encode(maps_to_vq_input(rendered).to(vq.device)).latents.std()
+    weight = vq.quantize.embedding.weight
+    generator = torch.Generator().manual_seed(seed)
+    weight.copy_(torch.randn(weight.shape, generator=generator).to(weight.device) * scale)
+
+
+def calibrated_base(work_dir: Path, train: CropSet, config: LearningCheckConfig, seed: int) -> Path:
+    """A random ``config.preset`` pipeline (seeded init) with its VAE fitted and its codebook rescaled,
+    saved under ``work_dir``; every arm loads it through ``MMSRPipeline.from_pretrained``."""
+    random_dir = build_tiny_pipeline(work_dir / f"random-seed{seed}", preset=config.preset, seed=seed)
+    pipeline = MMSRPipeline.from_pretrained(random_dir)
+    fit_vae(pipeline.vae, train.hr, config, seed)
+    rescale_codebook(pipeline.vq, train.edges[:64], seed)
+    return pipeline.save_pretrained(work_dir / f"calibrated-seed{seed}")
+
+
+def edge_codes(pipeline: MMSRPipeline, edges: np.ndarray, batch_size: int = 32) -> torch.Tensor:
+    """(N, S, S) uint8 edge maps -> (N, 256) int64 VQ codes of the pipeline's (frozen) tokenizer."""
+    codes = []
+    for start in range(0, len(edges), batch_size):
+        rendered = [render_modality_map(edge_map, Modality.EDGES) for edge_map in edges[start : start + batch_size]]
+        codes.append(encode_to_codes(pipeline.vq, maps_to_vq_input(rendered)))
+    return torch.cat(codes)
+
+
+def _tokens(pipeline: MMSRPipeline, codes: torch.Tensor | None, rows: torch.Tensor) -> ModalityTokens:
+    """Edge tokens of ``rows`` (all other modalities absent), or no modality at all (codes None)."""
+    if codes is None:
+        return ModalityTokens(len(rows))
+    return build_modality_tokens({Modality.EDGES: codes[rows]}, None, pipeline.vq, pipeline.text_encoder)
+
+
+def train_arm(
+    pipeline: MMSRPipeline, crops: CropSet, codes: torch.Tensor | None, config: LearningCheckConfig, seed: int
+) -> list[float]:
+    """Train UNet + MMLC in place for ``config.steps`` AdamW steps; the per-step training losses.
+
+    Batches are drawn (without replacement within a batch) from a generator seeded by ``seed``,
+    and so are the VAE samples, noise, timesteps and dropout: two arms of one seed see the same.
+    """
+    parameters = freeze_conditioning_models(pipeline)
+    pipeline.unet.train()
+    pipeline.mmlc.train()
+    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate)
+    parts = DiffusionParts.of(pipeline)
+    order = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    losses = []
+    for _ in range(config.steps):
+        rows = torch.randperm(len(crops), generator=order)[: config.batch_size]
+        tokens = _tokens(pipeline, codes, rows)
+        loss = diffusion_loss(parts, crops.hr[rows], crops.lr[rows], tokens, generator, dropout_p=config.modality_dropout)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+@torch.no_grad()
+def heldout_loss(
+    pipeline: MMSRPipeline, crops: CropSet, codes: torch.Tensor | None, config: LearningCheckConfig
+) -> float:
+    """Mean denoising loss over the held-out crops, ``config.eval_repeats`` draws each, in eval mode.
+
+    Batch ``b`` of repeat ``r`` uses a generator seeded ``EVAL_SEED + 1000 r + b``: every arm
+    scores each crop at the same VAE sample, noise and timestep.
+    """
+    pipeline.unet.eval()
+    pipeline.mmlc.eval()
+    parts = DiffusionParts.of(pipeline)
+    total, count = 0.0, 0
+    for repeat in range(config.eval_repeats):
+        for batch, start in enumerate(range(0, len(crops), config.batch_size)):
+            rows = torch.arange(start, min(start + config.batch_size, len(crops)))
+            generator = torch.Generator().manual_seed(EVAL_SEED + 1000 * repeat + batch)
+            loss = diffusion_loss(parts, crops.hr[rows], crops.lr[rows], _tokens(pipeline, codes, rows), generator)
+            total += float(loss) * len(rows)
+            count += len(rows)
+    return total / count
+
+
+def _without_lr(crops: CropSet) -> CropSet:
+    return CropSet(hr=crops.hr, lr=torch.zeros_like(crops.lr), edges=crops.edges)
+
+
+def run_seed(photos: Mapping[str, np.ndarray], work_dir: Path, config: LearningCheckConfig, seed: int) -> SeedOutcome:
+    """The three arms for one seed, each from a fresh load of the seed's calibrated base model."""
+    train_photos = {k: v for k, v in photos.items() if k not in config.eval_photos}
+    eval_photos = {k: v for k, v in photos.items() if k in config.eval_photos}
+    train = make_crops(train_photos, config.train_crops_per_photo, config, seed)
+    held_out = make_crops(eval_photos, config.eval_crops_per_photo, config, seed)
+    base_model = calibrated_base(work_dir, train, config, seed)
+    losses = {}
+    for arm in ("edges", "lr_only", "no_lr"):
+        pipeline = MMSRPipeline.from_pretrained(base_model)
+        with_edges = arm == "edges"
+        train_codes = edge_codes(pipeline, train.edges) if with_edges else None
+        eval_codes = edge_codes(pipeline, held_out.edges) if with_edges else None
+        arm_train, arm_eval = (_without_lr(train), _without_lr(held_out)) if arm == "no_lr" else (train, held_out)
+        train_arm(pipeline, arm_train, train_codes, config, seed)
+        losses[arm] = heldout_loss(pipeline, arm_eval, eval_codes, config)
+    return SeedOutcome(seed, edges_loss=losses["edges"], lr_only_loss=losses["lr_only"], no_lr_loss=losses["no_lr"])
+
+
+def run_learning_check(
+    work_dir: Path, config: LearningCheckConfig = LearningCheckConfig(), photos: Mapping[str, np.ndarray] | None = None
+) -> LearningCheckResult:
+    """Run the arms for every seed (models are written under ``work_dir``); photos default to
+    :func:`sample_photos`."""
+    photos = sample_photos() if photos is None else photos
+    missing = set(config.eval_photos) - set(photos)
+    if missing or len(photos) == len(config.eval_photos):
+        raise ValueError(f"learning_check.eval_photos must name some but not all photos; unknown: {sorted(missing)}")
+    return LearningCheckResult(tuple(run_seed(photos, work_dir, config, seed) for seed in config.seeds))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=LearningCheckConfig.steps)
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(LearningCheckConfig().seeds))
+    parser.add_argument("--learning-rate", type=float, default=LearningCheckConfig.learning_rate)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = LearningCheckConfig(seeds=tuple(args.seeds), steps=args.steps, learning_rate=args.learning_rate)
+    with tempfile.TemporaryDirectory() as work_dir:
+        result = run_learning_check(Path(work_dir), config)
+    for o in result.outcomes:
+        print(f"seed {o.seed}: held-out loss edges {o.edges_loss:.5f}  LR-only {o.lr_only_loss:.5f}  no-LR {o.no_lr_loss:.5f}")
+    print(
+        f"mean: edges {result.mean_edges_loss:.5f}  LR-only {result.mean_lr_only_loss:.5f}  "
+        f"no-LR {result.mean_no_lr_loss:.5f}  edges help: {result.edges_help}  LR helps: {result.lr_helps}"
+    )
+
+
+if __name__ == "__main__":
+    main()
