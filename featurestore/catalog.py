@@ -59,12 +59,14 @@ def catalog_uri(config: FeatureStoreConfig) -> str:
 
 
 def catalog_properties(config: FeatureStoreConfig) -> dict[str, str]:
-    """pyiceberg catalog properties (``name``, ``type``, ``uri``, ``warehouse``), all absolute."""
+    """pyiceberg catalog properties: ``name``, ``type``, ``uri``, ``warehouse`` (all absolute),
+    then ``config.io_properties`` (FileIO settings such as a GCS endpoint)."""
     return {
         "name": config.catalog_name,
         "type": config.catalog_type,
         "uri": catalog_uri(config),
         "warehouse": warehouse_url(config),
+        **dict(config.io_properties),
     }
 
 

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PROPERTY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+CATALOG_KEYS = ("name", "type", "uri", "warehouse")
+"""Catalog properties set from the other fields; ``io_properties`` may not override them."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,13 @@ class FeatureStoreConfig:
     namespace: str = "mmsr"
     samples_table: str = "samples"
     errors_table: str = "errors"
+    io_properties: tuple[tuple[str, str], ...] = ()
+    """Extra pyiceberg catalog / FileIO properties as ``(key, value)`` pairs, e.g. a ``gs://``
+    warehouse on a custom endpoint: ``("gcs.service.host", "http://127.0.0.1:9023")``,
+    ``("gcs.project-id", "my-project")``, ``("gcs.oauth2.token", "anon")``, or another FileIO with
+    ``("py-io-impl", "pyiceberg.io.fsspec.FsspecFileIO")``. In YAML a list of ``[key, value]``
+    pairs. Only pyiceberg reads them: gcsfs (staging, the Beam job) takes its endpoint and
+    credentials from the environment (``STORAGE_EMULATOR_HOST``, Application Default Credentials)."""
 
     def __post_init__(self) -> None:
         if self.catalog_type not in ("sql", "rest"):
@@ -46,6 +57,18 @@ class FeatureStoreConfig:
                 raise ValueError(f"{name} must be an identifier (letters, digits, underscore), got {value!r}")
         if self.samples_table == self.errors_table:
             raise ValueError(f"errors_table must differ from samples_table, both are {self.samples_table!r}")
+        self._check_io_properties()
+
+    def _check_io_properties(self) -> None:
+        keys = [key for key, _ in self.io_properties]
+        for key in keys:
+            if not _PROPERTY_KEY.fullmatch(key):
+                raise ValueError(f"io_properties keys must be property names such as 'gcs.service.host', got {key!r}")
+            if key in CATALOG_KEYS:
+                raise ValueError(f"io_properties must not set {key!r}: it comes from the config field of that name")
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise ValueError(f"io_properties sets {repeated} more than once")
 
     @property
     def samples_identifier(self) -> str:

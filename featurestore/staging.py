@@ -4,14 +4,26 @@ Layout: ``<warehouse>/_staging/<run_id>/samples/*.parquet`` and ``.../errors/*.p
 Nothing under ``_staging`` is part of any table: readers never see it, and a failed run's files
 are removed with :func:`discard_staging`. All access goes through fsspec, so a ``gs://``
 warehouse works the same as a local one.
+
+A run that is killed (SIGKILL, OOM, a lost VM) cannot discard its own files. Each run therefore
+leases its staging directory (:func:`claim_staging`, a ``_lease.json`` naming host, pid and a
+heartbeat time) and, before leasing, removes the staging of runs that are provably gone
+(:func:`cleanup_stale_staging`): a lease from this host whose process no longer exists, or any
+lease (or, without one, any file) not renewed for ``ttl_s``. A live run on another host is
+only ever removed by the TTL, so runs longer than ``ttl_s`` must call :func:`renew_lease`.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import socket
+import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import fsspec
+import psutil
 
 from featurestore.catalog import warehouse_url
 from featurestore.config import FeatureStoreConfig
@@ -20,6 +32,11 @@ SAMPLES_DIR = "samples"
 """Sub-directory of :func:`staging_dir` for rows matching ``SAMPLES_SCHEMA``."""
 ERRORS_DIR = "errors"
 """Sub-directory of :func:`staging_dir` for rows matching ``ERRORS_SCHEMA``."""
+
+LEASE_FILE = "_lease.json"
+"""File in :func:`staging_dir` naming the run's owner (host, pid) and its last heartbeat."""
+DEFAULT_STAGING_TTL_S = 24 * 3600.0
+"""A staging dir whose owner cannot be checked is stale after this long without a heartbeat."""
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -36,7 +53,11 @@ def staging_dir(config: FeatureStoreConfig, run_id: str) -> str:
     """URL of ``run_id``'s staging directory (``file://`` for a local warehouse); not created."""
     if not _RUN_ID.fullmatch(run_id):
         raise ValueError(f"run_id must be letters, digits, '_', '.', '-' (not starting with a symbol), got {run_id!r}")
-    return f"{warehouse_url(config)}/_staging/{run_id}"
+    return f"{_staging_root(config)}/{run_id}"
+
+
+def _staging_root(config: FeatureStoreConfig) -> str:
+    return f"{warehouse_url(config)}/_staging"
 
 
 def _parquet_urls(directory: str) -> list[str]:
@@ -57,3 +78,105 @@ def discard_staging(config: FeatureStoreConfig, run_id: str) -> None:
     fs, path = fsspec.core.url_to_fs(staging_dir(config, run_id))
     if fs.exists(path):
         fs.rm(path, recursive=True)
+
+
+@dataclass(frozen=True)
+class StagingLease:
+    """Who owns a run's staging directory; written by :func:`claim_staging`."""
+
+    run_id: str
+    host: str
+    pid: int
+    pid_started: float
+    """The owner's process start time (Unix s), so a reused pid is not mistaken for it."""
+    heartbeat: float
+    """Unix time of the last :func:`claim_staging` / :func:`renew_lease`."""
+
+
+def _write_lease(config: FeatureStoreConfig, lease: StagingLease) -> None:
+    fs, path = fsspec.core.url_to_fs(staging_dir(config, lease.run_id))
+    fs.makedirs(path, exist_ok=True)
+    with fs.open(f"{path}/{LEASE_FILE}", "w") as handle:
+        json.dump(lease.__dict__, handle)
+
+
+def read_lease(config: FeatureStoreConfig, run_id: str) -> StagingLease | None:
+    """The lease of ``run_id``'s staging directory; None if it has none (or an unreadable one)."""
+    fs, path = fsspec.core.url_to_fs(f"{staging_dir(config, run_id)}/{LEASE_FILE}")
+    try:
+        with fs.open(path, "r") as handle:
+            return StagingLease(**json.load(handle))
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+
+
+def renew_lease(config: FeatureStoreConfig, run_id: str) -> None:
+    """Lease ``run_id``'s staging to this process, heartbeat now (long runs: call well within the TTL)."""
+    process = psutil.Process()
+    _write_lease(config, StagingLease(run_id, socket.gethostname(), process.pid, process.create_time(), time.time()))
+
+
+def _owner_alive(lease: StagingLease) -> bool | None:
+    """Whether the lease's process still runs; None when it ran on another host (unknowable here)."""
+    if lease.host != socket.gethostname():
+        return None
+    try:
+        return abs(psutil.Process(lease.pid).create_time() - lease.pid_started) < 1.0
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _last_activity(fs: fsspec.AbstractFileSystem, path: str) -> float:
+    """Newest modification time (Unix s) of any file under ``path``; 0 if it holds none."""
+    return max((_modified(fs, found) for found in fs.find(path)), default=0.0)
+
+
+def _modified(fs: fsspec.AbstractFileSystem, path: str) -> float:
+    """Modification time of one file (Unix s): ``fs.modified``, else the ``mtime``/``updated`` info field."""
+    try:
+        return fs.modified(path).timestamp()
+    except NotImplementedError:
+        info = fs.info(path)
+        stamp = info.get("mtime", info.get("updated", 0.0))
+        return stamp if isinstance(stamp, (int, float)) else datetime.fromisoformat(str(stamp)).timestamp()
+
+
+def is_stale(config: FeatureStoreConfig, run_id: str, ttl_s: float, now: float) -> bool:
+    """Whether ``run_id``'s staging belongs to a run that is gone (see the module docstring)."""
+    lease = read_lease(config, run_id)
+    if lease is not None:
+        alive = _owner_alive(lease)
+        return not alive if alive is not None else now - lease.heartbeat > ttl_s
+    fs, path = fsspec.core.url_to_fs(staging_dir(config, run_id))
+    return now - _last_activity(fs, path) > ttl_s
+
+
+def staged_run_ids(config: FeatureStoreConfig) -> list[str]:
+    """Run ids that have a staging directory, sorted."""
+    fs, path = fsspec.core.url_to_fs(_staging_root(config))
+    if not fs.exists(path):
+        return []
+    found = [entry["name"].rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(path, detail=True) if entry["type"] == "directory"]
+    return sorted(name for name in found if _RUN_ID.fullmatch(name))
+
+
+def cleanup_stale_staging(
+    config: FeatureStoreConfig, ttl_s: float = DEFAULT_STAGING_TTL_S, now: float | None = None
+) -> list[str]:
+    """Discard the staging of every run that is gone (killed, crashed); the run ids removed.
+
+    Safe against live concurrent runs: a leased dir is removed only if its owner process on this
+    host has exited or, for another host, its heartbeat is older than ``ttl_s``.
+    """
+    now = time.time() if now is None else now
+    stale = [run_id for run_id in staged_run_ids(config) if is_stale(config, run_id, ttl_s, now)]
+    for run_id in stale:
+        discard_staging(config, run_id)
+    return stale
+
+
+def claim_staging(config: FeatureStoreConfig, run_id: str, ttl_s: float = DEFAULT_STAGING_TTL_S) -> list[str]:
+    """Start a run: clean up gone runs' staging, then lease ``run_id``'s; the run ids removed."""
+    removed = cleanup_stale_staging(config, ttl_s)
+    renew_lease(config, run_id)
+    return removed

@@ -8,7 +8,7 @@ the job runs, in order, for a config.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,14 +26,24 @@ from trainers.models.text_encoder import tokenize_captions
 from trainers.models.vq_tokenizer import encode_to_codes, maps_to_vq_input, render_modality_map
 
 
+def _add_maps(
+    samples: Sequence[PreparedSample], modality: Modality, predict: Callable[[list[np.ndarray]], list[np.ndarray]]
+) -> list[PreparedSample]:
+    """Add ``modality``'s map, predicted in one call, to the samples that compute it."""
+    out = list(samples)
+    todo = [i for i, sample in enumerate(out) if modality in sample.compute]
+    if todo:
+        for i, found in zip(todo, predict([out[i].modality_input() for i in todo])):
+            out[i] = out[i].with_map(modality, found)
+    return out
+
+
 def apply_depth(model: DepthEstimator, samples: Sequence[PreparedSample]) -> list[PreparedSample]:
-    depths = model.predict([sample.modality_input() for sample in samples])
-    return [sample.with_map(Modality.DEPTH, depth) for sample, depth in zip(samples, depths)]
+    return _add_maps(samples, Modality.DEPTH, model.predict)
 
 
 def apply_segmentation(model: SegmentationEstimator, samples: Sequence[PreparedSample]) -> list[PreparedSample]:
-    labels = model.predict([sample.modality_input() for sample in samples])
-    return [sample.with_map(Modality.SEGMENTATION, label) for sample, label in zip(samples, labels)]
+    return _add_maps(samples, Modality.SEGMENTATION, model.predict)
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,9 @@ class Tokenizers:
 
 
 def load_tokenizers(config: TokenizerConfig, device: str) -> Tokenizers:
-    vq = VQModel.from_pretrained(config.vq_model, subfolder=config.vq_subfolder, revision=config.vq_revision)
+    vq = VQModel.from_pretrained(
+        config.vq_model, subfolder=config.vq_subfolder, revision=config.vq_revision, use_safetensors=True
+    )
     vq = vq.to(device).eval()
     clip = CLIPTokenizer.from_pretrained(config.clip_model, subfolder="tokenizer", revision=config.clip_revision)
     return Tokenizers(vq=vq, clip=clip, device=torch.device(device))
@@ -73,13 +85,13 @@ def apply_tokenizers(tokenizers: Tokenizers, samples: Sequence[PreparedSample]) 
 def model_stages(config: PreprocessConfig) -> list[SampleModelHandler]:
     """The RunInference handlers for the enabled modalities, then tokenization."""
     modalities = config.modalities
-    batch = modalities.batch_size
+    batch, threads = modalities.batch_size, config.runner.worker_threads
     stages: list[SampleModelHandler] = []
     if Modality.DEPTH.value in modalities.enabled:
         load = functools.partial(
             DepthEstimator, modalities.depth_model, revision=modalities.depth_revision, device=config.device
         )
-        stages.append(SampleModelHandler("depth", load, apply_depth, batch))
+        stages.append(SampleModelHandler("depth", load, apply_depth, batch, threads))
     if Modality.SEGMENTATION.value in modalities.enabled:
         load = functools.partial(
             SegmentationEstimator,
@@ -87,7 +99,7 @@ def model_stages(config: PreprocessConfig) -> list[SampleModelHandler]:
             revision=modalities.segmentation_revision,
             device=config.device,
         )
-        stages.append(SampleModelHandler("segmentation", load, apply_segmentation, batch))
+        stages.append(SampleModelHandler("segmentation", load, apply_segmentation, batch, threads))
     load_tok = functools.partial(load_tokenizers, config.tokenizer, config.device)
-    stages.append(SampleModelHandler("tokenize", load_tok, apply_tokenizers, batch))
+    stages.append(SampleModelHandler("tokenize", load_tok, apply_tokenizers, batch, threads))
     return stages

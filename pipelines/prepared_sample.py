@@ -39,6 +39,10 @@ class PreparedSample:
     """Spatial modality maps at HR resolution (depth float32 0..1, segmentation uint16, edges uint8)."""
     tokens: dict[Modality, np.ndarray] = field(default_factory=dict)
     """(256,) int32 VQ codes per spatial modality; (77,) int32 CLIP ids for the caption."""
+    compute: frozenset[Modality] = frozenset(Modality)
+    """The modalities this run computes for the sample (stages skip the others)."""
+    replaces: bool = False
+    """True when the sample is already committed and this run recomputes some of its modalities."""
 
     def modality_input(self) -> np.ndarray:
         """(H, W, 3) uint8: the image modalities are extracted from (LR is upsampled to HR size)."""

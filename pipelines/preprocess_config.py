@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pipelines.degradation.config import DegradationConfig
-from pipelines.modalities.extractor import ModalityExtractionConfig
+from pipelines.modalities.extractor import EXTRACTOR_FIELDS, ModalityExtractionConfig
 from pipelines.runner_options import check_runner_options, check_setup_file
 
 PIPELINE_VERSION = "0.1.0"
@@ -43,6 +43,9 @@ class RunnerConfig:
     runner: Literal["DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner"] = "DirectRunner"
     direct_num_workers: int = 1
     direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
+    worker_threads: int | None = None
+    """torch / OpenCV intra-op threads in each worker process; None keeps the libraries' default
+    (all cores). With ``direct_num_workers`` processes on N cores, N // workers avoids oversubscription."""
     options: tuple[str, ...] = ()
     """Extra Beam flags, e.g. ``("--project=my-proj", "--region=europe-west4")``."""
     setup_file: str | None = None
@@ -55,6 +58,8 @@ class RunnerConfig:
     def __post_init__(self) -> None:
         if self.direct_num_workers < 1:
             raise ValueError(f"runner.direct_num_workers must be >= 1, got {self.direct_num_workers}")
+        if self.worker_threads is not None and self.worker_threads < 1:
+            raise ValueError(f"runner.worker_threads must be >= 1 (or null), got {self.worker_threads}")
         check_runner_options(self.runner, self.options)
         check_setup_file(self.setup_file)
 
@@ -98,10 +103,17 @@ class PreprocessConfig:
 
 
 def config_hash(config: PreprocessConfig) -> str:
-    """Hash of every setting that changes a row's content (not where inputs live or who runs it)."""
+    """Hash of every setting that changes a row's content (not where inputs live or who runs it).
+
+    Per-modality extractor settings (:data:`EXTRACTOR_FIELDS`) are left out: they are recorded
+    per row in ``extractors``, so changing one keeps the sample ids and a rerun recomputes only
+    that modality (see :mod:`pipelines.incremental_plan`).
+    """
     content = dataclasses.asdict(config)
     for location_only in ("input", "rows_per_file", "runner", "device"):
         content.pop(location_only)
+    for extractor_setting in EXTRACTOR_FIELDS:
+        content["modalities"].pop(extractor_setting)
     content["pipeline_version"] = PIPELINE_VERSION
     encoded = json.dumps(content, sort_keys=True, default=str).encode()
     return hashlib.sha256(encoded).hexdigest()[:16]

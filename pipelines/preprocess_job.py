@@ -1,8 +1,12 @@
-"""``mmsr preprocess``: HR images -> staged Parquet -> one feature-store commit.
+"""``mmsr preprocess``: HR images -> staged Parquet -> feature-store commits.
 
 Wiring only: the stages live in ``preprocess_transforms`` / ``model_stages``, the math in pure
 modules, the commit protocol in ``featurestore.commit``. Nothing becomes visible unless the
-whole run succeeds and its error rate is within ``max_error_rate``.
+whole Beam job succeeds and its error rate is within ``max_error_rate``. Then rows that replace
+committed samples (some extractor changed, see :mod:`pipelines.incremental_plan`) land in one
+commit (:mod:`pipelines.sample_replacement`), and new rows and errors in one more
+(``featurestore.commit.commit_run``); should the second fail, the replacements stay committed and
+a rerun adds only the new rows.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import fsspec
 import pyarrow.parquet as pq
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
+from pyiceberg.expressions import EqualTo
 
 from featurestore.commit import CommitResult, commit_run
 from featurestore.config import FeatureStoreConfig
 from featurestore.readers import current_snapshot_id, read_arrow
 from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA
-from featurestore.staging import discard_staging, list_staged, staging_dir
+from featurestore.staging import claim_staging, discard_staging, list_staged, staging_dir
+from pipelines.incremental_plan import IncrementalPlan, plan_from_rows
 from pipelines.model_stages import model_stages
 from pipelines.modalities.captions import load_sidecar_captions
 from pipelines.modalities.extractor import extractor_versions
@@ -31,6 +37,7 @@ from pipelines.preprocess_config import PreprocessConfig, config_hash
 from pipelines.preprocess_errors import PreprocessError
 from pipelines.preprocess_transforms import REJECTED, ApplyModelStages, PrepareSampleFn, ToRows
 from pipelines.runner_options import beam_flags
+from pipelines.sample_replacement import list_replacements, replace_samples, replacements_dir
 from pipelines.sources import expand_sources
 
 LOG = logging.getLogger(__name__)
@@ -43,6 +50,9 @@ class PreprocessResult:
     rows: int
     errors: int
     skipped: int
+    """Samples already committed with the current extractor versions."""
+    replaced: int
+    """Committed samples whose stale modalities this run recomputed (rows replaced, ids kept)."""
     snapshot_id: int | None
     """The samples-table snapshot holding this run's rows (the current one if nothing was new)."""
     config_hash: str
@@ -53,20 +63,21 @@ def pipeline_options(config: PreprocessConfig) -> PipelineOptions:
     return PipelineOptions(beam_flags(config.runner))
 
 
-def existing_sample_ids(store: FeatureStoreConfig, config_hash_value: str) -> frozenset[str]:
-    """Sample ids already committed under this config (so reruns add only what is new)."""
+def incremental_plan(store: FeatureStoreConfig, config_hash_value: str, extractors: dict[str, str]) -> IncrementalPlan:
+    """What to do with the samples already committed under this config: skip the up-to-date ones,
+    recompute the stale modalities of the others (so reruns add or redo only what changed)."""
     if current_snapshot_id(store) is None:
-        return frozenset()
-    table = read_arrow(store, columns=["sample_id", "config_hash"])
-    ids = [sid for sid, h in zip(table["sample_id"].to_pylist(), table["config_hash"].to_pylist()) if h == config_hash_value]
-    return frozenset(ids)
+        return IncrementalPlan()
+    table = read_arrow(store, columns=["sample_id", "extractors"], row_filter=EqualTo("config_hash", config_hash_value))
+    return plan_from_rows(table["sample_id"].to_pylist(), table["extractors"].to_pylist(), extractors)
 
 
 def build_pipeline(
     pipeline: beam.Pipeline, uris: list[str], config: PreprocessConfig, store: FeatureStoreConfig, run_id: str,
-    existing: frozenset[str],
+    plan: IncrementalPlan,
 ) -> None:
-    """Add the whole job to ``pipeline``: read -> prepare -> models -> rows -> staged Parquet."""
+    """Add the whole job to ``pipeline``: read -> prepare -> models -> rows -> staged Parquet
+    (new rows under ``samples/``, replacements of committed rows under ``replacements/``)."""
     chash = config_hash(config)
     captions = load_sidecar_captions(config.modalities.captions_path) if config.modalities.captions_path else {}
     staged = staging_dir(store, run_id)
@@ -74,11 +85,15 @@ def build_pipeline(
     prepared = (
         pipeline
         | "Sources" >> beam.Create(uris, reshuffle=True)
-        | "Prepare" >> beam.ParDo(PrepareSampleFn(config, chash, captions, existing)).with_outputs(REJECTED, main="samples")
+        | "Prepare" >> beam.ParDo(PrepareSampleFn(config, chash, captions, plan)).with_outputs(REJECTED, main="samples")
     )
     samples = prepared.samples | "Models" >> ApplyModelStages(model_stages(config))
-    rows, errors = (samples, prepared[REJECTED]) | "Rows" >> ToRows(chash, extractor_versions(config.modalities), run_id)
+    extractors = extractor_versions(config.modalities)
+    rows, replacements, errors = (samples, prepared[REJECTED]) | "Rows" >> ToRows(chash, extractors, run_id)
     _ = rows | "WriteSamples" >> WriteParquetShards(f"{staged}/samples", "part", SAMPLES_SCHEMA, shards, "sample_id")
+    _ = replacements | "WriteReplacements" >> WriteParquetShards(
+        replacements_dir(staged), "part", SAMPLES_SCHEMA, shards, "sample_id"
+    )
     _ = errors | "WriteErrors" >> WriteParquetShards(f"{staged}/errors", "part", ERRORS_SCHEMA, 1, "source_uri")
 
 
@@ -114,21 +129,29 @@ def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: 
     run_id = run_id or uuid.uuid4().hex[:12]
     uris = expand_sources(config.input)
     chash = config_hash(config)
-    existing = existing_sample_ids(store, chash)
-    LOG.info("preprocess run %s: %d inputs, %d already committed under config %s", run_id, len(uris), len(existing), chash)
+    extractors = extractor_versions(config.modalities)
+    plan = incremental_plan(store, chash, extractors)
+    LOG.info("preprocess run %s: %d inputs; under config %s %d samples are up to date, %d have stale modalities",
+             run_id, len(uris), chash, len(plan.up_to_date), len(plan.stale))
     try:
+        removed = claim_staging(store, run_id)
+        if removed:
+            LOG.info("removed the staging of runs that are gone: %s", ", ".join(removed))
         pipeline = beam.Pipeline(options=pipeline_options(config))
-        build_pipeline(pipeline, uris, config, store, run_id, existing)
+        build_pipeline(pipeline, uris, config, store, run_id, plan)
         outcome = pipeline.run()
         outcome.wait_until_finish()
         skipped = _counter(outcome, "skipped_existing")
         staged = list_staged(store, run_id)
         check_error_rate(_rejected_sources(staged.errors), len(uris), config.max_error_rate)
-        result: CommitResult = commit_run(store, run_id, {"config_hash": chash, "inputs": str(len(uris))})
+        summary = {"config_hash": chash, "inputs": str(len(uris))}
+        replacements = list_replacements(staging_dir(store, run_id))
+        replaced = replace_samples(store, replacements, extractors, {**summary, "run_id": run_id})
+        result: CommitResult = commit_run(store, run_id, summary)
     except BaseException:
         discard_staging(store, run_id)
         raise
     return PreprocessResult(
-        run_id=run_id, inputs=len(uris), rows=result.rows, errors=result.errors,
-        skipped=skipped, snapshot_id=result.snapshot_id, config_hash=chash,
+        run_id=run_id, inputs=len(uris), rows=result.rows, errors=result.errors, skipped=skipped, replaced=replaced,
+        snapshot_id=result.snapshot_id, config_hash=chash,
     )

@@ -9,11 +9,13 @@ from apache_beam.ml.inference.base import RunInference
 
 from pipelines.feature_rows import error_row, sample_row
 from pipelines.image_decoding import ImageDecodeError
+from pipelines.incremental_plan import IncrementalPlan
 from pipelines.prepared_sample import PreparedSample, RejectedInput
 from pipelines.preprocess_config import PreprocessConfig
 from pipelines.sample_model_handler import SampleModelHandler
 from pipelines.sample_preparation import prepare_samples
 from pipelines.sources import read_bytes
+from pipelines.worker_threads import limit_threads
 
 REJECTED = "rejected"
 
@@ -35,19 +37,23 @@ class PrepareSampleFn(beam.DoFn):
     ``decode`` (not an accepted image, corrupt or truncated, a decompression bomb) or ``prepare``
     (too small for the crop, degradation failure). Any other read error (network, service
     unavailable) propagates so the runner retries the bundle instead of recording a good input as
-    bad. Samples whose id is already committed under the same config are skipped (and counted).
+    bad. Samples already committed under the same config are skipped (and counted) when their
+    extractor versions are current, else prepared to recompute only the stale modalities (``plan``).
     """
 
     def __init__(
-        self, config: PreprocessConfig, config_hash: str, captions: dict[str, str], existing: frozenset[str]
+        self, config: PreprocessConfig, config_hash: str, captions: dict[str, str], plan: IncrementalPlan
     ) -> None:
         self._config = config
         self._config_hash = config_hash
         self._captions = captions
-        self._existing = existing
+        self._plan = plan
         self._prepared = beam.metrics.Metrics.counter("mmsr", "prepared")
         self._skipped = beam.metrics.Metrics.counter("mmsr", "skipped_existing")
         self._rejected = beam.metrics.Metrics.counter("mmsr", "rejected")
+
+    def setup(self) -> None:
+        limit_threads(self._config.runner.worker_threads)
 
     def process(self, uri: str) -> Iterator[PreparedSample | beam.pvalue.TaggedOutput]:
         try:
@@ -56,7 +62,7 @@ class PrepareSampleFn(beam.DoFn):
             yield self._reject(uri, "read", error)
             return
         try:
-            samples = prepare_samples(uri, data, self._config, self._config_hash, self._captions, self._existing)
+            samples = prepare_samples(uri, data, self._config, self._config_hash, self._captions, self._plan)
         except Exception as error:  # a pure function of the bytes failed: the input is bad, never a crash
             yield self._reject(uri, "decode" if isinstance(error, ImageDecodeError) else "prepare", error)
             return
@@ -96,7 +102,8 @@ class ApplyModelStages(beam.PTransform):
 
 
 class ToRows(beam.PTransform):
-    """PreparedSample -> samples-table dicts; RejectedInput -> errors-table dicts."""
+    """PreparedSample -> samples-table dicts (new samples, then replacements of committed ones);
+    RejectedInput -> errors-table dicts."""
 
     def __init__(self, config_hash: str, extractors: dict[str, str], run_id: str) -> None:
         super().__init__()
@@ -104,9 +111,13 @@ class ToRows(beam.PTransform):
         self._extractors = extractors
         self._run_id = run_id
 
-    def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> tuple[beam.PCollection, beam.PCollection]:
+    def expand(
+        self, pcolls: tuple[beam.PCollection, beam.PCollection]
+    ) -> tuple[beam.PCollection, beam.PCollection, beam.PCollection]:
         samples, rejected = pcolls
         config_hash, extractors, run_id = self._config_hash, self._extractors, self._run_id
-        rows = samples | "SampleRow" >> beam.Map(lambda s: sample_row(s, config_hash, extractors))
+        new, replacing = samples | "SplitReplacements" >> beam.Partition(lambda s, _: int(s.replaces), 2)
+        rows = new | "SampleRow" >> beam.Map(lambda s: sample_row(s, config_hash, extractors))
+        replacements = replacing | "ReplacementRow" >> beam.Map(lambda s: sample_row(s, config_hash, extractors))
         errors = rejected | "ErrorRow" >> beam.Map(lambda r: error_row(r, run_id, config_hash))
-        return rows, errors
+        return rows, replacements, errors

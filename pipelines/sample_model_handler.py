@@ -13,12 +13,16 @@ from typing import Any, Generic, TypeVar
 from apache_beam.ml.inference.base import ModelHandler
 
 from pipelines.prepared_sample import PreparedSample
+from pipelines.worker_threads import limit_threads
 
 ModelT = TypeVar("ModelT")
 
 
 class SampleModelHandler(ModelHandler[PreparedSample, PreparedSample, ModelT], Generic[ModelT]):
-    """Loads a model with ``load`` and maps batches of samples through ``apply``."""
+    """Loads a model with ``load`` and maps batches of samples through ``apply``.
+
+    ``threads``: torch / OpenCV intra-op threads set in the worker before loading (None: unchanged).
+    """
 
     def __init__(
         self,
@@ -26,14 +30,18 @@ class SampleModelHandler(ModelHandler[PreparedSample, PreparedSample, ModelT], G
         load: Callable[[], ModelT],
         apply: Callable[[ModelT, Sequence[PreparedSample]], list[PreparedSample]],
         max_batch_size: int,
+        threads: int | None = None,
     ) -> None:
         super().__init__()
         self._name = name
         self._load = load
         self._apply = apply
         self._max_batch_size = max_batch_size
+        self._threads = threads
 
     def load_model(self) -> ModelT:
+        """Set this worker's torch / OpenCV threads (``threads``, if given), then ``load()``."""
+        limit_threads(self._threads)
         return self._load()
 
     def run_inference(

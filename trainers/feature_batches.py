@@ -11,29 +11,34 @@ TRAINING_COLUMNS: tuple[str, ...] = ("hr_png", "lr_png") + tuple(m.tokens_column
 
 
 def decode_png_batch(blobs: np.ndarray) -> np.ndarray:
-    """Object array of B PNG/JPEG blobs -> (B, 3, H, W) float32 in [-1, 1] (RGB)."""
+    """Object array of B PNG/JPEG blobs (equal sizes) -> (B, 3, H, W) float32 in [-1, 1] (RGB)."""
     images = []
     for blob in blobs:
         bgr = cv2.imdecode(np.frombuffer(blob, dtype=np.uint8), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError("a feature-store image could not be decoded (run `mmsr features validate`)")
-        images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    stacked = np.stack(images).astype(np.float32).transpose(0, 3, 1, 2)
-    return stacked / 127.5 - 1.0
+        images.append(bgr)
+    rgb_first = np.stack(images)[..., ::-1].transpose(0, 3, 1, 2)  # (B, 3, H, W) view, BGR -> RGB
+    out = np.empty(rgb_first.shape, dtype=np.float32)
+    np.multiply(rgb_first, np.float32(1 / 127.5), out=out, casting="unsafe")  # one pass, no uint8 -> float copy
+    out -= 1.0
+    return out
 
 
 def token_batch(column: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Object array of B token lists (or None) -> ((B, length) int64 tokens, (B,) bool present)."""
+    """B token lists (object array of arrays/None, or a (B, length) matrix) -> ((B, length) int64, (B,) bool present)."""
+    if column.ndim == 2:
+        if column.shape[1] != length:
+            raise ValueError(f"expected {length} tokens per row, got shape {column.shape[1:]}")
+        return column.astype(np.int64), np.ones(len(column), dtype=bool)
+    present = np.fromiter((value is not None for value in column), dtype=bool, count=len(column))
     tokens = np.zeros((len(column), length), dtype=np.int64)
-    present = np.zeros(len(column), dtype=bool)
-    for row, value in enumerate(column):
-        if value is None:
-            continue
-        values = np.asarray(value, dtype=np.int64)
-        if values.shape != (length,):
-            raise ValueError(f"expected {length} tokens per row, got shape {values.shape}")
-        tokens[row] = values
-        present[row] = True
+    rows = [np.asarray(value, dtype=np.int64) for value in column[present]]
+    wrong = next((values.shape for values in rows if values.shape != (length,)), None)
+    if wrong is not None:
+        raise ValueError(f"expected {length} tokens per row, got shape {wrong}")
+    if rows:
+        tokens[present] = np.stack(rows)
     return tokens, present
 
 

@@ -37,12 +37,8 @@ class TrainResult:
 
 def training_dataset(store: FeatureStoreConfig, snapshot_id: int) -> ray.data.Dataset:
     """The snapshot's train split, decoded lazily into arrays (streamed, never materialised)."""
-    dataset = ray_dataset(store, snapshot_id, columns=[*TRAINING_COLUMNS, "split"])
-    return (
-        dataset.filter(lambda row: row["split"] == "train")
-        .drop_columns(["split"])
-        .map_batches(decode_feature_batch, batch_format="numpy")
-    )
+    dataset = ray_dataset(store, snapshot_id, columns=list(TRAINING_COLUMNS), split="train")
+    return dataset.map_batches(decode_feature_batch, batch_format="numpy")
 
 
 def _flat_params(config: TrainConfig) -> dict[str, str]:

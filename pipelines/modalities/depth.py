@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from transformers import (
     AutoImageProcessor,
     AutoModelForDepthEstimation,
@@ -17,6 +18,7 @@ from transformers import (
 )
 
 from pipelines.modalities.batching import predict_by_shape
+from pipelines.modalities.depth_input import DepthInputSpec, depth_pixel_values
 from pipelines.modalities.extractor import DEFAULT_DEPTH_MODEL
 
 _IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -41,24 +43,27 @@ class DepthEstimator:
 
     def __init__(self, model_id: str = DEFAULT_DEPTH_MODEL, revision: str | None = None, device: str = "cpu") -> None:
         self.device = torch.device(device)
-        self.processor = AutoImageProcessor.from_pretrained(model_id, revision=revision)
-        model = AutoModelForDepthEstimation.from_pretrained(model_id, revision=revision)
+        processor = AutoImageProcessor.from_pretrained(model_id, revision=revision)
+        self.input_spec = DepthInputSpec.from_processor(processor)
+        model = AutoModelForDepthEstimation.from_pretrained(model_id, revision=revision, use_safetensors=True)
         self.model = model.to(self.device).eval()
 
     def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """(H, W, 3) uint8 RGB images -> (H, W) float32 relative depth in [0, 1], one per image.
 
-        Images of one size run as one batch; differently sized images run in separate batches.
+        Images of one size run as one batch, preprocessed and resized back together on the model's
+        device (:mod:`pipelines.modalities.depth_input`); differently sized images run in separate batches.
         """
         return predict_by_shape(images, self._predict_same_size)
 
     @torch.inference_mode()
     def _predict_same_size(self, images: list[np.ndarray]) -> list[np.ndarray]:
         height, width = images[0].shape[:2]
-        inputs = self.processor(images=images, return_tensors="pt", input_data_format="channels_last")
-        outputs = self.model(pixel_values=inputs["pixel_values"].to(self.device, self.model.dtype))
-        results = self.processor.post_process_depth_estimation(outputs, target_sizes=[(height, width)] * len(images))
-        return [normalize_depth(result["predicted_depth"].float().cpu().numpy()) for result in results]
+        pixels = torch.from_numpy(np.stack(images)).to(self.device)
+        pixel_values = depth_pixel_values(pixels, self.input_spec).to(self.model.dtype)
+        predicted = self.model(pixel_values=pixel_values).predicted_depth.float()  # (N, h, w)
+        depth = F.interpolate(predicted[:, None], size=(height, width), mode="bicubic", align_corners=False)[:, 0]
+        return [normalize_depth(map_) for map_ in depth.cpu().numpy()]
 
 
 def build_tiny_depth_model(path: Path, seed: int = 0) -> Path:

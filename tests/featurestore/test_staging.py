@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
+import os
+import time
 from pathlib import Path
 from uuid import uuid4
 
@@ -8,7 +11,17 @@ import pytest
 
 from featurestore.config import FeatureStoreConfig
 from featurestore.schema import SAMPLES_SCHEMA
-from featurestore.staging import discard_staging, list_staged, staging_dir
+from featurestore.staging import (
+    _write_lease,
+    claim_staging,
+    cleanup_stale_staging,
+    discard_staging,
+    list_staged,
+    read_lease,
+    renew_lease,
+    staged_run_ids,
+    staging_dir,
+)
 from tests.featurestore.conftest import StageSamples, sample_row, write_parquet
 
 
@@ -43,3 +56,40 @@ def test_works_on_any_fsspec_filesystem() -> None:
     assert list_staged(store, "run1").samples == [url]
     discard_staging(store, "run1")
     assert list_staged(store, "run1").samples == []
+
+
+def _lease(store: FeatureStoreConfig, run_id: str, **changes: object) -> None:
+    """Rewrite ``run_id``'s lease (after renew_lease) with ``changes``, e.g. another host or pid."""
+    renew_lease(store, run_id)
+    lease = read_lease(store, run_id)
+    assert lease is not None
+    _write_lease(store, dataclasses.replace(lease, **changes))
+
+
+def test_claim_leases_the_run_and_keeps_live_runs(store: FeatureStoreConfig, stage_samples: StageSamples) -> None:
+    stage_samples("live", 1)
+    assert claim_staging(store, "live") == []
+    assert claim_staging(store, "mine") == []  # "live" is leased by this (running) process
+    lease = read_lease(store, "mine")
+    assert lease is not None and lease.pid == os.getpid() and abs(lease.heartbeat - time.time()) < 60
+    assert staged_run_ids(store) == ["live", "mine"] and len(list_staged(store, "live").samples) == 1
+
+
+def test_cleanup_removes_only_runs_that_are_gone(store: FeatureStoreConfig, stage_samples: StageSamples) -> None:
+    now = time.time()
+    for run_id in ("dead-pid", "reused-pid", "remote-old", "remote-fresh", "mine", "unleased"):
+        stage_samples(run_id, 1)
+    _lease(store, "dead-pid", pid=2**22 + 12345)  # above pid_max: no such process
+    _lease(store, "reused-pid", pid_started=now - 10_000)  # our pid, but another process's start time
+    _lease(store, "remote-old", host="elsewhere", heartbeat=now - 7200)
+    _lease(store, "remote-fresh", host="elsewhere", heartbeat=now - 60)
+    renew_lease(store, "mine")
+    assert cleanup_stale_staging(store, ttl_s=3600, now=now) == ["dead-pid", "remote-old", "reused-pid"]
+    assert staged_run_ids(store) == ["mine", "remote-fresh", "unleased"]
+    # a dir without a lease (e.g. written by an older version) goes once its newest file is older than the TTL
+    assert cleanup_stale_staging(store, ttl_s=3600, now=now + 7200) == ["remote-fresh", "unleased"]
+    assert staged_run_ids(store) == ["mine"]
+
+
+def test_cleanup_without_any_staging_is_a_no_op(store: FeatureStoreConfig) -> None:
+    assert staged_run_ids(store) == [] and cleanup_stale_staging(store) == []

@@ -29,6 +29,7 @@ from featurestore.config import FeatureStoreConfig
 from featurestore.readers import read_arrow, snapshot_files
 from featurestore.staging import list_staged
 from orchestration.config_loading import parse_config
+from pipelines.incremental_plan import IncrementalPlan
 from pipelines.preprocess_job import build_pipeline, pipeline_options, run_preprocess
 from pipelines.sample_dataset import SampleDataset
 from pipelines.sources import expand_sources
@@ -142,7 +143,7 @@ def test_hr_images_are_read_from_gcs_and_rows_staged_in_gcs(
     uris = expand_sources(job.preprocess.input)
     assert uris == [f"gs://{BUCKET}/hr/{name}" for name in sorted(PHOTOS)]
     pipeline = beam.Pipeline(options=pipeline_options(job.preprocess))
-    build_pipeline(pipeline, uris, job.preprocess, job.store, "gcs-run", frozenset())
+    build_pipeline(pipeline, uris, job.preprocess, job.store, "gcs-run", IncrementalPlan())
     pipeline.run().wait_until_finish()
     staged = list_staged(job.store, "gcs-run")
     assert staged.samples and all(url.startswith(f"gs://{BUCKET}/staged-only/_staging/gcs-run/") for url in staged.samples)

@@ -7,6 +7,7 @@ replayed or retried (see ``ApplyModelStages`` / ``PrepareSampleFn`` for the fail
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -34,6 +35,7 @@ from featurestore.staging import list_staged
 from pipelines import preprocess_job, preprocess_transforms
 from pipelines.modalities.depth import DepthEstimator
 from pipelines.modalities.extractor import extractor_versions
+from pipelines.modalities.segmentation import SegmentationEstimator
 from pipelines.model_stages import apply_depth, model_stages
 from pipelines.preprocess_config import PIPELINE_VERSION, PreprocessConfig, RunnerConfig
 from pipelines.preprocess_errors import PreprocessError
@@ -128,7 +130,7 @@ def test_rows_carry_their_lineage(committed: CommittedRun) -> None:
 
 def test_rerun_with_the_same_config_commits_nothing_new(committed: CommittedRun) -> None:
     again = run_preprocess(committed.job.preprocess, committed.job.store)
-    assert (again.rows, again.errors, again.skipped) == (0, 0, 4 * CROPS)
+    assert (again.rows, again.errors, again.skipped, again.replaced) == (0, 0, 4 * CROPS, 0)
     assert again.snapshot_id == committed.result.snapshot_id == current_snapshot_id(committed.job.store)
     assert read_arrow(committed.job.store, columns=["sample_id"]).num_rows == 4 * CROPS
 
@@ -145,6 +147,34 @@ def test_same_input_and_config_in_a_fresh_store_gives_identical_samples(committe
     # timing), so a 16-bit depth value may move by one step (and its VQ codes with it).
     for a, b in zip(first.column("depth_png").to_pylist(), second.column("depth_png").to_pylist()):
         assert np.abs(decode_png(a).astype(np.int32) - decode_png(b)).max() <= 1
+
+
+def test_changing_one_extractor_recomputes_only_that_modality(job: SmallJob, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = run_preprocess(job.preprocess, job.store)
+    before = committed_rows(job.store)
+    changed = job.with_(modalities=dataclasses.replace(job.preprocess.modalities, canny_low=10, canny_high=30))
+
+    def must_not_run(*_: Any) -> None:
+        raise AssertionError("a model whose extractor did not change ran again")
+
+    monkeypatch.setattr(DepthEstimator, "predict", must_not_run)
+    monkeypatch.setattr(SegmentationEstimator, "predict", must_not_run)
+    again = run_preprocess(changed.preprocess, changed.store)
+    after = committed_rows(job.store)
+    assert again.config_hash == first.config_hash
+    assert (again.rows, again.replaced, again.skipped, again.errors) == (0, 4, 0, 0)
+    assert after.column("sample_id").to_pylist() == before.column("sample_id").to_pylist()  # same ids, once each
+    recomputed = {"edges_png", "edges_tokens", "extractors"}
+    for column in set(before.column_names) - recomputed:
+        assert after.column(column).to_pylist() == before.column(column).to_pylist(), column
+    assert all(a != b for a, b in zip(after.column("edges_png").to_pylist(), before.column("edges_png").to_pylist()))
+    assert {json.loads(text)["edges"] for text in after.column("extractors").to_pylist()} == {
+        extractor_versions(changed.preprocess.modalities)["edges"]
+    }
+    table = open_catalog(job.store).load_table(job.store.samples_identifier)
+    assert table.current_snapshot().summary["replaced"] == "4"
+    third = run_preprocess(changed.preprocess, changed.store)
+    assert (third.rows, third.replaced, third.skipped, third.snapshot_id) == (0, 0, 4, again.snapshot_id)
 
 
 # ----------------------------------------------------------------------------- dead letters

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+
+from featurestore.modality import Modality
+from featurestore.schema import SAMPLES_SCHEMA
+from pipelines.incremental_plan import IncrementalPlan, carry_over, plan_from_rows, stale_modalities
+
+CURRENT = {"depth": "d@2", "edges": "canny:100,200"}
+ENABLED = frozenset({Modality.DEPTH, Modality.EDGES})
+LOOSE_SCHEMA = pa.schema([field.with_nullable(True) for field in SAMPLES_SCHEMA])
+"""The samples schema with every column nullable, so rows need only the columns under test."""
+
+
+def test_stale_modalities_are_those_whose_version_changed() -> None:
+    assert stale_modalities(CURRENT, CURRENT) is None
+    assert stale_modalities({"depth": "d@1", "edges": "canny:100,200"}, CURRENT) == {Modality.DEPTH}
+    assert stale_modalities({"edges": "canny:100,200"}, CURRENT) == {Modality.DEPTH}  # newly enabled
+    assert stale_modalities({**CURRENT, "caption": "sidecar:x"}, CURRENT) == frozenset()  # caption disabled
+
+
+def test_plan_skips_up_to_date_ids_and_recomputes_stale_modalities_only() -> None:
+    old = json.dumps({"depth": "d@1", "edges": "canny:100,200"})
+    plan = plan_from_rows(["a", "b"], [json.dumps(CURRENT), old], CURRENT)
+    assert plan.modalities_to_compute("a", ENABLED) is None
+    assert plan.modalities_to_compute("b", ENABLED) == {Modality.DEPTH}
+    assert plan.modalities_to_compute("new", ENABLED) == ENABLED
+    assert IncrementalPlan().modalities_to_compute("a", ENABLED) == ENABLED
+
+
+def _row(sample_id: str, extractors: dict[str, str], depth: bytes | None, edges: bytes | None) -> dict[str, object]:
+    row: dict[str, object] = {name: None for name in SAMPLES_SCHEMA.names}
+    row.update(sample_id=sample_id, extractors=json.dumps(extractors), depth_png=depth, depth_tokens=[1] if depth else None,
+               edges_png=edges, edges_tokens=[2] if edges else None)
+    return row
+
+
+def test_carry_over_keeps_current_modalities_of_the_committed_row() -> None:
+    committed = pa.Table.from_pylist(
+        [_row("b", {"depth": "d@1", "edges": CURRENT["edges"]}, b"old-depth", b"edges"),
+         _row("a", {"depth": "d@2", "edges": "canny:1,2"}, b"depth-a", b"old-edges")],
+        schema=LOOSE_SCHEMA,
+    )
+    recomputed = pa.Table.from_pylist(
+        [_row("a", CURRENT, None, b"new-edges"), _row("b", CURRENT, b"new-depth", None)],
+        schema=LOOSE_SCHEMA,
+    )
+    merged = carry_over(recomputed, committed, CURRENT).to_pylist()
+    assert [(r["sample_id"], r["depth_png"], r["edges_png"]) for r in merged] == [
+        ("a", b"depth-a", b"new-edges"), ("b", b"new-depth", b"edges"),
+    ]
+    assert [(r["depth_tokens"], r["edges_tokens"]) for r in merged] == [([1], [2]), ([1], [2])]
+    with pytest.raises(ValueError, match="no committed row"):
+        carry_over(recomputed, committed.slice(0, 1), CURRENT)
