@@ -28,6 +28,10 @@ class TrainConfig:
     num_workers: int = 2
     use_gpu: bool = False
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    """Autocast dtype of the forward pass and loss (``trainers.mixed_precision``): bf16 runs on GPU
+    and CPU; fp16 (with dynamic loss scaling) needs ``use_gpu``. Weights and EMA stay float32."""
+    max_grad_norm: float | None = None
+    """Clip the global gradient norm to this (after fp16 unscaling); None = no clipping."""
     checkpoint_every: int = 500
     max_failures: int = 2
     log_every: int = 1
@@ -48,8 +52,10 @@ class TrainConfig:
             raise ValueError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.learning_rate <= 0:
             raise ValueError(f"train.learning_rate must be > 0, got {self.learning_rate}")
-        if self.mixed_precision != "no" and not self.use_gpu:
-            raise ValueError("train.mixed_precision needs train.use_gpu: true (CPU runs in float32)")
+        if self.mixed_precision == "fp16" and not self.use_gpu:
+            raise ValueError("train.mixed_precision: fp16 needs train.use_gpu: true (on CPU use bf16 or no)")
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            raise ValueError(f"train.max_grad_norm must be > 0 or null, got {self.max_grad_norm}")
         if not self.modalities:
             raise ValueError("train.modalities must name at least one modality")
 

@@ -1,7 +1,9 @@
 """The per-worker Ray Train loop: stream batches, step UNet + MMLC, checkpoint, report.
 
 Thin on purpose: the loss is ``trainers.models.training_step.diffusion_loss``; this file only
-does devices, DDP, accumulation, EMA, checkpoints and metrics.
+does devices, DDP, accumulation, mixed precision (``trainers.mixed_precision``: autocast around
+the forward pass and loss, fp16 loss scaling; weights and EMA stay float32), EMA, checkpoints and
+metrics.
 
 Restarts: after a worker failure Ray Train restarts the worker group, which resumes from the last
 checkpoint and re-runs the steps after it. Rank 0 logs each step's metrics to MLflow at most once
@@ -29,6 +31,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from trainers.mixed_precision import autocast_context, backward, make_grad_scaler, optimizer_step
 from trainers.models.conditioning import tokens_from_feature_batch
 from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
@@ -93,6 +96,9 @@ class _Run:
     """The raw UNet and MMLC: what checkpoints and the EMA hold."""
     ema: AveragedModel
     optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    """fp16 loss scaler (None for "no" and "bf16"); its state is not checkpointed (a resume starts
+    from the default scale, which GradScaler lowers within a few steps if needed)."""
     device: torch.device
     rank: int
     world: int
@@ -112,7 +118,10 @@ def _setup(config: TrainConfig) -> _Run:
     )
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     ema = AveragedModel(trainable, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-    return _Run(pipeline, parts, trainable, ema, optimizer, device, context.get_world_rank(), context.get_world_size())
+    scaler = make_grad_scaler(device, config.mixed_precision)
+    return _Run(
+        pipeline, parts, trainable, ema, optimizer, scaler, device, context.get_world_rank(), context.get_world_size()
+    )
 
 
 def _batches(config: TrainConfig) -> Any:
@@ -149,10 +158,12 @@ def _step(run: _Run, config: TrainConfig, batches: Any, generator: torch.Generat
         hr, lr = torch.from_numpy(batch["hr"]).to(run.device), torch.from_numpy(batch["lr"]).to(run.device)
         last = micro == config.gradient_accumulation - 1
         with contextlib.nullcontext() if last else _no_sync(run.parts):
-            loss = diffusion_loss(run.parts, hr, lr, tokens, generator, dropout_p=config.modality_dropout)
-            (loss / config.gradient_accumulation).backward()
+            with autocast_context(run.device, config.mixed_precision):
+                loss = diffusion_loss(run.parts, hr, lr, tokens, generator, dropout_p=config.modality_dropout)
+            backward(loss / config.gradient_accumulation, run.scaler)
         total += float(loss.detach())
-    run.optimizer.step()
+    parameters = [p for group in run.optimizer.param_groups for p in group["params"]]
+    optimizer_step(run.optimizer, run.scaler, parameters, config.max_grad_norm)
     run.ema.update_parameters(run.trainable)
     return total / config.gradient_accumulation
 

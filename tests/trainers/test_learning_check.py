@@ -10,6 +10,8 @@ import torch
 
 from trainers.learning_check import (
     LearningCheckConfig,
+    LearningCheckResult,
+    SeedOutcome,
     edge_codes,
     heldout_loss,
     make_crops,
@@ -43,9 +45,21 @@ def test_heldout_loss_scores_every_arm_at_the_same_noise_and_timesteps(base_mode
     assert np.isfinite(with_edges) and with_edges != lr_only
 
 
+def test_edges_gain_is_the_paired_mean_difference_with_its_standard_error() -> None:
+    result = LearningCheckResult((SeedOutcome(0, 0.9, 1.0, 1.2), SeedOutcome(1, 1.1, 1.0, 1.2)))
+    assert result.edges_gain == pytest.approx(0.0, abs=1e-12)
+    assert result.edges_gain_stderr == pytest.approx(0.1)
+    assert result.lr_helps and not result.edges_help
+
+
 @pytest.mark.slow
 def test_edge_conditioning_against_lr_only(tmp_path: Path) -> None:
-    """3 seeds x (edges, LR-only, no-LR) x 300 steps; ~6-9 min on 2 cores."""
+    """3 seeds x (edges, LR-only, no-LR) x 500 steps (VAE fitted 300 steps, Canny 50/100).
+
+    Headline: the seed-averaged held-out denoising loss (uniform timesteps) of edges vs LR-only. It
+    counts as shown only when the mean gain also exceeds its standard error over the seeds; last
+    measured (load ~2-6, ~10 min): edges 0.17040, LR-only 0.17041, no-LR 0.17347 -> within noise.
+    """
     result = run_learning_check(tmp_path)
     numbers = ", ".join(
         f"seed {o.seed}: edges {o.edges_loss:.5f} LR-only {o.lr_only_loss:.5f} no-LR {o.no_lr_loss:.5f}"
@@ -54,5 +68,8 @@ def test_edge_conditioning_against_lr_only(tmp_path: Path) -> None:
     assert all(np.isfinite([o.edges_loss, o.lr_only_loss, o.no_lr_loss]).all() for o in result.outcomes)
     # the control: the check does see a conditioning signal (the LR, concatenated to the UNet input)
     assert result.lr_helps, numbers
-    if not result.edges_help:
-        pytest.xfail(f"edge tokens do not lower the held-out loss yet at this scale ({numbers})")
+    if not (result.edges_help and result.edges_gain > result.edges_gain_stderr):
+        pytest.xfail(
+            f"edge tokens do not clearly lower the held-out loss at this scale: gain {result.edges_gain:.5f} "
+            f"+- {result.edges_gain_stderr:.5f} ({numbers})"
+        )

@@ -1,0 +1,261 @@
+"""The per-worker Ray Train loop of the VQ tokenizer: stream rendered maps, step, evaluate, checkpoint.
+
+Loss (``vq_training_loss``): reconstruction (L1 or MSE, rendered map vs ``VQModel(x).sample``)
+plus ``commitment_weight`` * the ``commit_loss`` diffusers' VQModel returns (codebook + beta *
+commitment term; gradients pass the quantizer straight-through). DDP over the workers; forward
+and loss under ``trainers.mixed_precision``; weights stay float32.
+
+Checkpoints: ``vq/`` (``save_pretrained``: config.json + safetensors weights) and
+``vq_train_state/`` (optimizer and fp16 loss-scaler state, loaded ``weights_only``; step). A
+(re)started worker group resumes from the checkpoint Ray Train hands it. Rank 0 evaluates the
+unwrapped model on at most ``eval_max_rows`` rows of the eval split (the whole split when it is
+smaller, whatever the number of workers) every ``eval_every`` steps and at the last step, and logs to MLflow; a step
+already in the run's ``loss`` history is never logged twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray.train
+import ray.train.torch
+import torch
+from diffusers import VQModel
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+from safetensors.torch import load_file
+
+from featurestore.modality import Modality
+from trainers.mixed_precision import PrecisionMode, autocast_context, backward, make_grad_scaler, optimizer_step
+from trainers.models.vq_tokenizer import build_vq_tokenizer, maps_to_vq_input
+from trainers.vq_reconstruction import mean_errors, reconstruction_errors, reconstruction_to_rgb
+from trainers.vq_train_config import VqTrainConfig
+
+LOG = logging.getLogger(__name__)
+
+VQ_DIR = "vq"
+"""Checkpoint subfolder holding the VQModel (``save_pretrained`` layout)."""
+VQ_STATE_DIR = "vq_train_state"
+VQ_WEIGHTS = "diffusion_pytorch_model.safetensors"
+
+
+@dataclass(frozen=True)
+class VqLoopSpec:
+    """Everything a worker needs; pickled once by Ray to every worker."""
+
+    config: VqTrainConfig
+    tracking_uri: str
+    mlflow_run_id: str
+
+
+@dataclass(frozen=True)
+class VqLoss:
+    total: torch.Tensor
+    """Scalar float32: reconstruction + commitment_weight * commitment."""
+    reconstruction: torch.Tensor
+    commitment: torch.Tensor
+
+
+def vq_training_loss(model: torch.nn.Module, pixels: torch.Tensor, config: VqTrainConfig) -> VqLoss:
+    """(B, 3, 256, 256) maps in [-1, 1] through a (possibly DDP-wrapped) VQModel -> the loss terms."""
+    output = model(pixels)
+    reconstruction_fn = torch.nn.functional.l1_loss if config.reconstruction_loss == "l1" else torch.nn.functional.mse_loss
+    reconstruction = reconstruction_fn(output.sample.float(), pixels.float())
+    commitment = output.commit_loss.float().mean()
+    return VqLoss(reconstruction + config.commitment_weight * commitment, reconstruction, commitment)
+
+
+def initial_vq_model(config: VqTrainConfig) -> VQModel:
+    """``init_model`` through ``VQModel.from_pretrained``, or a random VQModel of ``preset`` seeded by ``seed``."""
+    if config.init_model is not None:
+        return VQModel.from_pretrained(
+            config.init_model, subfolder=config.init_subfolder, revision=config.init_revision, use_safetensors=True
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return build_vq_tokenizer(config.preset)
+
+
+@dataclass
+class _Run:
+    vq: VQModel
+    """The raw model: what checkpoints and evaluation use."""
+    model: torch.nn.Module
+    """The model as trained (DDP-wrapped when there are several workers)."""
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    device: torch.device
+    rank: int
+    world: int
+
+
+def _setup(config: VqTrainConfig) -> _Run:
+    context = ray.train.get_context()
+    device = ray.train.torch.get_device()
+    vq = initial_vq_model(config).to(device).train()
+    model = ray.train.torch.prepare_model(vq, move_to_device=False)
+    optimizer = torch.optim.AdamW(vq.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    scaler = make_grad_scaler(device, config.mixed_precision)
+    return _Run(vq, model, optimizer, scaler, device, context.get_world_rank(), context.get_world_size())
+
+
+def _batches(config: VqTrainConfig) -> Iterator[dict[str, np.ndarray]]:
+    """Endless iterator over this worker's shard of rendered maps, epoch after epoch."""
+    shard = ray.train.get_dataset_shard("train")
+    while True:
+        seen = False
+        for batch in shard.iter_batches(batch_size=config.batch_size, batch_format="numpy", drop_last=True):
+            seen = True
+            yield batch
+        if not seen:
+            raise RuntimeError(
+                f"this worker's share of the train split holds fewer than vq_train.batch_size={config.batch_size} "
+                "maps; lower the batch size or the number of workers, or add data"
+            )
+
+
+def _step(run: _Run, config: VqTrainConfig, batch: dict[str, np.ndarray]) -> dict[str, float]:
+    pixels = maps_to_vq_input(list(batch["image"])).to(run.device)
+    run.optimizer.zero_grad(set_to_none=True)
+    with autocast_context(run.device, config.mixed_precision):
+        loss = vq_training_loss(run.model, pixels, config)
+    backward(loss.total, run.scaler)
+    norm = optimizer_step(run.optimizer, run.scaler, run.vq.parameters(), config.max_grad_norm)
+    metrics = {
+        "loss": float(loss.total.detach()), "reconstruction_loss": float(loss.reconstruction.detach()),
+        "commit_loss": float(loss.commitment.detach()),
+    }
+    return metrics if norm is None else metrics | {"grad_norm": norm}
+
+
+def _errors_by_modality(batch: dict[str, np.ndarray], reconstructed: np.ndarray) -> dict[Modality, dict[str, np.ndarray]]:
+    """Per-image errors of one batch, split by its ``modality`` column; ``reconstructed`` (N, H, W, 3) uint8."""
+    errors = {}
+    for name in np.unique(batch["modality"]):
+        rows = batch["modality"] == name
+        errors[Modality(name)] = reconstruction_errors(Modality(name), batch["image"][rows], reconstructed[rows])
+    return errors
+
+
+@torch.no_grad()
+def evaluate_reconstruction(
+    vq: VQModel, batches: Any, device: torch.device, mixed_precision: PrecisionMode
+) -> dict[str, float]:
+    """Per-modality reconstruction errors (``trainers.vq_reconstruction``) over rendered-map batches
+    (``image`` (N, 256, 256, 3) uint8, ``modality`` (N,) str), plus ``eval/codebook_usage`` (share
+    of the codebook used) and ``eval/commit_loss``."""
+    was_training = vq.training
+    vq.eval()
+    per_batch, codes, commits = [], set(), []
+    for batch in batches:
+        if len(batch["image"]) == 0:
+            continue
+        pixels = maps_to_vq_input(list(batch["image"])).to(device)
+        with autocast_context(device, mixed_precision):
+            quantized, commit, (_, _, indices) = vq.quantize(vq.encode(pixels).latents)
+            decoded = vq.decode(quantized, force_not_quantize=True).sample
+        codes.update(indices.reshape(-1).tolist())
+        commits.append(float(commit))
+        per_batch.append(_errors_by_modality(batch, reconstruction_to_rgb(decoded.float().cpu().numpy())))
+    vq.train(was_training)
+    metrics = mean_errors(per_batch)
+    if commits:
+        metrics["eval/commit_loss"] = float(np.mean(commits))
+        metrics["eval/codebook_usage"] = len(codes) / vq.config.num_vq_embeddings
+    return metrics
+
+
+def save_vq_train_state(
+    directory: Path, step: int, vq: VQModel, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None
+) -> None:
+    """Write ``directory/vq/`` (``save_pretrained``, safetensors) and ``directory/vq_train_state/``."""
+    vq.save_pretrained(directory / VQ_DIR, safe_serialization=True)
+    state_dir = directory / VQ_STATE_DIR
+    state_dir.mkdir(parents=True, exist_ok=True)
+    scaler_state = {} if scaler is None else scaler.state_dict()
+    torch.save({"optimizer": optimizer.state_dict(), "scaler": scaler_state}, state_dir / "optimizer.pt")
+    (state_dir / "state.json").write_text(json.dumps({"step": step}))
+
+
+def load_vq_train_state(
+    directory: Path, vq: VQModel, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None
+) -> int:
+    """Restore what ``save_vq_train_state`` wrote into the given objects; return the step."""
+    device = next(vq.parameters()).device
+    vq.load_state_dict(load_file(directory / VQ_DIR / VQ_WEIGHTS, device=str(device)))
+    state = torch.load(directory / VQ_STATE_DIR / "optimizer.pt", map_location=device, weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    if scaler is not None and state["scaler"]:
+        scaler.load_state_dict(state["scaler"])
+    return int(json.loads((directory / VQ_STATE_DIR / "state.json").read_text())["step"])
+
+
+def _restore(run: _Run) -> int:
+    """Load the checkpoint Ray Train hands a (re)started worker group; the step it holds (0 if none)."""
+    restored = ray.train.get_checkpoint()
+    if restored is None:
+        return 0
+    with restored.as_directory() as directory:
+        step = load_vq_train_state(Path(directory), run.vq, run.optimizer, run.scaler)
+    if run.rank == 0:
+        LOG.info("resumed the VQ tokenizer from the checkpoint of step %d", step)
+    return step
+
+
+@dataclass
+class _MetricLog:
+    """Rank 0's MLflow metrics; steps already in the run's ``loss`` history are not logged again."""
+
+    client: MlflowClient
+    run_id: str
+    logged_until: int
+
+    @classmethod
+    def open(cls, spec: VqLoopSpec) -> _MetricLog:
+        client = MlflowClient(tracking_uri=spec.tracking_uri)
+        history = client.get_metric_history(spec.mlflow_run_id, "loss")
+        return cls(client, spec.mlflow_run_id, max((point.step for point in history), default=0))
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        if step <= self.logged_until:
+            return
+        stamp = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()])
+        self.logged_until = step
+
+
+def vq_train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+    spec: VqLoopSpec = loop_config["spec"]
+    config = spec.config
+    run = _setup(config)
+    step = _restore(run)
+    metric_log = _MetricLog.open(spec) if run.rank == 0 else None
+    batches = _batches(config)
+    while step < config.steps:
+        started = time.perf_counter()
+        metrics = _step(run, config, next(batches))
+        step += 1
+        metrics["maps_per_second"] = config.batch_size * run.world / (time.perf_counter() - started)
+        final = step == config.steps
+        evaluated = run.rank == 0 and (final or step % config.eval_every == 0)
+        if evaluated:
+            eval_batches = ray.train.get_dataset_shard("eval").iter_batches(batch_size=config.batch_size, batch_format="numpy")
+            metrics |= evaluate_reconstruction(run.vq, eval_batches, run.device, config.mixed_precision)
+        if run.rank == 0 and (final or evaluated or step % config.log_every == 0):
+            LOG.info("vq step %d/%d loss %.4f", step, config.steps, metrics["loss"])
+            if metric_log is not None:
+                metric_log.log(step, metrics)
+        with tempfile.TemporaryDirectory() as directory:
+            checkpoint = None
+            if run.rank == 0 and (final or step % config.checkpoint_every == 0):
+                save_vq_train_state(Path(directory), step, run.vq, run.optimizer, run.scaler)
+                checkpoint = ray.train.Checkpoint.from_directory(directory)
+            ray.train.report(metrics | {"step": step}, checkpoint=checkpoint)
