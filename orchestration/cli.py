@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="YAML config file (sections: preprocess, featurestore, train, tracking, serve)")
+    parser.add_argument("--config", help="YAML config file (sections: preprocess, featurestore, train, vq_train, tracking, serve, promotion, evaluate)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override one config value, e.g. --set train.steps=20 (repeatable)",
@@ -56,17 +56,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="PSNR/SSIM of a registered model on a snapshot's eval split")
     evaluate.add_argument("--model", required=True, help="model URI, e.g. models:/mmsr-sr@champion or models:/mmsr-sr/3")
-    evaluate.add_argument("--snapshot", help="snapshot id or tag (default: current)")
+    evaluate.add_argument("--snapshot", dest="eval_snapshot", help="snapshot id or tag (default: current)")
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate at most this many eval rows")
     _add_config_flags(evaluate)
 
-    promote = commands.add_parser("promote", help="point the champion alias at a registered model version")
-    promote.add_argument("--version", required=True, type=int, help="registered model version")
+    promote = commands.add_parser(
+        "promote", help="move the champion alias to a version that beats it on the promotion gates, or roll back"
+    )
+    which = promote.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", type=int, help="candidate version: evaluated, gated against the champion, promoted if it passes")
+    which.add_argument("--rollback", action="store_true", help="point champion back at the version it replaced")
+    promote.add_argument(
+        "--snapshot", dest="eval_snapshot",
+        help="snapshot id or tag both models are scored on (default: promotion.eval_snapshot, else current)",
+    )
     _add_config_flags(promote)
 
     from orchestration.features_command import add_features_parser
 
     add_features_parser(commands, _add_config_flags)
+
+    from orchestration.vq_command import add_train_vq_parser
+
+    add_train_vq_parser(commands, _add_config_flags)
 
     serve = commands.add_parser("serve", help="serve a registered model over HTTP (mlflow models serve)")
     serve.add_argument("--model", help="model URI (default: models:/<registered_model>@<champion_alias>)")
@@ -90,12 +102,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     from orchestration import commands
     from orchestration.features_command import run_features
     from orchestration.mmsr_config import MmsrConfig
-    from orchestration.quickstart import quickstart_preset
+    from orchestration.quickstart_preset import quickstart_preset
+    from orchestration.vq_command import train_vq
 
     handlers: dict[str, Callable[..., int]] = {
         "quickstart": commands.quickstart, "preprocess": commands.preprocess, "train": commands.train,
         "evaluate": commands.evaluate, "promote": commands.promote, "serve": commands.serve,
-        "features": run_features,
+        "features": run_features, "train-vq": train_vq,
     }
     defaults = quickstart_preset(args.workdir, args.steps) if args.command == "quickstart" else None
     config = load_config(MmsrConfig, args.config, _overrides(args), defaults)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from featurestore.snapshot_error import SnapshotNotFoundError
 from orchestration.image_payload import PayloadError
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry_error import RegistryError
@@ -13,7 +14,7 @@ from pipelines.sources import SourceError
 
 LOG = logging.getLogger(__name__)
 
-USER_ERRORS: tuple[type[Exception], ...] = (SourceError, PayloadError, RegistryError)
+USER_ERRORS: tuple[type[Exception], ...] = (SourceError, PayloadError, RegistryError, SnapshotNotFoundError)
 """Errors caused by the user's input: the CLI reports them in one line with exit status 2."""
 
 RUN_FAILURES: tuple[type[Exception], ...] = (PreprocessError,)
@@ -50,26 +51,41 @@ def train(config: MmsrConfig, args: argparse.Namespace) -> int:
     if args.register:
         version = register_pipeline(
             config.tracking, config.serve, result.mlflow_run_id, result.model_dir,
-            {"featurestore.snapshot_id": str(result.snapshot_id)},
+            {"featurestore.snapshot_id": str(result.snapshot_id)}, alias=config.promotion.challenger_alias,
         )
-        print(f"registered {version.model_uri}")
+        print(f"registered {version.model_uri} as {version.name}@{config.promotion.challenger_alias}")
     return 0
 
 
 def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.evaluation import evaluate_model
+    from orchestration.evaluation_tags import eval_protocol, record_result
+    from orchestration.mlflow_runs import tracking_client
 
-    result = evaluate_model(args.model, config.featurestore, config.tracking, config.serve, args.snapshot, args.limit)
+    result = evaluate_model(
+        args.model, config.featurestore, config.tracking, config.serve, args.eval_snapshot, args.limit,
+        quality=config.evaluate,
+    )
+    protocol = eval_protocol(config.serve, args.limit)
+    version = record_result(tracking_client(config.tracking), config.tracking, args.model, result, protocol)
     scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
     print(f"evaluated {args.model} on snapshot {result.snapshot_id} ({result.images} images): {scores}; MLflow run {result.mlflow_run_id}")
+    if version is not None:
+        print(f"recorded on {config.tracking.registered_model} version {version} (reused by `mmsr promote`)")
     return 0
 
 
 def promote(config: MmsrConfig, args: argparse.Namespace) -> int:
-    from orchestration.registry import set_alias
+    from orchestration.promotion import promote_version, rollback
 
-    set_alias(config.tracking, config.tracking.champion_alias, args.version)
-    print(f"{config.tracking.registered_model}@{config.tracking.champion_alias} -> version {args.version}")
+    name, alias = config.tracking.registered_model, config.tracking.champion_alias
+    if args.rollback:
+        print(f"{name}@{alias} rolled back to version {rollback(config)}")
+        return 0
+    decision = promote_version(config, args.version, args.eval_snapshot)
+    print(decision.summary())
+    champion = args.version if decision.promote else decision.champion_version
+    print(f"{name}@{alias} -> version {champion}")
     return 0
 
 

@@ -27,7 +27,8 @@ def _forbid_extra(cls: type) -> None:
     """Mark ``cls`` and every dataclass nested in its field types to reject unknown keys."""
     if "__pydantic_config__" in cls.__dict__:
         return
-    cls.__pydantic_config__ = pydantic.ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+    # coerce_numbers_to_str: a snapshot id given as 123 (YAML, --set) fills a `str` field.
+    cls.__pydantic_config__ = pydantic.ConfigDict(extra="forbid", coerce_numbers_to_str=True)  # type: ignore[attr-defined]
     stack = list(typing.get_type_hints(cls).values())
     while stack:
         annotation = stack.pop()

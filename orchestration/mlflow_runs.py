@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +14,15 @@ from mlflow.tracking import MlflowClient
 
 from orchestration.tracking_config import TrackingConfig
 
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+"""A URL's scheme (two characters or more, so a Windows drive letter is a path)."""
 
-def artifact_uri(location: str) -> str:
-    """A local path becomes an absolute file URI; URLs pass through."""
-    return location if "://" in location else Path(location).resolve().as_uri()
+
+def artifact_uri(location: str | None) -> str | None:
+    """A local path becomes an absolute file URI; URLs (any ``scheme:``) and None pass through."""
+    if location is None or _URL_SCHEME.match(location):
+        return location
+    return Path(location).resolve().as_uri()
 
 
 def resolved_tracking_uri(uri: str) -> str:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from featurestore.config import FeatureStoreConfig
+from orchestration.promotion_config import PromotionConfig
+from orchestration.quality_metrics_config import QualityMetricsConfig
 from orchestration.serve_config import ServeConfig
 from orchestration.tracking_config import TrackingConfig
 from pipelines.preprocess_config import PreprocessConfig
 from trainers.train_config import TrainConfig
+from trainers.vq_train_config import VqTrainConfig
 
 
 @dataclass(frozen=True)
@@ -20,3 +23,6 @@ class MmsrConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    evaluate: QualityMetricsConfig = field(default_factory=QualityMetricsConfig)
+    vq_train: VqTrainConfig = field(default_factory=VqTrainConfig)

@@ -2,8 +2,9 @@
 
 Sample photos from scikit-image / scikit-learn -> Beam (DirectRunner) -> feature-store commit
 (Iceberg on SQLite) -> Ray Train (local, 2 CPU workers) on tiny random models built from configs
-and loaded back through ``from_pretrained`` -> MLflow run, registered version, ``champion``
-alias -> one super-resolution request through ``models:/<name>@champion``.
+and loaded back through ``from_pretrained`` -> MLflow run, registered version (``challenger``) ->
+evaluation-gated promotion to ``champion`` -> one super-resolution request through
+``models:/<name>@champion``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from featurestore.readers import read_arrow
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.ray_runtime import local_ray
 from orchestration.mlflow_runs import fluent_tracking
-from orchestration.registry import RegisteredVersion, register_pipeline, set_alias
+from orchestration.promotion import PromotionDecision, promote_version
+from orchestration.quickstart_preset import quickstart_preset
+from orchestration.registry import RegisteredVersion, register_pipeline
 from pipelines.modalities.depth import build_tiny_depth_model
 from pipelines.modalities.segmentation import build_tiny_segmentation_model
 from pipelines.preprocess_job import PreprocessResult, run_preprocess
@@ -31,52 +34,20 @@ from trainers.models.sr_pipeline import build_tiny_pipeline
 from trainers.train_job import TrainResult, run_training
 
 LOG = logging.getLogger(__name__)
-QUICKSTART_STEPS = 30
-
-
-def quickstart_preset(workdir: str, steps: int | None = None) -> dict[str, Any]:
-    """Config defaults of the quickstart: everything under ``workdir``, tiny local models."""
-    models = f"{workdir}/models"
-    return {
-        "preprocess": {
-            "input": f"{workdir}/sample_hr",
-            "crop_size": 128,
-            "crops_per_image": 8,
-            "eval_fraction": 0.25,
-            "modalities": {
-                "depth_model": f"{models}/tiny-depth",
-                "segmentation_model": f"{models}/tiny-segmentation",
-                "captions_path": f"{workdir}/sample_hr/captions.jsonl",
-                "batch_size": 4,
-            },
-            "tokenizer": {"vq_model": f"{models}/mmsr-base", "vq_subfolder": "vq", "clip_model": f"{models}/mmsr-base"},
-        },
-        "featurestore": {
-            "catalog_uri": f"sqlite:///{workdir}/featurestore/catalog.db",
-            "warehouse": f"{workdir}/featurestore/warehouse",
-        },
-        "train": {
-            "base_model": f"{models}/mmsr-base",
-            "steps": steps or QUICKSTART_STEPS,
-            "batch_size": 2,
-            "num_workers": 2,
-            "checkpoint_every": 10,
-            "storage_path": f"{workdir}/ray",
-        },
-        "tracking": {"tracking_uri": f"sqlite:///{workdir}/mlflow.db", "artifact_location": f"{workdir}/mlartifacts"},
-        "serve": {"steps": 20},
-    }
-
-
 @dataclass(frozen=True)
 class QuickstartReport:
     preprocess: PreprocessResult
     train: TrainResult
     registered: RegisteredVersion
+    promotion: PromotionDecision
     alias: str
     output_image: Path
     table: str
     tracking_uri: str
+
+    @property
+    def champion_version(self) -> int | None:
+        return self.registered.version if self.promotion.promote else self.promotion.champion_version
 
     def summary(self) -> str:
         p, t, r = self.preprocess, self.train, self.registered
@@ -86,13 +57,15 @@ class QuickstartReport:
                 f"  feature store  table {self.table}, snapshot {p.snapshot_id} "
                 f"({p.rows} new rows, {p.errors} rejected, {p.skipped} already present)",
                 f"  MLflow         run {t.mlflow_run_id} at {self.tracking_uri} (`mlflow ui --backend-store-uri {self.tracking_uri}`)",
-                f"  model          {r.model_uri} = models:/{r.name}@{self.alias}",
+                f"  model          {r.model_uri} ({'promoted' if self.promotion.promote else 'not promoted'})",
+                f"  promotion      {self.promotion.summary()}",
+                f"  champion       models:/{r.name}@{self.alias} = version {self.champion_version}",
                 f"  SR output      {self.output_image}",
             ]
         )
 
 
-def _ensure_tiny_models(config: MmsrConfig) -> None:
+def ensure_tiny_models(config: MmsrConfig) -> None:
     """Build each tiny model once (a second quickstart reuses them)."""
     builders = {
         config.preprocess.modalities.depth_model: build_tiny_depth_model,
@@ -122,7 +95,7 @@ def run_quickstart(config: MmsrConfig, workdir: str) -> QuickstartReport:
     stages = tqdm(total=6, desc="quickstart", unit="stage", dynamic_ncols=True)
     stages.set_postfix_str("sample photos + tiny models")
     write_sample_dataset(root / "sample_hr")
-    _ensure_tiny_models(config)
+    ensure_tiny_models(config)
     stages.update()
     stages.set_postfix_str("preprocess (Beam)")
     pre = run_preprocess(config.preprocess, config.featurestore)
@@ -133,11 +106,15 @@ def run_quickstart(config: MmsrConfig, workdir: str) -> QuickstartReport:
     stages.update()
     stages.set_postfix_str("register (MLflow)")
     tags = {"featurestore.snapshot_id": str(trained.snapshot_id), "mmsr.source": "quickstart"}
-    registered = register_pipeline(config.tracking, config.serve, trained.mlflow_run_id, trained.model_dir, tags)
+    registered = register_pipeline(
+        config.tracking, config.serve, trained.mlflow_run_id, trained.model_dir, tags, config.promotion.challenger_alias
+    )
+    stages.update()
+    stages.set_postfix_str("evaluate + promote (gated)")
+    decision = promote_version(config, registered.version)
+    LOG.info("%s", decision.summary())
     stages.update()
     alias = config.tracking.champion_alias
-    set_alias(config.tracking, alias, registered.version)
-    stages.update()
     stages.set_postfix_str("super-resolve one image")
     champion_uri = f"models:/{registered.name}@{alias}"
     output = _super_resolve_one(config, champion_uri, trained.snapshot_id, root / "outputs" / "quickstart_sr.png")
@@ -145,6 +122,6 @@ def run_quickstart(config: MmsrConfig, workdir: str) -> QuickstartReport:
     stages.close()
     fs = config.featurestore
     return QuickstartReport(
-        preprocess=pre, train=trained, registered=registered, alias=alias, output_image=output,
+        preprocess=pre, train=trained, registered=registered, promotion=decision, alias=alias, output_image=output,
         table=f"{fs.namespace}.{fs.samples_table}", tracking_uri=config.tracking.tracking_uri,
     )

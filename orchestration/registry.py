@@ -17,6 +17,7 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 from orchestration.mlflow_runs import fluent_tracking, tracking_client
 from orchestration.registry_error import RegistryError
 from orchestration.serve_config import ServeConfig
+from orchestration.serving import serving_model_config
 from orchestration.tracking_config import TrackingConfig
 
 MODEL_CODE = Path(__file__).with_name("sr_model_code.py")
@@ -50,9 +51,11 @@ def serving_signature(serve: ServeConfig) -> ModelSignature:
 
 
 def register_pipeline(
-    tracking: TrackingConfig, serve: ServeConfig, run_id: str, pipeline_dir: str, tags: dict[str, str]
+    tracking: TrackingConfig, serve: ServeConfig, run_id: str, pipeline_dir: str, tags: dict[str, str],
+    alias: str | None = None,
 ) -> RegisteredVersion:
-    """Log ``pipeline_dir`` as the run's pyfunc model and register it as a new version."""
+    """Log ``pipeline_dir`` as the run's pyfunc model and register it as a new version, tagged
+    with ``tags`` and, if given, pointed at by ``alias`` (``promotion.challenger_alias``)."""
     with fluent_tracking(tracking), mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name="model",
@@ -61,11 +64,14 @@ def register_pipeline(
             signature=serving_signature(serve),
             registered_model_name=tracking.registered_model,
             pip_requirements=["mmsr"],
+            model_config=serving_model_config(serve),
         )
     version = int(info.registered_model_version)
     client = tracking_client(tracking)
     for key, value in tags.items():
         client.set_model_version_tag(tracking.registered_model, str(version), key, value)
+    if alias is not None:
+        client.set_registered_model_alias(tracking.registered_model, alias, str(version))
     return RegisteredVersion(tracking.registered_model, version, f"models:/{tracking.registered_model}/{version}")
 
 

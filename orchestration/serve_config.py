@@ -16,11 +16,17 @@ class ServeConfig:
     steps: int = 50
     max_input_pixels: int = 1024 * 1024
     """Larger LR inputs are refused (the model tiles, but requests must stay bounded)."""
+    max_rows: int = 16
+    """Most images in one request."""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"serve.port must be in 1..65535, got {self.port}")
         if self.steps < 1:
             raise ValueError(f"serve.steps must be >= 1, got {self.steps}")
+        if self.max_input_pixels < 1:
+            raise ValueError(f"serve.max_input_pixels must be >= 1, got {self.max_input_pixels}")
+        if self.max_rows < 1:
+            raise ValueError(f"serve.max_rows must be >= 1, got {self.max_rows}")
         if self.workers < 1:
             raise ValueError(f"serve.workers must be >= 1, got {self.workers}")

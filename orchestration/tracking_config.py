@@ -9,8 +9,10 @@ from dataclasses import dataclass
 class TrackingConfig:
     tracking_uri: str = "sqlite:///mmsr-runs/mlflow.db"
     """MLflow tracking/registry URI: ``sqlite:///path``, ``http://host:port`` or ``databricks``."""
-    artifact_location: str = "mmsr-runs/mlartifacts"
-    """Artifact root for a new experiment (local path or fsspec/cloud URL MLflow understands)."""
+    artifact_location: str | None = "mmsr-runs/mlartifacts"
+    """Artifact root for a new experiment (local path or a URL MLflow understands: ``gs://...``,
+    ``mlflow-artifacts:/...``); None lets the tracking server choose (its ``--default-artifact-root``,
+    proxied through the server with ``--serve-artifacts``)."""
     experiment: str = "mmsr"
     registered_model: str = "mmsr-sr"
     champion_alias: str = "champion"

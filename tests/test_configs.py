@@ -8,7 +8,7 @@ import pytest
 
 from orchestration.config_loading import load_config
 from orchestration.mmsr_config import MmsrConfig
-from orchestration.quickstart import quickstart_preset
+from orchestration.quickstart_preset import quickstart_preset
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 

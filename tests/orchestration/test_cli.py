@@ -23,8 +23,11 @@ def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         (["preprocess", "--set", "preprocess.crop_size=big"], "invalid value for 'preprocess.crop_size'"),
         (["train", "--set", "train.steps=0"], "train.steps must be >= 1"),
         (["promote"], "--version"),
+        (["promote", "--version", "1", "--rollback"], "not allowed with argument"),
+        (["promote", "--version", "1", "--set", "promotion.gates=[]"], "promotion.gates must name at least one metric"),
         (["no-such-command"], "invalid choice"),
         (["preprocess", "--config", "missing.yaml"], "config file not found: missing.yaml"),
+        (["evaluate", "--model", "models:/mmsr-sr/1", "--snapshot", "123"], "snapshot_id 123 is not a snapshot of"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(args: list[str], needle: str, tmp_path: Path) -> None:
@@ -49,5 +52,5 @@ def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None
         main(["--help"])
     assert exited.value.code == 0
     out = capsys.readouterr().out
-    for command in ("quickstart", "preprocess", "train", "evaluate", "promote", "serve"):
+    for command in ("quickstart", "preprocess", "train", "train-vq", "evaluate", "promote", "serve", "features"):
         assert command in out

@@ -73,3 +73,8 @@ def test_override_syntax_errors_and_merge() -> None:
         apply_overrides({}, ["train.steps"])
     assert apply_overrides({"a": {"b": 1}}, ["a.c=2", "d=[1, 2]"]) == {"a": {"b": 1, "c": 2}, "d": [1, 2]}
     assert merge({"a": {"b": 1, "c": 1}}, {"a": {"c": 2}}) == {"a": {"b": 1, "c": 2}}
+
+
+def test_a_number_fills_a_string_field() -> None:
+    """Snapshot ids are strings in configs (an id or a tag); ``--set train.snapshot=123`` parses as 123."""
+    assert load_config(Outer, None, ["name=123"]).name == "123"

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import pickle
+import shutil
 from pathlib import Path
 
+import mlflow
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -11,8 +15,10 @@ from featurestore.config import FeatureStoreConfig
 from featurestore.schema import SAMPLES_SCHEMA
 from featurestore.staging import SAMPLES_DIR, staging_dir
 from orchestration.evaluation import evaluate_model, score_image
-from orchestration.mlflow_runs import tracking_client
-from orchestration.registry import RegisteredVersion
+from orchestration.mlflow_runs import create_run, experiment_id, fluent_tracking, tracking_client
+from orchestration.quality_metrics import QualityMetricsConfig
+from orchestration.registry import RegisteredVersion, register_pipeline
+from orchestration.registry_error import RegistryError
 from orchestration.serve_config import ServeConfig
 from orchestration.tracking_config import TrackingConfig
 from pipelines.feature_rows import encode_png
@@ -47,14 +53,38 @@ def eval_store(tmp_path: Path) -> FeatureStoreConfig:
     return store
 
 
-def test_evaluate_logs_metrics_per_image_table_and_dataset(
-    eval_store: FeatureStoreConfig, tracking: TrackingConfig, registered: RegisteredVersion
+def test_evaluate_logs_metrics_per_image_table_grid_and_dataset(
+    eval_store: FeatureStoreConfig, tracking: TrackingConfig, registered: RegisteredVersion, tmp_path: Path
 ) -> None:
-    result = evaluate_model(registered.model_uri, eval_store, tracking, ServeConfig(steps=2))
+    quality = QualityMetricsConfig(metrics=("lpips", "niqe"), weights_dir=str(tmp_path / "no-weights"))
+    result = evaluate_model(registered.model_uri, eval_store, tracking, ServeConfig(steps=2), quality=quality)
     assert result.images == 2
-    assert set(result.metrics) == {"eval_psnr", "eval_ssim"}
-    run = tracking_client(tracking).get_run(result.mlflow_run_id)
+    assert {"eval_psnr", "eval_ssim", "eval_bicubic_psnr", "eval_bicubic_ssim", "eval_seconds"} == set(result.metrics)
+    assert sorted(result.unavailable) == ["lpips", "niqe"]
+    assert f"niqe.mat in {tmp_path / 'no-weights'}" in result.unavailable["niqe"]
+    client = tracking_client(tracking)
+    run = client.get_run(result.mlflow_run_id)
     assert run.data.metrics["eval_psnr"] == pytest.approx(result.metrics["eval_psnr"])
+    assert run.data.tags["eval.unavailable.lpips"] == result.unavailable["lpips"]
     assert run.inputs.dataset_inputs[0].dataset.digest == str(result.snapshot_id)
-    artifacts = [a.path for a in tracking_client(tracking).list_artifacts(result.mlflow_run_id)]
-    assert "per_image_scores.json" in artifacts
+    artifacts = {a.path for a in client.list_artifacts(result.mlflow_run_id)}
+    assert {"per_image_scores.json", "eval_grid.png"} <= artifacts
+    with fluent_tracking(tracking):
+        logged = mlflow.artifacts.load_dict(f"runs:/{result.mlflow_run_id}/per_image_scores.json")
+        grid = np.asarray(mlflow.artifacts.load_image(f"runs:/{result.mlflow_run_id}/eval_grid.png"))
+    table = pd.DataFrame(logged["data"], columns=logged["columns"])
+    assert sorted(table["sample_id"]) == ["sample-00000", "sample-00001"]
+    assert table["psnr"].mean() == pytest.approx(result.metrics["eval_psnr"])
+    assert grid.shape == (2 * 64 + 3 * 4, 3 * 64 + 4 * 4, 3)
+
+
+def test_evaluate_refuses_a_model_with_a_pickle(
+    eval_store: FeatureStoreConfig, tracking: TrackingConfig, tiny_pipeline_dir: Path, tmp_path: Path
+) -> None:
+    poisoned = shutil.copytree(tiny_pipeline_dir, tmp_path / "poisoned")
+    (poisoned / "mmlc" / "extra.pkl").write_bytes(pickle.dumps({"x": 1}))
+    client = tracking_client(tracking)
+    run_id = create_run(client, experiment_id(client, tracking), "poisoned", {})
+    version = register_pipeline(tracking, ServeConfig(steps=1), run_id, str(poisoned), {})
+    with pytest.raises(RegistryError, match=r"mmlc/extra\.pkl"):
+        evaluate_model(version.model_uri, eval_store, tracking, ServeConfig(steps=1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from mlflow.tracking import MlflowClient
 from featurestore.config import FeatureStoreConfig
 from featurestore.readers import current_snapshot_id, read_arrow
 from orchestration.mlflow_runs import fluent_tracking
+from orchestration.promotion import AGAINST_TAG, DECISION_TAG, EVIDENCE_TAG, REASONS_TAG, SNAPSHOT_TAG, decide_promotion
+from orchestration.promotion_config import MetricGate
 from orchestration.tracking_config import TrackingConfig
 
 STEPS = 4
@@ -70,11 +73,28 @@ def test_mlflow_run_has_params_metrics_per_step_and_snapshot_input(quickstart_di
     assert inputs[0].dataset.digest == run.data.params["featurestore.snapshot_id"]
 
 
-def test_registered_version_has_signature_and_champion_alias(quickstart_dir: Path) -> None:
+def test_each_run_registered_a_challenger_and_the_gate_decided_the_champion(quickstart_dir: Path) -> None:
     client = _client(quickstart_dir)
-    champion = client.get_model_version_by_alias("mmsr-sr", "champion")
-    assert str(champion.version) == "2"
-    assert champion.tags["featurestore.snapshot_id"]
+    model = client.get_registered_model("mmsr-sr")
+    aliases = {alias: str(version) for alias, version in model.aliases.items()}  # SQLite store: ints
+    assert aliases["challenger"] == "2"
+    first = client.get_model_version("mmsr-sr", "1").tags
+    second = client.get_model_version("mmsr-sr", "2").tags
+    assert first[DECISION_TAG] == "promoted" and first[AGAINST_TAG] == "none"  # no champion yet
+    assert second[DECISION_TAG] in ("promoted", "rejected") and second[AGAINST_TAG] == "1"
+    for tags in (first, second):
+        assert tags[SNAPSHOT_TAG] and tags["featurestore.snapshot_id"]
+        assert tags[REASONS_TAG].count("eval_psnr") == 1 and tags[REASONS_TAG].count("eval_ssim") == 1
+    evidence = json.loads(second[EVIDENCE_TAG])
+    gates = [MetricGate(**gate) for gate in evidence["gates"]]
+    assert decide_promotion(evidence["candidate"], evidence["champion"], gates).promote is (second[DECISION_TAG] == "promoted")
+    assert aliases["champion"] == ("2" if second[DECISION_TAG] == "promoted" else "1")
+    stdout = (quickstart_dir / "stdout-2.txt").read_text()
+    assert f"models:/mmsr-sr@champion = version {aliases['champion']}" in stdout
+
+
+def test_champion_has_signature(quickstart_dir: Path) -> None:
+    client = _client(quickstart_dir)
     with fluent_tracking(TrackingConfig(tracking_uri=client.tracking_uri)):
         info = get_model_info("models:/mmsr-sr@champion")
     assert info.signature is not None

@@ -11,7 +11,8 @@ import pytest
 from pipelines.feature_rows import encode_png
 from orchestration.image_payload import PayloadError
 from orchestration.mlflow_runs import fluent_tracking, tracking_client
-from orchestration.registry import RegisteredVersion, set_alias
+from orchestration.registry import RegisteredVersion, register_pipeline, set_alias
+from orchestration.serve_config import ServeConfig
 from orchestration.registry_error import RegistryError
 from orchestration.tracking_config import TrackingConfig
 
@@ -66,3 +67,14 @@ def test_pyfunc_rejects_bad_payloads_and_params(tracking: TrackingConfig, regist
         model.predict(pd.DataFrame({"image": [base64.b64encode(b"not an image").decode()]}), params={"steps": 1})
     with pytest.raises(PayloadError, match="guidance_mode"):
         model.predict(pd.DataFrame({"image": [_lr_payload()]}), params={"guidance_mode": "loud"})
+
+
+def test_a_new_version_gets_the_challenger_alias(
+    tracking: TrackingConfig, registered: RegisteredVersion, tiny_pipeline_dir: Path
+) -> None:
+    client = tracking_client(tracking)
+    run_id = client.get_model_version(registered.name, str(registered.version)).run_id
+    newer = register_pipeline(tracking, ServeConfig(steps=2), run_id, str(tiny_pipeline_dir), {}, alias="challenger")
+    assert newer.version == registered.version + 1
+    assert str(client.get_registered_model(registered.name).aliases["challenger"]) == str(newer.version)
+    assert "challenger" not in client.get_model_version(registered.name, str(registered.version)).aliases

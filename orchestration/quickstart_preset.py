@@ -1,0 +1,43 @@
+"""Config defaults of ``mmsr quickstart`` (and of Dagster on embedded defaults): a plain mapping,
+importable without the heavy stages so the CLI can validate a config before loading them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+QUICKSTART_STEPS = 30
+
+
+def quickstart_preset(workdir: str, steps: int | None = None) -> dict[str, Any]:
+    """Config defaults of the quickstart: everything under ``workdir``, tiny local models."""
+    models = f"{workdir}/models"
+    return {
+        "preprocess": {
+            "input": f"{workdir}/sample_hr",
+            "crop_size": 128,
+            "crops_per_image": 8,
+            "eval_fraction": 0.25,
+            "modalities": {
+                "depth_model": f"{models}/tiny-depth",
+                "segmentation_model": f"{models}/tiny-segmentation",
+                "captions_path": f"{workdir}/sample_hr/captions.jsonl",
+                "batch_size": 4,
+            },
+            "tokenizer": {"vq_model": f"{models}/mmsr-base", "vq_subfolder": "vq", "clip_model": f"{models}/mmsr-base"},
+        },
+        "featurestore": {
+            "catalog_uri": f"sqlite:///{workdir}/featurestore/catalog.db",
+            "warehouse": f"{workdir}/featurestore/warehouse",
+        },
+        "train": {
+            "base_model": f"{models}/mmsr-base",
+            "steps": steps or QUICKSTART_STEPS,
+            "batch_size": 2,
+            "num_workers": 2,
+            "checkpoint_every": 10,
+            "storage_path": f"{workdir}/ray",
+        },
+        "tracking": {"tracking_uri": f"sqlite:///{workdir}/mlflow.db", "artifact_location": f"{workdir}/mlartifacts"},
+        "serve": {"steps": 20},
+        "promotion": {"eval_limit": 8},
+    }

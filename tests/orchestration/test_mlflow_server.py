@@ -1,0 +1,160 @@
+"""Tracking-server mode: a real ``mlflow server`` on 127.0.0.1 (SQLite backend, proxied artifacts);
+register, evaluate + promote, race promoters, roll back and serve the champion, all through HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from featurestore.config import FeatureStoreConfig
+from orchestration.mlflow_runs import create_run, experiment_id, tracking_client
+from orchestration.mmsr_config import MmsrConfig
+from orchestration.promotion import AGAINST_TAG, DECISION_TAG, EVIDENCE_TAG, current_champion, promote_version
+from orchestration.promotion_config import MetricGate, PromotionConfig
+from orchestration.registry import register_pipeline
+from orchestration.serve_config import ServeConfig
+from orchestration.tracking_config import TrackingConfig
+from pipelines.feature_rows import encode_png
+from tests.orchestration.test_promotion import assert_concurrent_promotions_are_gated, make_eval_store
+
+STARTUP_S = 120
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    artifacts: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_up(process: subprocess.Popen, url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{url} exited: {log.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(1)
+    pytest.fail(f"{url} did not answer within {STARTUP_S} s: {log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop the process group we started (mlflow runs uvicorn as a child)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{root}/mlflow.db", "--artifacts-destination", str(root / "artifacts"),
+    ]
+    log = root / "server.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_until_up(process, f"http://127.0.0.1:{port}/health", log)
+        yield Server(url=f"http://127.0.0.1:{port}", artifacts=root / "artifacts")
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> FeatureStoreConfig:
+    return make_eval_store(tmp_path_factory.mktemp("store"))
+
+
+def _config(server: Server, store: FeatureStoreConfig, name: str, promotion: PromotionConfig) -> MmsrConfig:
+    # No artifact location: runs use the server's proxied artifact store (``mlflow-artifacts:/``).
+    tracking = TrackingConfig(
+        tracking_uri=server.url, experiment="mmsr-over-http", registered_model=name, artifact_location=None
+    )
+    return MmsrConfig(featurestore=store, tracking=tracking, serve=ServeConfig(steps=2), promotion=promotion)
+
+
+def _serve(server: Server, config: MmsrConfig, log: Path) -> tuple[subprocess.Popen, int]:
+    port = _free_port()
+    settings = [f"tracking.tracking_uri={server.url}", f"tracking.registered_model={config.tracking.registered_model}",
+                f"serve.port={port}"]
+    command = [sys.executable, "-m", "orchestration.cli", "serve", *[a for s in settings for a in ("--set", s)]]
+    with log.open("w") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    return process, port
+
+
+def _aliases(client: MlflowClient) -> dict[str, str]:
+    return {alias: str(version) for alias, version in client.get_registered_model("mmsr-sr").aliases.items()}
+
+
+def test_register_promote_and_serve_through_the_server(
+    server: Server, store: FeatureStoreConfig, tiny_pipeline_dir: Path, tmp_path: Path
+) -> None:
+    config = _config(server, store, "mmsr-sr", PromotionConfig(gates=(MetricGate("eval_psnr", 0.5),)))
+    client = tracking_client(config.tracking)
+    run_id = create_run(client, experiment_id(client, config.tracking), "server-test", {"source": "test"})
+    first = register_pipeline(config.tracking, config.serve, run_id, str(tiny_pipeline_dir), {}, alias="challenger")
+    assert _aliases(client) == {"challenger": str(first.version)}
+    assert any(p.suffix == ".safetensors" for p in server.artifacts.rglob("*")), "artifacts did not go through the proxy"
+
+    promoted = promote_version(config, first.version)
+    assert promoted.promote and current_champion(client, config.tracking) == first.version
+    # The same weights again: identical scores cannot clear a +0.5 dB gate.
+    run_id = create_run(client, experiment_id(client, config.tracking), "server-test-twin", {"source": "test"})
+    twin = register_pipeline(config.tracking, config.serve, run_id, str(tiny_pipeline_dir), {}, alias="challenger").version
+    assert _aliases(client) == {"challenger": str(twin), "champion": str(first.version)}
+    rejected = promote_version(config, twin)
+    assert not rejected.promote and current_champion(client, config.tracking) == first.version
+    tags = client.get_model_version("mmsr-sr", str(twin)).tags
+    assert tags[DECISION_TAG] == "rejected" and tags[AGAINST_TAG] == str(first.version)
+    assert json.loads(tags[EVIDENCE_TAG])["champion"]["eval_psnr"] == pytest.approx(promoted.candidate_metrics["eval_psnr"])
+    assert rejected.candidate_metrics["eval_psnr"] == pytest.approx(promoted.candidate_metrics["eval_psnr"])
+
+    process, port = _serve(server, config, tmp_path / "serve.log")
+    try:
+        _wait_until_up(process, f"http://127.0.0.1:{port}/ping", tmp_path / "serve.log")
+        lr = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+        body = {"dataframe_records": [{"image": base64.b64encode(encode_png(lr)).decode()}], "params": {"steps": 2}}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            answer = json.loads(response.read())
+        assert base64.b64decode(answer["predictions"][0]["image"])[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        _stop(process)
+
+
+def test_concurrent_promotions_through_the_server(
+    server: Server, store: FeatureStoreConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert_concurrent_promotions_are_gated(_config(server, store, "raced-over-http", PromotionConfig()), monkeypatch)
