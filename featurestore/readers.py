@@ -7,7 +7,6 @@ tables: before the first commit they see zero rows (and ``None`` as the current 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -19,6 +18,7 @@ from pyiceberg.table import DataScan, Table
 
 from featurestore.catalog import open_catalog
 from featurestore.config import FeatureStoreConfig
+from featurestore.data_file import DataFile
 from featurestore.schema import SAMPLES_SCHEMA
 from featurestore.snapshot_error import SnapshotNotFoundError
 
@@ -117,16 +117,6 @@ def read_arrow(
     if scan is None:
         return schema.empty_table()
     return scan.to_arrow().select(schema.names).cast(schema)
-
-
-@dataclass(frozen=True)
-class DataFile:
-    """One data file of a snapshot, as the Iceberg scan plan records it (no file is opened)."""
-
-    url: str
-    rows: int
-    bytes: int
-    """Size on storage (compressed Parquet)."""
 
 
 def snapshot_data_files(

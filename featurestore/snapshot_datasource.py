@@ -20,7 +20,7 @@ from ray.data import Datasource, ReadTask
 from ray.data.block import BlockMetadata
 from ray.data.context import DataContext
 
-from featurestore.readers import DataFile
+from featurestore.data_file import DataFile
 
 
 def read_file_blocks(url: str, schema: pa.Schema, split: str | None, block_rows: int) -> Iterator[pa.Table]:

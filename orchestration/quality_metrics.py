@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from orchestration.quality_metrics_config import OPTIONAL_METRICS, OptionalMetric, QualityMetricsConfig
+from orchestration.quality_metrics_config import OptionalMetric, QualityMetricsConfig
 
 FULL_REFERENCE: frozenset[str] = frozenset({"psnr", "ssim", "lpips", "dists"})
 """Metrics that compare SR with HR; the others score SR alone."""

@@ -13,7 +13,6 @@ import base64
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
@@ -24,7 +23,6 @@ from orchestration.mmsr_config import MmsrConfig
 from orchestration.ray_runtime import local_ray
 from orchestration.mlflow_runs import fluent_tracking
 from orchestration.promotion import PromotionDecision, promote_version
-from orchestration.quickstart_preset import quickstart_preset
 from orchestration.registry import RegisteredVersion, register_pipeline
 from pipelines.modalities.depth import build_tiny_depth_model
 from pipelines.modalities.segmentation import build_tiny_segmentation_model

@@ -27,14 +27,14 @@ from typing import Any
 import ray.train
 import ray.train.torch
 import torch
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from trainers.metric_log import MetricLog
 from trainers.mixed_precision import autocast_context, backward, make_grad_scaler, optimizer_step
 from trainers.models.conditioning import tokens_from_feature_batch
 from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
+from trainers.shard_batches import shard_batches
 from trainers.train_config import TrainConfig
 from trainers.train_state import PIPELINE_DIR, load_train_state, save_train_state
 
@@ -60,31 +60,6 @@ class LoopSpec:
     mlflow_run_id: str
     fault: FaultInjection | None = None
     """A worker crash to inject (tests only; None in real runs)."""
-
-
-@dataclass
-class _MetricLog:
-    """Rank 0's MLflow metrics; a step already in the run's ``loss`` history is never logged again."""
-
-    client: MlflowClient
-    run_id: str
-    logged_until: int
-    """Highest step whose metrics are in the run."""
-
-    @classmethod
-    def open(cls, spec: LoopSpec, restored_step: int) -> _MetricLog:
-        client = MlflowClient(tracking_uri=spec.tracking_uri)
-        history = client.get_metric_history(spec.mlflow_run_id, "loss")
-        if restored_step:
-            client.log_metric(spec.mlflow_run_id, "restored_step", restored_step, step=restored_step)
-        return cls(client, spec.mlflow_run_id, max((point.step for point in history), default=0))
-
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        if step <= self.logged_until:
-            return
-        stamp = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()])
-        self.logged_until = step
 
 
 @dataclass
@@ -122,21 +97,6 @@ def _setup(config: TrainConfig) -> _Run:
     return _Run(
         pipeline, parts, trainable, ema, optimizer, scaler, device, context.get_world_rank(), context.get_world_size()
     )
-
-
-def _batches(config: TrainConfig) -> Any:
-    """Endless iterator over this worker's shard, epoch after epoch."""
-    shard = ray.train.get_dataset_shard("train")
-    while True:
-        seen = False
-        for batch in shard.iter_batches(batch_size=config.batch_size, batch_format="numpy", drop_last=True):
-            seen = True
-            yield batch
-        if not seen:
-            raise RuntimeError(
-                f"this worker's share of the train split holds fewer than train.batch_size={config.batch_size} "
-                "rows; lower the batch size or the number of workers, or add data"
-            )
 
 
 def _no_sync(parts: DiffusionParts) -> contextlib.ExitStack:
@@ -201,8 +161,8 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     run = _setup(config)
     step = _restore(run)
     generator = torch.Generator(device="cpu").manual_seed(config.seed * 100_003 + run.rank * 7_919 + step)
-    metric_log = _MetricLog.open(spec, step) if run.rank == 0 else None
-    batches = _batches(config)
+    metric_log = MetricLog.open(spec.tracking_uri, spec.mlflow_run_id, step) if run.rank == 0 else None
+    batches = shard_batches(config.batch_size, "train.batch_size")
     samples_per_step = config.batch_size * config.gradient_accumulation * run.world
     while step < config.steps:
         started = time.perf_counter()

@@ -19,7 +19,6 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,13 @@ import ray.train
 import ray.train.torch
 import torch
 from diffusers import VQModel
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
 
 from featurestore.modality import Modality
+from trainers.metric_log import MetricLog
 from trainers.mixed_precision import PrecisionMode, autocast_context, backward, make_grad_scaler, optimizer_step
 from trainers.models.vq_tokenizer import build_vq_tokenizer, maps_to_vq_input
+from trainers.shard_batches import shard_batches
 from trainers.vq_reconstruction import mean_errors, reconstruction_errors, reconstruction_to_rgb
 from trainers.vq_train_config import VqTrainConfig
 
@@ -105,21 +104,6 @@ def _setup(config: VqTrainConfig) -> _Run:
     optimizer = torch.optim.AdamW(vq.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scaler = make_grad_scaler(device, config.mixed_precision)
     return _Run(vq, model, optimizer, scaler, device, context.get_world_rank(), context.get_world_size())
-
-
-def _batches(config: VqTrainConfig) -> Iterator[dict[str, np.ndarray]]:
-    """Endless iterator over this worker's shard of rendered maps, epoch after epoch."""
-    shard = ray.train.get_dataset_shard("train")
-    while True:
-        seen = False
-        for batch in shard.iter_batches(batch_size=config.batch_size, batch_format="numpy", drop_last=True):
-            seen = True
-            yield batch
-        if not seen:
-            raise RuntimeError(
-                f"this worker's share of the train split holds fewer than vq_train.batch_size={config.batch_size} "
-                "maps; lower the batch size or the number of workers, or add data"
-            )
 
 
 def _step(run: _Run, config: VqTrainConfig, batch: dict[str, np.ndarray]) -> dict[str, float]:
@@ -210,35 +194,13 @@ def _restore(run: _Run) -> int:
     return step
 
 
-@dataclass
-class _MetricLog:
-    """Rank 0's MLflow metrics; steps already in the run's ``loss`` history are not logged again."""
-
-    client: MlflowClient
-    run_id: str
-    logged_until: int
-
-    @classmethod
-    def open(cls, spec: VqLoopSpec) -> _MetricLog:
-        client = MlflowClient(tracking_uri=spec.tracking_uri)
-        history = client.get_metric_history(spec.mlflow_run_id, "loss")
-        return cls(client, spec.mlflow_run_id, max((point.step for point in history), default=0))
-
-    def log(self, step: int, metrics: dict[str, float]) -> None:
-        if step <= self.logged_until:
-            return
-        stamp = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()])
-        self.logged_until = step
-
-
 def vq_train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     spec: VqLoopSpec = loop_config["spec"]
     config = spec.config
     run = _setup(config)
     step = _restore(run)
-    metric_log = _MetricLog.open(spec) if run.rank == 0 else None
-    batches = _batches(config)
+    metric_log = MetricLog.open(spec.tracking_uri, spec.mlflow_run_id) if run.rank == 0 else None
+    batches = shard_batches(config.batch_size, "vq_train.batch_size", "maps")
     while step < config.steps:
         started = time.perf_counter()
         metrics = _step(run, config, next(batches))

@@ -7,13 +7,9 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
-from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
-from featurestore.schema import SAMPLES_SCHEMA
-from featurestore.staging import SAMPLES_DIR, staging_dir
 from orchestration.evaluation import evaluate_model, score_image
 from orchestration.mlflow_runs import create_run, experiment_id, fluent_tracking, tracking_client
 from orchestration.quality_metrics import QualityMetricsConfig
@@ -21,8 +17,7 @@ from orchestration.registry import RegisteredVersion, register_pipeline
 from orchestration.registry_error import RegistryError
 from orchestration.serve_config import ServeConfig
 from orchestration.tracking_config import TrackingConfig
-from pipelines.feature_rows import encode_png
-from tests.featurestore.conftest import sample_row, write_parquet
+from tests.orchestration.conftest import make_eval_store
 
 
 def test_score_image_identical_and_noisy() -> None:
@@ -39,18 +34,7 @@ def test_score_image_identical_and_noisy() -> None:
 
 @pytest.fixture
 def eval_store(tmp_path: Path) -> FeatureStoreConfig:
-    store = FeatureStoreConfig(catalog_uri=f"sqlite:///{tmp_path}/catalog.db", warehouse=str(tmp_path / "warehouse"))
-    rng = np.random.default_rng(1)
-    rows = []
-    for index in range(4):
-        row = sample_row(index)
-        hr = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-        row.update(hr_png=encode_png(hr), lr_png=encode_png(hr[::4, ::4]), split="eval" if index < 2 else "train")
-        rows.append(row)
-    table = pa.Table.from_pylist(rows, SAMPLES_SCHEMA)
-    write_parquet(f"{staging_dir(store, 'eval-run')}/{SAMPLES_DIR}/part-00000.parquet", table)
-    commit_run(store, "eval-run", {"config_hash": "test"})
-    return store
+    return make_eval_store(tmp_path)
 
 
 def test_evaluate_logs_metrics_per_image_table_grid_and_dataset(

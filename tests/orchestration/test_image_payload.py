@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from orchestration.image_payload import PayloadError, decode_image_payload, encode_image_payload
-from pipelines.feature_rows import encode_png
 
 
 def _rgb(side: int = 8) -> np.ndarray:

@@ -29,7 +29,8 @@ from orchestration.registry import register_pipeline
 from orchestration.serve_config import ServeConfig
 from orchestration.tracking_config import TrackingConfig
 from pipelines.feature_rows import encode_png
-from tests.orchestration.test_promotion import assert_concurrent_promotions_are_gated, make_eval_store
+from tests.orchestration.conftest import make_eval_store
+from tests.orchestration.test_promotion import assert_concurrent_promotions_are_gated
 
 STARTUP_S = 120
 
