@@ -7,9 +7,11 @@ Builds a samples table in a temporary directory (rows shaped like the real ones:
 images are drawn from a pool of distinct smooth-noise pictures, so encoding stays cheap while
 every value decodes like a photo crop), commits it through :func:`featurestore.commit.commit_run`,
 then reads the training columns of that snapshot both ways in the same process, with the same
-numpy decode (PNG -> uint8 arrays, token lists -> int32 matrices) and the same batch size:
+decode training uses (``trainers.feature_batches.decode_feature_batch``: PNG -> float32 arrays in
+[-1, 1], token lists -> int64 matrices) and the same batch size:
 
-* ours: ``ray_dataset(...).map_batches(decode_batch).iter_torch_batches(...)``;
+* ours: ``ray_dataset(...).map_batches(decode_feature_batch).iter_torch_batches(...)`` (the decode
+  fuses into each file's read task, as in ``trainers.train_job.training_dataset``);
 * baseline: ``pq.ParquetFile(url).iter_batches(...)`` over ``snapshot_files(...)`` + decode + torch.
 
 It prints rows/s for both and their ratio (target >= 0.8). ``--memory-check`` instead samples the
@@ -43,14 +45,13 @@ from featurestore.modality import CAPTION_TOKENS, SPATIAL_MODALITIES, VQ_CODEBOO
 from featurestore.readers import ray_dataset, snapshot_files
 from featurestore.schema import SAMPLES_SCHEMA, SCHEMA_VERSION
 from featurestore.staging import SAMPLES_DIR, staging_dir
+from trainers.feature_batches import TRAINING_COLUMNS, decode_feature_batch
 
 HR_SIZE, LR_SIZE = 128, 32
 IMAGE_POOL = 256
-TOKEN_COLUMNS = (Modality.CAPTION.tokens_column, *(m.tokens_column for m in SPATIAL_MODALITIES))
 _DICTIONARY_COLUMNS = [f.name for f in SAMPLES_SCHEMA if not pa.types.is_binary(f.type)]
 """Image columns are written without dictionaries: the pool's repeats must not shrink files unlike real data."""
-IMAGE_COLUMNS = ("hr_png", "lr_png")
-READ_COLUMNS = [*IMAGE_COLUMNS, *TOKEN_COLUMNS]
+READ_COLUMNS = list(TRAINING_COLUMNS)
 """What a training step reads: images and every modality's tokens."""
 
 
@@ -147,21 +148,6 @@ def build_table(store: FeatureStoreConfig, rows: int, files: int, rng: np.random
     return BuiltTable(snapshot_id=snapshot_id, rows=rows, files=urls, bytes=size)
 
 
-def _stack(values: np.ndarray | Sequence[np.ndarray], dtype: type) -> np.ndarray:
-    """(B, n) array from a column of equal-length lists (object array of arrays, or already 2-D)."""
-    return np.stack([np.asarray(value, dtype=dtype) for value in values]) if len(values) else np.empty((0, 0), dtype)
-
-
-def _decode_png(value: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(value, np.uint8), cv2.IMREAD_COLOR)
-
-
-def decode_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """PNG bytes -> ``hr`` (B, 128, 128, 3) / ``lr`` (B, 32, 32, 3) uint8 BGR; token lists -> (B, n) int32."""
-    decoded = {name.removesuffix("_png"): np.stack([_decode_png(v) for v in batch[name]]) for name in IMAGE_COLUMNS}
-    return decoded | {column: _stack(batch[column], np.int32) for column in TOKEN_COLUMNS}
-
-
 def _arrow_to_numpy(batch: pa.RecordBatch) -> dict[str, np.ndarray]:
     return {name: batch.column(name).to_numpy(zero_copy_only=False) for name in batch.schema.names}
 
@@ -172,7 +158,7 @@ def read_with_pyarrow(urls: list[str], batch_size: int) -> ReadResult:
     for url in urls:
         with open(url.removeprefix("file://"), "rb") as handle:
             for batch in pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=READ_COLUMNS):
-                decoded = decode_batch(_arrow_to_numpy(batch))
+                decoded = decode_feature_batch(_arrow_to_numpy(batch))
                 tensors = {name: torch.from_numpy(value) for name, value in decoded.items()}
                 rows += tensors["hr"].shape[0]
     return ReadResult(rows=rows, seconds=time.perf_counter() - started)
@@ -181,9 +167,8 @@ def read_with_pyarrow(urls: list[str], batch_size: int) -> ReadResult:
 def read_with_ray(store: FeatureStoreConfig, snapshot_id: int, batch_size: int) -> ReadResult:
     """Ours: streaming Ray Dataset of the snapshot -> decode in Ray tasks -> torch batches."""
     rows, started = 0, time.perf_counter()
-    dataset = ray_dataset(store, snapshot_id, columns=READ_COLUMNS).map_batches(
-        decode_batch, batch_format="numpy", batch_size=batch_size
-    )
+    # No batch_size: the decode fuses into the read task and runs on each 256-row block as read.
+    dataset = ray_dataset(store, snapshot_id, columns=READ_COLUMNS).map_batches(decode_feature_batch, batch_format="numpy")
     for batch in dataset.iter_torch_batches(batch_size=batch_size):
         rows += batch["hr"].shape[0]
     return ReadResult(rows=rows, seconds=time.perf_counter() - started)
