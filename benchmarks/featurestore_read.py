@@ -1,6 +1,6 @@
 """Feature-store read throughput: Ray Data streaming (ours) vs a plain pyarrow loop (baseline).
 
-``python -m benchmarks.featurestore_read [--rows N] [--files F] [--batch-size B] [--memory-check]``
+``python -m benchmarks.featurestore_read [--rows N] [--rows-per-file R] [--batch-size B] [--memory-check]``
 
 Builds a samples table in a temporary directory (rows shaped like the real ones: 128x128 HR and
 32x32 LR PNGs, 16-bit/8-bit modality maps, 256 VQ codes per spatial modality, 77 caption ids;
@@ -253,7 +253,10 @@ def peak_tree_memory(interval_s: float = 0.05) -> Iterator[_Peak]:
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.featurestore_read", description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=4096, help="rows in the synthetic table (default: %(default)s)")
-    parser.add_argument("--files", type=int, default=8, help="data files (default: %(default)s)")
+    parser.add_argument(
+        "--rows-per-file", type=int, default=512,
+        help="rows per data file (default: %(default)s, the Beam sink's preprocess.rows_per_file)",
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="rows per torch batch (default: %(default)s)")
     parser.add_argument(
         "--repeats", type=int, default=2, help="timed reads per reader; the best counts (default: %(default)s)"
@@ -266,7 +269,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", help="where to build the table (default: a temporary directory, removed after)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    for name in ("rows", "files", "batch_size", "repeats", "num_cpus", "object_store_mb"):
+    for name in ("rows", "rows_per_file", "batch_size", "repeats", "num_cpus", "object_store_mb"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
@@ -313,7 +316,8 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
 
     store = FeatureStoreConfig(catalog_uri=f"sqlite:///{workdir}/catalog.db", warehouse=str(workdir / "warehouse"))
     started = time.perf_counter()
-    built = build_table(store, args.rows, args.files, np.random.default_rng(args.seed))
+    files = -(-args.rows // args.rows_per_file)
+    built = build_table(store, args.rows, files, np.random.default_rng(args.seed))
     print(f"table: {built.rows} rows, {len(built.files)} files, {_mib(built.bytes)} "
           f"(built in {time.perf_counter() - started:.1f}s)")
     ray.init(num_cpus=args.num_cpus, object_store_memory=args.object_store_mb * 2**20, include_dashboard=False,
