@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
 from featurestore.modality import CAPTION_TOKENS, SPATIAL_MODALITIES, VQ_CODEBOOK_SIZE, VQ_TOKENS, Modality
 from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA, SCHEMA_VERSION
@@ -70,6 +71,16 @@ def write_parquet(url: str, table: pa.Table) -> str:
     with fs.open(path, "wb") as handle:
         pq.write_table(table, handle)
     return url
+
+
+def commit_rows(root: Path, run_id: str, rows: list[dict[str, Any]], config_hash: str | None = None) -> FeatureStoreConfig:
+    """A store under ``root`` whose one snapshot holds ``rows``, staged in one file and committed as
+    ``run_id`` (snapshot property ``config_hash``: ``config_hash``, default the run id)."""
+    store = FeatureStoreConfig(catalog_uri=f"sqlite:///{root}/catalog.db", warehouse=str(root / "warehouse"))
+    table = pa.Table.from_pylist(rows, SAMPLES_SCHEMA)
+    write_parquet(f"{staging_dir(store, run_id)}/{SAMPLES_DIR}/part-00000.parquet", table)
+    commit_run(store, run_id, {"config_hash": config_hash or run_id})
+    return store
 
 
 StageSamples = Callable[..., list[str]]

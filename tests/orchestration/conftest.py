@@ -5,25 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
-from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
-from featurestore.schema import SAMPLES_SCHEMA
-from featurestore.staging import SAMPLES_DIR, staging_dir
 from orchestration.mlflow_runs import create_run, experiment_id, tracking_client
 from orchestration.registry import RegisteredVersion, register_pipeline
 from orchestration.serve_config import ServeConfig
 from orchestration.tracking_config import TrackingConfig
 from pipelines.feature_rows import encode_png
-from tests.featurestore.conftest import sample_row, write_parquet
+from tests.featurestore.conftest import commit_rows, sample_row
 from trainers.models.sr_pipeline import build_tiny_pipeline
 
 
 def make_eval_store(root: Path) -> FeatureStoreConfig:
     """A feature store with one snapshot: 4 rows of 64x64 HR / 16x16 LR, 2 of them in the eval split."""
-    store = FeatureStoreConfig(catalog_uri=f"sqlite:///{root}/catalog.db", warehouse=str(root / "warehouse"))
     rng = np.random.default_rng(1)
     rows = []
     for index in range(4):
@@ -31,9 +26,7 @@ def make_eval_store(root: Path) -> FeatureStoreConfig:
         hr = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
         row.update(hr_png=encode_png(hr), lr_png=encode_png(hr[::4, ::4]), split="eval" if index < 2 else "train")
         rows.append(row)
-    write_parquet(f"{staging_dir(store, 'eval-run')}/{SAMPLES_DIR}/part-00000.parquet", pa.Table.from_pylist(rows, SAMPLES_SCHEMA))
-    commit_run(store, "eval-run", {"config_hash": "test"})
-    return store
+    return commit_rows(root, "eval-run", rows, config_hash="test")
 
 
 @pytest.fixture(scope="session")

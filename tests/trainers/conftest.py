@@ -10,19 +10,15 @@ from typing import Any
 
 import cv2
 import numpy as np
-import pyarrow as pa
 import pytest
 import ray
 
-from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
 from featurestore.modality import CAPTION_TOKENS, Modality
 from featurestore.readers import current_snapshot_id
-from featurestore.schema import SAMPLES_SCHEMA
-from featurestore.staging import SAMPLES_DIR, staging_dir
 from orchestration.ray_runtime import quiet_data_progress
 from orchestration.tracking_config import TrackingConfig
-from tests.featurestore.conftest import sample_row, write_parquet
+from tests.featurestore.conftest import commit_rows, sample_row
 from trainers.models.sr_pipeline import build_tiny_pipeline
 from trainers.train_config import TrainConfig
 
@@ -56,10 +52,7 @@ def training_row(index: int) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def training_data(tmp_path_factory: pytest.TempPathFactory) -> TrainingData:
     root = tmp_path_factory.mktemp("featurestore")
-    store = FeatureStoreConfig(catalog_uri=f"sqlite:///{root}/catalog.db", warehouse=str(root / "warehouse"))
-    table = pa.Table.from_pylist([training_row(i) for i in range(TRAINING_ROWS)], SAMPLES_SCHEMA)
-    write_parquet(f"{staging_dir(store, 'train-tests')}/{SAMPLES_DIR}/part-00000.parquet", table)
-    commit_run(store, "train-tests", {"config_hash": "train-tests"})
+    store = commit_rows(root, "train-tests", [training_row(i) for i in range(TRAINING_ROWS)])
     snapshot_id = current_snapshot_id(store)
     assert snapshot_id is not None
     return TrainingData(store, snapshot_id)

@@ -10,24 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pytest
 import torch
 from diffusers import VQModel
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
 from featurestore.modality import SPATIAL_MODALITIES, VQ_CODEBOOK_SIZE, VQ_GRID, Modality
 from featurestore.readers import current_snapshot_id
-from featurestore.schema import SAMPLES_SCHEMA
-from featurestore.staging import SAMPLES_DIR, staging_dir
 from orchestration.mlflow_runs import tracking_client
 from pipelines.feature_rows import modality_map_png
 from pipelines.model_stages import load_tokenizers
 from pipelines.preprocess_config import TokenizerConfig
-from tests.featurestore.conftest import sample_row, write_parquet
+from tests.featurestore.conftest import commit_rows, sample_row
 from tests.trainers.conftest import make_tracking
 from tests.trainers.test_vq_train_loop import TEST_VQ
 from trainers.models.presets import TINY
@@ -67,11 +63,7 @@ def _row(index: int) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def map_store(tmp_path_factory: pytest.TempPathFactory) -> FeatureStoreConfig:
     root = tmp_path_factory.mktemp("vq-featurestore")
-    store = FeatureStoreConfig(catalog_uri=f"sqlite:///{root}/catalog.db", warehouse=str(root / "warehouse"))
-    table = pa.Table.from_pylist([_row(i) for i in range(ROWS)], SAMPLES_SCHEMA)
-    write_parquet(f"{staging_dir(store, 'vq-tests')}/{SAMPLES_DIR}/part-00000.parquet", table)
-    commit_run(store, "vq-tests", {"config_hash": "vq-tests"})
-    return store
+    return commit_rows(root, "vq-tests", [_row(i) for i in range(ROWS)])
 
 
 @dataclasses.dataclass(frozen=True)
