@@ -7,8 +7,8 @@ Builds a samples table in a temporary directory (rows shaped like the real ones:
 images are drawn from a pool of distinct smooth-noise pictures, so encoding stays cheap while
 every value decodes like a photo crop), commits it through :func:`featurestore.commit.commit_run`,
 then reads the training columns of that snapshot both ways in the same process, with the same
-decode training uses (``trainers.feature_batches.decode_feature_batch``: PNG -> float32 arrays in
-[-1, 1], token lists -> int64 matrices) and the same batch size:
+decode training uses (``trainers.feature_batches.decode_feature_batch``: PNG -> uint8 RGB arrays,
+token lists -> int64 matrices; scaling to [-1, 1] happens on the training device) and the same batch size:
 
 * ours: ``ray_dataset(...).map_batches(decode_feature_batch).iter_torch_batches(...)`` (the decode
   fuses into each file's read task, as in ``trainers.train_job.training_dataset``);

@@ -18,6 +18,7 @@ from featurestore.modality import Modality
 from pipelines.modalities.edges import canny_edges
 from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.models.vq_tokenizer import encode_to_codes, maps_to_vq_input, render_modality_map
+from trainers.pixel_range import to_model_range
 
 GuidanceMode = Literal["none", "cfg", "m_empty-cfg", "m-cfg"]
 _MODES: tuple[str, ...] = ("none", "cfg", "m_empty-cfg", "m-cfg")
@@ -59,7 +60,7 @@ class InferenceOptions:
 
 
 def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(127.5).sub(1.0).to(device)
+    return to_model_range(torch.from_numpy(rgb).permute(2, 0, 1)[None].to(device))
 
 
 def lr_edge_codes(pipeline: MMSRPipeline, lr: np.ndarray) -> torch.Tensor:

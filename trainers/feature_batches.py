@@ -11,18 +11,18 @@ TRAINING_COLUMNS: tuple[str, ...] = ("hr_png", "lr_png") + tuple(m.tokens_column
 
 
 def decode_png_batch(blobs: np.ndarray) -> np.ndarray:
-    """Object array of B PNG/JPEG blobs (equal sizes) -> (B, 3, H, W) float32 in [-1, 1] (RGB)."""
+    """Object array of B PNG/JPEG blobs (equal sizes) -> (B, 3, H, W) uint8 RGB.
+
+    Stays uint8 on purpose: a quarter of float32's bytes through Ray's object store and into the
+    training process; :func:`trainers.pixel_range.to_model_range` scales on the training device.
+    """
     images = []
     for blob in blobs:
         bgr = cv2.imdecode(np.frombuffer(blob, dtype=np.uint8), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError("a feature-store image could not be decoded (run `mmsr features validate`)")
         images.append(bgr)
-    rgb_first = np.stack(images)[..., ::-1].transpose(0, 3, 1, 2)  # (B, 3, H, W) view, BGR -> RGB
-    out = np.empty(rgb_first.shape, dtype=np.float32)
-    np.multiply(rgb_first, np.float32(1 / 127.5), out=out, casting="unsafe")  # one pass, no uint8 -> float copy
-    out -= 1.0
-    return out
+    return np.ascontiguousarray(np.stack(images)[..., ::-1].transpose(0, 3, 1, 2))  # BGR -> RGB, channels first
 
 
 def token_batch(column: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +45,7 @@ def token_batch(column: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray
 def decode_feature_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Ray Data numpy batch of TRAINING_COLUMNS -> arrays the training step consumes.
 
-    Returns ``hr`` (B,3,H,W), ``lr`` (B,3,h,w) float32 in [-1,1], and per modality
+    Returns ``hr`` (B,3,H,W), ``lr`` (B,3,h,w) uint8 RGB, and per modality
     ``<modality>_tokens`` (B,256 or 77) int64 plus ``<modality>_present`` (B,) bool.
     """
     out = {"hr": decode_png_batch(batch["hr_png"]), "lr": decode_png_batch(batch["lr_png"])}

@@ -31,6 +31,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from trainers.metric_log import MetricLog
 from trainers.mixed_precision import autocast_context, backward, make_grad_scaler, optimizer_step
+from trainers.pixel_range import to_model_range
 from trainers.models.conditioning import tokens_from_feature_batch
 from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
@@ -115,7 +116,7 @@ def _step(run: _Run, config: TrainConfig, batches: Any, generator: torch.Generat
     for micro in range(config.gradient_accumulation):
         batch = next(batches)
         tokens = tokens_from_feature_batch(batch, run.pipeline.vq, run.pipeline.text_encoder, config.modality_set)
-        hr, lr = torch.from_numpy(batch["hr"]).to(run.device), torch.from_numpy(batch["lr"]).to(run.device)
+        hr, lr = (to_model_range(torch.from_numpy(batch[name]).to(run.device)) for name in ("hr", "lr"))
         last = micro == config.gradient_accumulation - 1
         with contextlib.nullcontext() if last else _no_sync(run.parts):
             with autocast_context(run.device, config.mixed_precision):

@@ -11,12 +11,17 @@ def _png(rgb: np.ndarray) -> bytes:
     return cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
 
 
-def test_png_batch_is_rgb_in_minus_one_one() -> None:
+def test_png_batch_is_channels_first_rgb_uint8() -> None:
     red = np.zeros((8, 8, 3), np.uint8)
     red[..., 0] = 255
     out = decode_png_batch(np.array([_png(red)], dtype=object))
-    assert out.shape == (1, 3, 8, 8) and out.dtype == np.float32
-    assert np.allclose(out[0, 0], 1.0) and np.allclose(out[0, 1:], -1.0)
+    assert out.shape == (1, 3, 8, 8) and out.dtype == np.uint8 and out.flags.c_contiguous
+    assert (out[0, 0] == 255).all() and (out[0, 1:] == 0).all()
+
+
+def test_undecodable_png_names_the_fix() -> None:
+    with pytest.raises(ValueError, match="mmsr features validate"):
+        decode_png_batch(np.array([b"not a png"], dtype=object))
 
 
 def test_token_batch_marks_absent_rows_and_rejects_bad_lengths() -> None:
