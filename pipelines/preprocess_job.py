@@ -87,7 +87,10 @@ def build_pipeline(
         | "Sources" >> beam.Create(uris, reshuffle=True)
         | "Prepare" >> beam.ParDo(PrepareSampleFn(config, chash, captions, plan)).with_outputs(REJECTED, main="samples")
     )
-    samples = prepared.samples | "Models" >> ApplyModelStages(model_stages(config))
+    # Each source fans out into crops_per_image samples: spread the samples, not the few sources,
+    # over the workers before the model stages (Beam's remedy for fusion after a high fan-out).
+    balanced = prepared.samples | "Rebalance" >> beam.Reshuffle()
+    samples = balanced | "Models" >> ApplyModelStages(model_stages(config))
     extractors = extractor_versions(config.modalities)
     rows, replacements, errors = (samples, prepared[REJECTED]) | "Rows" >> ToRows(chash, extractors, run_id)
     _ = rows | "WriteSamples" >> WriteParquetShards(f"{staged}/samples", "part", SAMPLES_SCHEMA, shards, "sample_id")
