@@ -1,4 +1,4 @@
-"""uint8 pixels <-> the [-1, 1] float range the VAE and UNet work in. Pure torch functions."""
+"""uint8 pixels -> the [-1, 1] float range the VAE and UNet work in. A pure torch function."""
 
 from __future__ import annotations
 
