@@ -54,6 +54,7 @@ from trainers.models.presets import ModelPreset
 from trainers.models.sr_pipeline import MMSRPipeline, build_tiny_pipeline
 from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
 from trainers.models.vq_tokenizer import encode_to_codes, maps_to_vq_input, render_modality_map
+from trainers.pixel_range import to_model_range
 
 EVAL_SEED = 1_000_003
 """Seed of the fixed generators that score the held-out crops (the same for both arms)."""
@@ -170,7 +171,7 @@ def sample_photos() -> dict[str, np.ndarray]:
 
 def _to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
     """B (H, W, 3) uint8 -> (B, 3, H, W) float32 in [-1, 1]."""
-    return torch.from_numpy(np.stack(images).astype(np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0)
+    return to_model_range(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
 
 
 def make_crops(

@@ -16,6 +16,7 @@ from diffusers import VQModel
 
 from featurestore.modality import VQ_GRID, Modality
 from trainers.models.presets import VQ_INPUT_SIZE, ModelPreset, ModelSizes, model_sizes
+from trainers.pixel_range import to_model_range
 
 
 def build_vq_tokenizer(preset: ModelPreset | ModelSizes) -> VQModel:
@@ -94,8 +95,7 @@ def maps_to_vq_input(images: Sequence[np.ndarray]) -> torch.Tensor:
     for image in images:
         if image.shape != (VQ_INPUT_SIZE, VQ_INPUT_SIZE, 3) or image.dtype != np.uint8:
             raise ValueError(f"expected (256, 256, 3) uint8 images, got {image.shape} {image.dtype}")
-    stacked = np.stack(images).astype(np.float32).transpose(0, 3, 1, 2)
-    return torch.from_numpy(stacked / 127.5 - 1.0)
+    return to_model_range(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
 
 
 @torch.no_grad()
