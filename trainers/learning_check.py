@@ -7,6 +7,10 @@ with the same VAE samples, noise and timesteps; they differ only in their condit
 - *LR-only*: no modality at all (every slot ``m_empty``);
 - *no-LR* (control): as LR-only with the LR image zeroed. It shows the check can see a conditioning
   signal at all: if no-LR is not worse than LR-only, the setup is too insensitive to judge edges.
+- *oracle* (capacity control): the edge slot carries the HR's own VAE latent (posterior mean,
+  nearest-upsampled to 16x16) instead of edge codes: the most a modality could tell. If even the
+  oracle does not beat LR-only, the MMLC path has not learned to carry spatial information in this
+  many steps, and an edges result says nothing about what edges contain.
 
 All arms are scored on crops of held-out photos with the same fixed generators (same VAE samples,
 noise and timesteps per crop). No Ray: only the pure pieces of ``trainers.models`` and ``pipelines``.
@@ -18,14 +22,16 @@ loss: the VAE is fitted to reconstruct the training crops for a few steps; (2) t
 codebook is ~±1e-3, 20x below the MMLC's embeddings, so edge tokens would be near invisible: it is
 redrawn at the scale of the VQ encoder's outputs.
 
-Measured (seed 0, crop 32, load ~0): the tiny VAE is f4 (latent 8x8); after 150 fit steps it
-reconstructs held-out crops with MSE 0.172, worse than the bicubic-upsampled LR (0.066), so its
-latent held less detail than the LR and edges had nothing to add (300 steps: 0.117). With Canny
-100/200, 35% of the 32 px training crops (41% held out) have no edge at all; 50/100 is used. The VQ
-codes do follow the edges (347 distinct codes; the most common, 17% of tokens, sits on cells of
-edge density 0.014 vs 0.072 elsewhere) and the MMLC output varies with them. With these settings
-the edges arm closes the gap with more steps (mean held-out loss minus LR-only: +0.00102 at 300
-steps, -0.00001 at 500), which is within seed noise: the check reports it as not yet shown.
+Measured (seed 0, crop 32): fitted 300 steps, the f4 tiny VAE (latent 8x8x4) reconstructs held-out
+crops with MSE 0.047 (1500 steps: 0.045) vs 0.067 for the bicubic-upsampled LR: its latent holds
+little beyond the LR. Canny 50/100 is used (100/200 leaves 35% of the crops edge-free); the VQ codes
+follow the edges. Diagnostics at 2000 steps: the oracle through the MMLC lowers the loss by < 0.002
+(0.16164 vs LR-only 0.16350; 64 latents, UNet coordinate channels or a 2D sin-cos position init
+change nothing), while the same oracle concatenated to the UNet input reaches 0.102, and as direct
+UNet cross-attention tokens with fixed 2D sin-cos positions 0.106. At this scale the MMLC (few
+input-independent latents averaging 1101 tokens) passes only global information, which is worth
+nothing here (oracle latent mean/std concatenated: 0.16297 vs 0.16314). HR edges concatenated to
+the UNet input do not help either (192 crops: 0.17011 vs 0.16314; 768: 0.14736 vs 0.14601).
 
 Run it: ``python -m trainers.learning_check --steps 500 --vae-fit-steps 300 --canny 50 100 --seeds 0 1 2``.
 """
@@ -37,6 +43,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import torch
@@ -49,11 +56,11 @@ from pipelines.degradation import DegradationConfig, degrade, derive_rng
 from pipelines.image_decoding import decode_image
 from pipelines.modalities.edges import canny_edges
 from pipelines.sample_dataset import SAMPLE_PHOTOS
-from trainers.models.conditioning import ModalityTokens, build_modality_tokens
+from trainers.learning_check_arms import Arm, arm_features, arm_tokens
 from trainers.models.presets import ModelPreset
 from trainers.models.sr_pipeline import MMSRPipeline, build_tiny_pipeline
 from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
-from trainers.models.vq_tokenizer import encode_to_codes, maps_to_vq_input, render_modality_map
+from trainers.models.vq_tokenizer import maps_to_vq_input, render_modality_map
 from trainers.pixel_range import to_model_range
 
 EVAL_SEED = 1_000_003
@@ -124,6 +131,8 @@ class SeedOutcome:
     """Held-out mean denoising loss of the arm with every modality m_empty."""
     no_lr_loss: float
     """Held-out mean denoising loss of the control arm: no modality and the LR zeroed."""
+    oracle_loss: float
+    """Held-out mean denoising loss of the capacity arm: the HR's VAE latent as the edge-slot tokens."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +166,11 @@ class LearningCheckResult:
         """Standard error of ``edges_gain`` over the seeds (0 for one seed)."""
         gains = [o.lr_only_loss - o.edges_loss for o in self.outcomes]
         return float(np.std(gains, ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else 0.0
+
+    @property
+    def oracle_gain(self) -> float:
+        """Mean over seeds of (LR-only - oracle) held-out loss: what the MMLC path carries at best."""
+        return float(np.mean([o.lr_only_loss - o.oracle_loss for o in self.outcomes]))
 
     @property
     def lr_helps(self) -> bool:
@@ -237,26 +251,12 @@ def calibrated_base(work_dir: Path, train: CropSet, config: LearningCheckConfig,
     return pipeline.save_pretrained(work_dir / f"calibrated-seed{seed}")
 
 
-def edge_codes(pipeline: MMSRPipeline, edges: np.ndarray, batch_size: int = 32) -> torch.Tensor:
-    """(N, S, S) uint8 edge maps -> (N, 256) int64 VQ codes of the pipeline's (frozen) tokenizer."""
-    codes = []
-    for start in range(0, len(edges), batch_size):
-        rendered = [render_modality_map(edge_map, Modality.EDGES) for edge_map in edges[start : start + batch_size]]
-        codes.append(encode_to_codes(pipeline.vq, maps_to_vq_input(rendered)))
-    return torch.cat(codes)
-
-
-def _tokens(pipeline: MMSRPipeline, codes: torch.Tensor | None, rows: torch.Tensor) -> ModalityTokens:
-    """Edge tokens of ``rows`` (all other modalities absent), or no modality at all (codes None)."""
-    if codes is None:
-        return ModalityTokens(len(rows))
-    return build_modality_tokens({Modality.EDGES: codes[rows]}, None, pipeline.vq, pipeline.text_encoder)
-
-
 def train_arm(
-    pipeline: MMSRPipeline, crops: CropSet, codes: torch.Tensor | None, config: LearningCheckConfig, seed: int
+    pipeline: MMSRPipeline, crops: CropSet, features: torch.Tensor | None, config: LearningCheckConfig, seed: int
 ) -> list[float]:
     """Train UNet + MMLC in place for ``config.steps`` AdamW steps; the per-step training losses.
+
+    ``features``: (N, 256, C_vq) edge-slot tokens of every crop, or None for no modality.
 
     Batches are drawn (without replacement within a batch) from a generator seeded by ``seed``,
     and so are the VAE samples, noise, timesteps and dropout: two arms of one seed see the same.
@@ -271,7 +271,7 @@ def train_arm(
     losses = []
     for _ in range(config.steps):
         rows = torch.randperm(len(crops), generator=order)[: config.batch_size]
-        tokens = _tokens(pipeline, codes, rows)
+        tokens = arm_tokens(features, rows)
         loss = diffusion_loss(parts, crops.hr[rows], crops.lr[rows], tokens, generator, dropout_p=config.modality_dropout)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -282,7 +282,7 @@ def train_arm(
 
 @torch.no_grad()
 def heldout_loss(
-    pipeline: MMSRPipeline, crops: CropSet, codes: torch.Tensor | None, config: LearningCheckConfig
+    pipeline: MMSRPipeline, crops: CropSet, features: torch.Tensor | None, config: LearningCheckConfig
 ) -> float:
     """Mean denoising loss over the held-out crops, ``config.eval_repeats`` draws each, in eval mode.
 
@@ -297,7 +297,7 @@ def heldout_loss(
         for batch, start in enumerate(range(0, len(crops), config.batch_size)):
             rows = torch.arange(start, min(start + config.batch_size, len(crops)))
             generator = torch.Generator().manual_seed(EVAL_SEED + 1000 * repeat + batch)
-            loss = diffusion_loss(parts, crops.hr[rows], crops.lr[rows], _tokens(pipeline, codes, rows), generator)
+            loss = diffusion_loss(parts, crops.hr[rows], crops.lr[rows], arm_tokens(features, rows), generator)
             total += float(loss) * len(rows)
             count += len(rows)
     return total / count
@@ -308,22 +308,22 @@ def _without_lr(crops: CropSet) -> CropSet:
 
 
 def run_seed(photos: Mapping[str, np.ndarray], work_dir: Path, config: LearningCheckConfig, seed: int) -> SeedOutcome:
-    """The three arms for one seed, each from a fresh load of the seed's calibrated base model."""
+    """The four arms for one seed, each from a fresh load of the seed's calibrated base model."""
     train_photos = {k: v for k, v in photos.items() if k not in config.eval_photos}
     eval_photos = {k: v for k, v in photos.items() if k in config.eval_photos}
     train = make_crops(train_photos, config.train_crops_per_photo, config, seed)
     held_out = make_crops(eval_photos, config.eval_crops_per_photo, config, seed)
     base_model = calibrated_base(work_dir, train, config, seed)
     losses = {}
-    for arm in ("edges", "lr_only", "no_lr"):
+    for arm in get_args(Arm):
         pipeline = MMSRPipeline.from_pretrained(base_model)
-        with_edges = arm == "edges"
-        train_codes = edge_codes(pipeline, train.edges) if with_edges else None
-        eval_codes = edge_codes(pipeline, held_out.edges) if with_edges else None
         arm_train, arm_eval = (_without_lr(train), _without_lr(held_out)) if arm == "no_lr" else (train, held_out)
-        train_arm(pipeline, arm_train, train_codes, config, seed)
-        losses[arm] = heldout_loss(pipeline, arm_eval, eval_codes, config)
-    return SeedOutcome(seed, edges_loss=losses["edges"], lr_only_loss=losses["lr_only"], no_lr_loss=losses["no_lr"])
+        train_arm(pipeline, arm_train, arm_features(arm, pipeline, train.hr, train.edges), config, seed)
+        losses[arm] = heldout_loss(pipeline, arm_eval, arm_features(arm, pipeline, held_out.hr, held_out.edges), config)
+    return SeedOutcome(
+        seed, edges_loss=losses["edges"], lr_only_loss=losses["lr_only"], no_lr_loss=losses["no_lr"],
+        oracle_loss=losses["oracle"],
+    )
 
 
 def run_learning_check(
@@ -359,10 +359,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as work_dir:
         result = run_learning_check(Path(work_dir), config)
     for o in result.outcomes:
-        print(f"seed {o.seed}: held-out loss edges {o.edges_loss:.5f}  LR-only {o.lr_only_loss:.5f}  no-LR {o.no_lr_loss:.5f}")
+        print(
+            f"seed {o.seed}: held-out loss edges {o.edges_loss:.5f}  LR-only {o.lr_only_loss:.5f}  "
+            f"no-LR {o.no_lr_loss:.5f}  oracle {o.oracle_loss:.5f}"
+        )
     print(
         f"mean: edges {result.mean_edges_loss:.5f}  LR-only {result.mean_lr_only_loss:.5f}  "
-        f"no-LR {result.mean_no_lr_loss:.5f}  edges help: {result.edges_help}  LR helps: {result.lr_helps}"
+        f"no-LR {result.mean_no_lr_loss:.5f}  edges help: {result.edges_help}  LR helps: {result.lr_helps}  "
+        f"oracle gain {result.oracle_gain:.5f}"
     )
 
 
