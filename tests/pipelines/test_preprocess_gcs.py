@@ -116,7 +116,11 @@ def gcs(sample_photos: SampleDataset) -> Iterator[str]:
             GCSFileSystem.clear_instance_cache()
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a keep-alive request thread can hold SIGTERM up
+            process.kill()
+            process.wait()
 
 
 def gcs_job(
