@@ -4,9 +4,9 @@
 
 Same inputs every run: the eight sample photos, ``--crops-per-image`` crops each (64 -> 512
 samples: enough that each SDK worker's start-up, ~10 s of imports and unpickling, is a small part
-of the run; 2 workers vs 1 measured 1.76x at 512 samples, 1.53-1.68x at 256, 1.20x at 64), all modalities, tiny random depth / segmentation / VQ / CLIP
-models built from configs and loaded through ``from_pretrained``. Each run commits to a fresh
-feature store.
+of the run; 2 workers vs 1 measured 1.76x at 512 samples, 1.53-1.68x at 256, 1.20x at 64), all
+modalities, tiny random depth / segmentation / VQ / CLIP models built from configs and loaded
+through ``from_pretrained``. Each run commits to a fresh feature store.
 
 1. Scaling: ``run_preprocess`` on the local runner in ``multi_processing`` mode with 2 SDK
    worker processes vs 1 (the baseline), samples/s of the whole job (listing, Beam, commit).

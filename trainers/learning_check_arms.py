@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from featurestore.modality import Modality
-from trainers.models.conditioning import ModalityTokens, token_count
+from featurestore.modality import VQ_GRID, Modality
+from trainers.models.conditioning import ModalityTokens
 from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.models.vq_tokenizer import codebook_vectors, encode_to_codes, maps_to_vq_input, render_modality_map
 
@@ -35,12 +35,12 @@ def edge_features(pipeline: MMSRPipeline, edges: np.ndarray) -> torch.Tensor:
 def oracle_features(pipeline: MMSRPipeline, hr: torch.Tensor, batch_size: int = 32) -> torch.Tensor:
     """(N, 3, S, S) HR -> (N, 256, C_vq): the scaled VAE posterior means, nearest-upsampled to the
     16x16 token grid and zero-padded to the VQ width (the oracle arm's edge-slot tokens)."""
-    width, side = pipeline.mmlc.config.vq_dim, int(token_count(Modality.EDGES) ** 0.5)
+    width = pipeline.mmlc.config.vq_dim
     batches = [hr[start : start + batch_size] for start in range(0, len(hr), batch_size)]
     means = torch.cat([pipeline.vae.encode(batch).latent_dist.mean for batch in batches])
     if means.shape[1] > width:
         raise ValueError(f"the oracle needs VAE latent channels ({means.shape[1]}) <= the VQ width ({width})")
-    grid = F.interpolate(means * pipeline.vae.config.scaling_factor, size=(side, side), mode="nearest")
+    grid = F.interpolate(means * pipeline.vae.config.scaling_factor, size=(VQ_GRID, VQ_GRID), mode="nearest")
     return F.pad(grid.flatten(2).transpose(1, 2), (0, width - means.shape[1]))
 
 
