@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipelines.degradation import DegradationConfig
-from trainers.learning_check import CropSet, LearningCheckConfig, make_crops, sample_photos
+from trainers.learning_check import CropSet, LearningCheckConfig, make_crops, sample_photos, split_photos
 
 
 @dataclass(frozen=True)
@@ -128,15 +128,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     check = LearningCheckConfig(canny_low=args.canny[0], canny_high=args.canny[1])
     degradation = DegradationConfig(scale=args.scale)
-    photos = sample_photos()
-    train = make_crops(
-        {k: v for k, v in photos.items() if k not in check.eval_photos}, args.crops_per_photo, check, args.seed,
-        degradation,
-    )
-    held_out = make_crops(
-        {k: v for k, v in photos.items() if k in check.eval_photos}, args.eval_crops_per_photo, check, args.seed,
-        degradation,
-    )
+    train_photos, eval_photos = split_photos(sample_photos(), check.eval_photos)
+    train = make_crops(train_photos, args.crops_per_photo, check, args.seed, degradation)
+    held_out = make_crops(eval_photos, args.eval_crops_per_photo, check, args.seed, degradation)
     result = edge_information(train, held_out, ProbeConfig(steps=args.steps), args.seed)
     print(
         f"held-out HR MSE: LR {result.lr_error:.4f}  LR + edges {result.lr_edges_error:.4f}  "

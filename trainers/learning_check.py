@@ -186,6 +186,14 @@ def sample_photos() -> dict[str, np.ndarray]:
     return {photo.file_name: decode_image(photo.read()) for photo in SAMPLE_PHOTOS}
 
 
+def split_photos(
+    photos: Mapping[str, np.ndarray], eval_photos: Sequence[str]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(training photos, held-out photos): ``photos`` split by whether their file name is in ``eval_photos``."""
+    train = {name: image for name, image in photos.items() if name not in eval_photos}
+    return train, {name: image for name, image in photos.items() if name in eval_photos}
+
+
 def _to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
     """B (H, W, 3) uint8 -> (B, 3, H, W) float32 in [-1, 1]."""
     return to_model_range(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
@@ -312,8 +320,7 @@ def _without_lr(crops: CropSet) -> CropSet:
 
 def run_seed(photos: Mapping[str, np.ndarray], work_dir: Path, config: LearningCheckConfig, seed: int) -> SeedOutcome:
     """The four arms for one seed, each from a fresh load of the seed's calibrated base model."""
-    train_photos = {k: v for k, v in photos.items() if k not in config.eval_photos}
-    eval_photos = {k: v for k, v in photos.items() if k in config.eval_photos}
+    train_photos, eval_photos = split_photos(photos, config.eval_photos)
     train = make_crops(train_photos, config.train_crops_per_photo, config, seed)
     held_out = make_crops(eval_photos, config.eval_crops_per_photo, config, seed)
     base_model = calibrated_base(work_dir, train, config, seed)

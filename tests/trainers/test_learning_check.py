@@ -16,6 +16,7 @@ from trainers.learning_check import (
     make_crops,
     run_learning_check,
     sample_photos,
+    split_photos,
 )
 from trainers.learning_check_arms import edge_codes, edge_features
 from trainers.models.sr_pipeline import MMSRPipeline
@@ -31,6 +32,13 @@ def test_crops_are_seeded_and_do_not_depend_on_the_other_photos() -> None:
     assert torch.equal(both.hr[2:], alone.hr)  # sorted names: chelsea's crops first
     assert not torch.equal(alone.hr, other_seed.hr)
     assert set(np.unique(both.edges)) <= {0, 255}
+
+
+def test_split_photos_holds_out_exactly_the_named_photos() -> None:
+    photos = {name: np.full((2, 2, 3), i, np.uint8) for i, name in enumerate(("a.png", "b.jpg", "c.png"))}
+    train, held_out = split_photos(photos, ("b.jpg", "missing.png"))
+    assert sorted(train) == ["a.png", "c.png"] and sorted(held_out) == ["b.jpg"]
+    assert held_out["b.jpg"] is photos["b.jpg"]
 
 
 def test_heldout_loss_scores_every_arm_at_the_same_noise_and_timesteps(base_model_dir: Path) -> None:
