@@ -15,28 +15,29 @@ with the same VAE samples, noise and timesteps; they differ only in their condit
 All arms are scored on crops of held-out photos with the same fixed generators (same VAE samples,
 noise and timesteps per crop). No Ray: only the pure pieces of ``trainers.models`` and ``pipelines``.
 
-Random tiny models need two calibrations first (once per seed, shared by the arms), standing in for
-the pretrained SD VAE and VQGAN: (1) a random VAE's latents are unrelated to the image (linear R^2
-from the LR ~0.01, posterior std > the spread of the means), so no conditioning could lower the
-loss: the VAE is fitted to reconstruct the training crops for a few steps; (2) the random VQ
-codebook is ~±1e-3, 20x below the MMLC's embeddings, so edge tokens would be near invisible: it is
-redrawn at the scale of the VQ encoder's outputs.
+Random tiny models need two calibrations first, standing in for the pretrained SD VAE and VQGAN:
+(1) a random VAE's latents are unrelated to the image (linear R^2 from the LR ~0.01, posterior std
+> the spread of the means), so no conditioning could lower the loss: one VAE is fitted to
+reconstruct crops of the training photos, once per check, and shared by every seed (as one
+pretrained VAE would be); (2) the random VQ codebook is ~±1e-3, 20x below the MMLC's embeddings, so
+edge tokens would be near invisible: it is redrawn (per seed) at the scale of the VQ encoder's outputs.
 
-Measured (seed 0, crop 32): fitted 300 steps, the f4 tiny VAE (latent 8x8x4) reconstructs held-out
-crops with MSE 0.047 (1500 steps: 0.045) vs 0.067 for the bicubic-upsampled LR: its latent holds
-little beyond the LR. Canny 50/100 is used (100/200 leaves 35% of the crops edge-free); the VQ codes
-follow the edges. Diagnostics at 2000 steps: the oracle through the MMLC lowers the loss by < 0.002
-(0.16164 vs LR-only 0.16350; 64 latents, UNet coordinate channels or a 2D sin-cos position init
-change nothing), while the same oracle concatenated to the UNet input reaches 0.102, and as direct
-UNet cross-attention tokens with fixed 2D sin-cos positions 0.106. At this scale the MMLC (few
-input-independent latents averaging 1101 tokens) passes only global information, which is worth
-nothing here (oracle latent mean/std concatenated: 0.16297 vs 0.16314). HR edges concatenated to
-the UNet input do not help either (192 crops: 0.17011 vs 0.16314; 768: 0.14736 vs 0.14601).
-The ceiling (``trainers.edge_information_probe``: a CNN regressing the HR pixels from the LR vs
-LR + HR edges on held-out photos): edges remove only 5.3 % of the LR-only error at x4 (3072 crops),
-nothing at 768 crops, so this check is underpowered for edges by construction at this scale.
+The VAE fit decides whether edges can help at all, since the loss is about the VAE's latent: fitted
+1500 steps (batch 16) on 768 crops, the f4 tiny VAE (latent 8x8x4) reconstructs held-out crops with
+MSE 0.026, against 0.067 for the bicubic-upsampled LR, so its latent holds HR detail the LR lacks.
+The per-seed fit used before (300 steps, batch 8, 192 crops) reached only 0.10, worse than the LR:
+its latent held nothing for edges to add, and edges and LR-only tied (0.17737 vs 0.17736).
+Measured with the defaults (3 seeds, 500 steps, ~15 min at 2 threads): edges 0.20834, LR-only
+0.20875 (lower in every seed: gain 0.00041 +- 0.00016), no-LR 0.21388. The oracle arm does not
+beat LR-only (gain -0.0016): the MMLC path (16 input-independent latents averaging 1101 tokens)
+learns no spatial routing in 500 steps (at 2000 steps and the old VAE: < 0.002, while the same
+oracle concatenated to the UNet input reaches 0.102 vs 0.163), so the edge gain comes through
+coarse information. Canny 50/100 is used (100/200 leaves 35% of the crops edge-free). The ceiling
+(``trainers.edge_information_probe``: a CNN regressing the HR pixels from the LR vs LR + HR edges
+on held-out photos): edges remove 5.3 % of the LR-only error at x4 (3072 crops), none at 768 crops,
+so a small gain is what this scale allows.
 
-Run it: ``python -m trainers.learning_check --steps 500 --vae-fit-steps 300 --canny 50 100 --seeds 0 1 2``.
+Run it: ``python -m trainers.learning_check --steps 500 --vae-fit-steps 1500 --canny 50 100 --seeds 0 1 2``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import get_args
 
@@ -79,9 +80,13 @@ class LearningCheckConfig:
     learning_rate: float = 2e-3
     crop_size: int = 32
     """HR crop side; the LR side is ``crop_size / scale`` (Real-ESRGAN degradation)."""
-    vae_fit_steps: int = 300
-    vae_fit_batch_size: int = 8
+    vae_fit_steps: int = 1500
+    vae_fit_batch_size: int = 16
     vae_fit_learning_rate: float = 2e-3
+    vae_fit_crops_per_photo: int = 128
+    """Crops of each training photo the VAE stand-in is fitted on (more than the arms train on)."""
+    vae_seed: int = 0
+    """Seed of the one VAE stand-in (init, crops, batches): fitted once, shared by every seed's arms."""
     train_crops_per_photo: int = 32
     eval_crops_per_photo: int = 16
     eval_repeats: int = 4
@@ -96,7 +101,7 @@ class LearningCheckConfig:
     def __post_init__(self) -> None:
         positive = (
             "steps", "batch_size", "crop_size", "train_crops_per_photo", "eval_crops_per_photo", "eval_repeats",
-            "vae_fit_steps", "vae_fit_batch_size",
+            "vae_fit_steps", "vae_fit_batch_size", "vae_fit_crops_per_photo",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -252,12 +257,25 @@ def rescale_codebook(vq: VQModel, edges: np.ndarray, seed: int) -> None:
     weight.copy_(torch.randn(weight.shape, generator=generator).to(weight.device) * scale)
 
 
-def calibrated_base(work_dir: Path, train: CropSet, config: LearningCheckConfig, seed: int) -> Path:
-    """A random ``config.preset`` pipeline (seeded init) with its VAE fitted and its codebook rescaled,
-    saved under ``work_dir``; every arm loads it through ``MMSRPipeline.from_pretrained``."""
+def fitted_vae(work_dir: Path, train_photos: Mapping[str, np.ndarray], config: LearningCheckConfig) -> Path:
+    """The VAE stand-in: a random ``config.preset`` VAE (seeded ``config.vae_seed``) fitted on
+    ``config.vae_fit_crops_per_photo`` crops of each training photo, saved under ``work_dir``.
+
+    Fitted once per check and shared by every seed, as one pretrained VAE would be.
+    """
+    random_dir = build_tiny_pipeline(work_dir / "random-vae", preset=config.preset, seed=config.vae_seed)
+    vae = MMSRPipeline.from_pretrained(random_dir).vae
+    crops = make_crops(train_photos, config.vae_fit_crops_per_photo, config, config.vae_seed)
+    fit_vae(vae, crops.hr, config, config.vae_seed)
+    vae.save_pretrained(work_dir / "vae-stand-in", safe_serialization=True)
+    return work_dir / "vae-stand-in"
+
+
+def calibrated_base(work_dir: Path, train: CropSet, vae_dir: Path, config: LearningCheckConfig, seed: int) -> Path:
+    """A random ``config.preset`` pipeline (seeded init) with the fitted VAE of ``vae_dir`` and its
+    codebook rescaled, saved under ``work_dir``; every arm loads it through ``MMSRPipeline.from_pretrained``."""
     random_dir = build_tiny_pipeline(work_dir / f"random-seed{seed}", preset=config.preset, seed=seed)
-    pipeline = MMSRPipeline.from_pretrained(random_dir)
-    fit_vae(pipeline.vae, train.hr, config, seed)
+    pipeline = replace(MMSRPipeline.from_pretrained(random_dir), vae=AutoencoderKL.from_pretrained(vae_dir))
     rescale_codebook(pipeline.vq, train.edges[:64], seed)
     return pipeline.save_pretrained(work_dir / f"calibrated-seed{seed}")
 
@@ -318,12 +336,17 @@ def _without_lr(crops: CropSet) -> CropSet:
     return CropSet(hr=crops.hr, lr=torch.zeros_like(crops.lr), edges=crops.edges)
 
 
-def run_seed(photos: Mapping[str, np.ndarray], work_dir: Path, config: LearningCheckConfig, seed: int) -> SeedOutcome:
-    """The four arms for one seed, each from a fresh load of the seed's calibrated base model."""
-    train_photos, eval_photos = split_photos(photos, config.eval_photos)
-    train = make_crops(train_photos, config.train_crops_per_photo, config, seed)
-    held_out = make_crops(eval_photos, config.eval_crops_per_photo, config, seed)
-    base_model = calibrated_base(work_dir, train, config, seed)
+def run_seed(
+    photos: tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], work_dir: Path, vae_dir: Path,
+    config: LearningCheckConfig, seed: int,
+) -> SeedOutcome:
+    """The four arms for one seed, each from a fresh load of the seed's calibrated base model.
+
+    ``photos``: (training, held-out) photos; ``vae_dir``: the shared VAE stand-in (``fitted_vae``).
+    """
+    train = make_crops(photos[0], config.train_crops_per_photo, config, seed)
+    held_out = make_crops(photos[1], config.eval_crops_per_photo, config, seed)
+    base_model = calibrated_base(work_dir, train, vae_dir, config, seed)
     losses = {}
     for arm in get_args(Arm):
         pipeline = MMSRPipeline.from_pretrained(base_model)
@@ -345,7 +368,9 @@ def run_learning_check(
     missing = set(config.eval_photos) - set(photos)
     if missing or len(photos) == len(config.eval_photos):
         raise ValueError(f"learning_check.eval_photos must name some but not all photos; unknown: {sorted(missing)}")
-    return LearningCheckResult(tuple(run_seed(photos, work_dir, config, seed) for seed in config.seeds))
+    split = split_photos(photos, config.eval_photos)
+    vae_dir = fitted_vae(work_dir, split[0], config)
+    return LearningCheckResult(tuple(run_seed(split, work_dir, vae_dir, config, seed) for seed in config.seeds))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
