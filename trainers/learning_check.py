@@ -28,11 +28,12 @@ MSE 0.026, against 0.067 for the bicubic-upsampled LR, so its latent holds HR de
 The per-seed fit used before (300 steps, batch 8, 192 crops) reached only 0.10, worse than the LR:
 its latent held nothing for edges to add, and edges and LR-only tied (0.17737 vs 0.17736).
 Measured with the defaults (3 seeds, 500 steps, ~15 min at 2 threads): edges 0.20834, LR-only
-0.20875 (lower in every seed: gain 0.00041 +- 0.00016), no-LR 0.21388. The oracle arm does not
+0.20875 (lower in every seed: gain 0.00041 +- 0.00016), no-LR 0.21388; with another VAE stand-in
+(``--vae-seed 1``): edges 0.20701, LR-only 0.20727, again lower in every seed. The oracle arm does not
 beat LR-only (gain -0.0016): the MMLC path (16 input-independent latents averaging 1101 tokens)
 learns no spatial routing in 500 steps (at 2000 steps and the old VAE: < 0.002, while the same
-oracle concatenated to the UNet input reaches 0.102 vs 0.163), so the edge gain comes through
-coarse information. Canny 50/100 is used (100/200 leaves 35% of the crops edge-free). The ceiling
+oracle concatenated to the UNet input reaches 0.102 vs 0.163), so the edge gain comes through what
+the latents carry without routing (not pixel-aligned detail). Canny 50/100 is used (100/200 leaves 35% of the crops edge-free). The ceiling
 (``trainers.edge_information_probe``: a CNN regressing the HR pixels from the LR vs LR + HR edges
 on held-out photos): edges remove 5.3 % of the LR-only error at x4 (3072 crops), none at 768 crops,
 so a small gain is what this scale allows.
@@ -379,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(LearningCheckConfig().seeds))
     parser.add_argument("--learning-rate", type=float, default=LearningCheckConfig.learning_rate)
     parser.add_argument("--vae-fit-steps", type=int, default=LearningCheckConfig.vae_fit_steps)
+    parser.add_argument("--vae-seed", type=int, default=LearningCheckConfig.vae_seed, help="seed of the VAE stand-in")
     parser.add_argument(
         "--canny", type=int, nargs=2, metavar=("LOW", "HIGH"), help="Canny hysteresis thresholds of the edge maps",
         default=[LearningCheckConfig.canny_low, LearningCheckConfig.canny_high],
@@ -389,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     config = LearningCheckConfig(
         seeds=tuple(args.seeds), steps=args.steps, learning_rate=args.learning_rate, vae_fit_steps=args.vae_fit_steps,
-        canny_low=args.canny[0], canny_high=args.canny[1],
+        vae_seed=args.vae_seed, canny_low=args.canny[0], canny_high=args.canny[1],
     )
     with tempfile.TemporaryDirectory() as work_dir:
         result = run_learning_check(Path(work_dir), config)

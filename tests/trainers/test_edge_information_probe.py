@@ -8,6 +8,7 @@ import torch
 
 from trainers.edge_information_probe import EdgeInformation, ProbeConfig, probe_error, probe_inputs
 from trainers.learning_check import CropSet
+from trainers.models.conditional_unet import resize_lr
 
 
 def test_probe_inputs_put_the_lr_and_the_unshuffled_edges_on_one_grid() -> None:
@@ -18,6 +19,14 @@ def test_probe_inputs_put_the_lr_and_the_unshuffled_edges_on_one_grid() -> None:
     inputs = probe_inputs(crops, 4, with_edges=True)
     assert inputs.shape == (2, 3 + 16, 4, 4)
     assert inputs[:, 3:].sum() == 2 and inputs[0, 3 + 1, 0, 0] == 1.0
+
+
+def test_probe_inputs_resize_the_lr_the_way_the_unet_input_does() -> None:
+    edges, generator = np.zeros((1, 16, 16), np.uint8), torch.Generator().manual_seed(0)
+    crops = CropSet(hr=torch.zeros(1, 3, 16, 16), lr=torch.rand(1, 3, 2, 2, generator=generator) * 2 - 1, edges=edges)
+    assert torch.equal(probe_inputs(crops, 2, with_edges=False), resize_lr(crops.lr, (8, 8)))
+    same_grid = CropSet(hr=crops.hr, lr=torch.rand(1, 3, 4, 4, generator=generator) * 2 - 1, edges=edges)
+    assert torch.allclose(probe_inputs(same_grid, 4, with_edges=False), same_grid.lr, atol=1e-6)
 
 
 def test_a_channel_the_target_depends_on_lowers_the_probe_error() -> None:
