@@ -33,7 +33,8 @@ Measured with the defaults (3 seeds, 500 steps, ~15 min at 2 threads): edges 0.2
 beat LR-only (gain -0.0016): the MMLC path (16 input-independent latents averaging 1101 tokens)
 learns no spatial routing in 500 steps (at 2000 steps and the old VAE: < 0.002, while the same
 oracle concatenated to the UNet input reaches 0.102 vs 0.163), so the edge gain comes through what
-the latents carry without routing (not pixel-aligned detail). Canny 50/100 is used (100/200 leaves 35% of the crops edge-free). The ceiling
+the latents carry without routing (not pixel-aligned detail). Canny 50/100 is used (100/200 leaves
+35% of the crops edge-free). The ceiling
 (``trainers.edge_information_probe``: a CNN regressing the HR pixels from the LR vs LR + HR edges
 on held-out photos): edges remove 5.3 % of the LR-only error at x4 (3072 crops), none at 768 crops,
 so a small gain is what this scale allows.
@@ -46,26 +47,23 @@ from __future__ import annotations
 import argparse
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from diffusers import AutoencoderKL, VQModel
 
-from featurestore.modality import Modality
 from pipelines.cropping import random_crop
 from pipelines.degradation import DegradationConfig, degrade, derive_rng
 from pipelines.image_decoding import decode_image
 from pipelines.modalities.edges import canny_edges
 from pipelines.sample_dataset import SAMPLE_PHOTOS
 from trainers.learning_check_arms import Arm, arm_features, arm_tokens
+from trainers.learning_check_calibration import calibrated_base, fitted_vae
 from trainers.models.presets import ModelPreset
-from trainers.models.sr_pipeline import MMSRPipeline, build_tiny_pipeline
+from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
-from trainers.models.vq_tokenizer import maps_to_vq_input, render_modality_map
 from trainers.pixel_range import to_model_range
 
 EVAL_SEED = 1_000_003
@@ -225,62 +223,6 @@ def make_crops(
     return CropSet(hr=_to_tensor(hr), lr=_to_tensor(lr), edges=np.stack(edges))
 
 
-def fit_vae(vae: AutoencoderKL, hr: torch.Tensor, config: LearningCheckConfig, seed: int) -> None:
-    """Fit ``vae`` (in place) to reconstruct the (N, 3, S, S) crops ``hr``: MSE + 1e-6 KL, Adam.
-
-    Then freeze it and set ``scaling_factor`` to 1 / std of the posterior means (the SD recipe),
-    so the diffusion latents have unit variance.
-    """
-    vae.train().requires_grad_(True)
-    optimizer = torch.optim.Adam(vae.parameters(), lr=config.vae_fit_learning_rate)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(config.vae_fit_steps):
-        batch = hr[torch.randperm(len(hr), generator=generator)[: config.vae_fit_batch_size]]
-        posterior = vae.encode(batch).latent_dist
-        reconstruction = vae.decode(posterior.sample(generator=generator)).sample
-        loss = F.mse_loss(reconstruction, batch) + 1e-6 * posterior.kl().mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    vae.eval().requires_grad_(False)
-    with torch.no_grad():
-        means = vae.encode(hr).latent_dist.mean
-    vae.register_to_config(scaling_factor=float(1.0 / means.std()))
-
-
-@torch.no_grad()
-def rescale_codebook(vq: VQModel, edges: np.ndarray, seed: int) -> None:
-    """Redraw the codebook (in place) as N(0, s^2), s = std of the VQ encoder's outputs on ``edges``."""
-    rendered = [render_modality_map(edge_map, Modality.EDGES) for edge_map in edges]
-    scale = vq.encode(maps_to_vq_input(rendered).to(vq.device)).latents.std()
-    weight = vq.quantize.embedding.weight
-    generator = torch.Generator().manual_seed(seed)
-    weight.copy_(torch.randn(weight.shape, generator=generator).to(weight.device) * scale)
-
-
-def fitted_vae(work_dir: Path, train_photos: Mapping[str, np.ndarray], config: LearningCheckConfig) -> Path:
-    """The VAE stand-in: a random ``config.preset`` VAE (seeded ``config.vae_seed``) fitted on
-    ``config.vae_fit_crops_per_photo`` crops of each training photo, saved under ``work_dir``.
-
-    Fitted once per check and shared by every seed, as one pretrained VAE would be.
-    """
-    random_dir = build_tiny_pipeline(work_dir / "random-vae", preset=config.preset, seed=config.vae_seed)
-    vae = MMSRPipeline.from_pretrained(random_dir).vae
-    crops = make_crops(train_photos, config.vae_fit_crops_per_photo, config, config.vae_seed)
-    fit_vae(vae, crops.hr, config, config.vae_seed)
-    vae.save_pretrained(work_dir / "vae-stand-in", safe_serialization=True)
-    return work_dir / "vae-stand-in"
-
-
-def calibrated_base(work_dir: Path, train: CropSet, vae_dir: Path, config: LearningCheckConfig, seed: int) -> Path:
-    """A random ``config.preset`` pipeline (seeded init) with the fitted VAE of ``vae_dir`` and its
-    codebook rescaled, saved under ``work_dir``; every arm loads it through ``MMSRPipeline.from_pretrained``."""
-    random_dir = build_tiny_pipeline(work_dir / f"random-seed{seed}", preset=config.preset, seed=seed)
-    pipeline = replace(MMSRPipeline.from_pretrained(random_dir), vae=AutoencoderKL.from_pretrained(vae_dir))
-    rescale_codebook(pipeline.vq, train.edges[:64], seed)
-    return pipeline.save_pretrained(work_dir / f"calibrated-seed{seed}")
-
-
 def train_arm(
     pipeline: MMSRPipeline, crops: CropSet, features: torch.Tensor | None, config: LearningCheckConfig, seed: int
 ) -> list[float]:
@@ -347,7 +289,7 @@ def run_seed(
     """
     train = make_crops(photos[0], config.train_crops_per_photo, config, seed)
     held_out = make_crops(photos[1], config.eval_crops_per_photo, config, seed)
-    base_model = calibrated_base(work_dir, train, vae_dir, config, seed)
+    base_model = calibrated_base(work_dir, train.edges, vae_dir, config, seed)
     losses = {}
     for arm in get_args(Arm):
         pipeline = MMSRPipeline.from_pretrained(base_model)
@@ -370,7 +312,8 @@ def run_learning_check(
     if missing or len(photos) == len(config.eval_photos):
         raise ValueError(f"learning_check.eval_photos must name some but not all photos; unknown: {sorted(missing)}")
     split = split_photos(photos, config.eval_photos)
-    vae_dir = fitted_vae(work_dir, split[0], config)
+    vae_crops = make_crops(split[0], config.vae_fit_crops_per_photo, config, config.vae_seed)
+    vae_dir = fitted_vae(work_dir, vae_crops.hr, config)
     return LearningCheckResult(tuple(run_seed(split, work_dir, vae_dir, config, seed) for seed in config.seeds))
 
 
