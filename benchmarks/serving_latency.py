@@ -1,15 +1,20 @@
-"""p50 latency of the HTTP endpoint (``mlflow models serve``) vs in-process ``predict``.
+"""``mmsr serve`` at its default settings: HTTP latency vs in-process ``predict``, then throughput.
 
     python -m benchmarks.serving_latency --requests 30 --steps 20 --lr-size 32
 
-One tiny MMSR pipeline is registered in a temporary MLflow (SQLite), fetched and checked the
-way ``mmsr serve`` does, served by ``mlflow models serve`` on 127.0.0.1, and loaded in this
-process from the same local copy. The same request (one LR PNG, same params and seed) is sent
-alternately over HTTP and to the in-process ``predict`` (after warm-up calls), so load on the
-machine hits both alike; both compute with the same number of torch threads (``--threads``).
-Prints both p50s, the ratio, the HTTP overhead and the load average;
-exit status 1 if the overhead is over ``--max-overhead``. Latency is dominated by the denoising
-steps: choose ``--steps`` so one request costs what a real one would on this machine.
+One tiny MMSR pipeline is registered in a temporary MLflow (SQLite) and served by the real
+``mmsr serve`` command (a subprocess; defaults but the port and the tracking URI).
+
+1. Latency: the same request (one LR PNG, same params and seed) is sent alternately over HTTP and
+   to an in-process ``predict`` of the same checked copy, loaded with the same torch thread count
+   the server's worker uses (``serve.threads``' default: cores / workers), so load on the machine
+   hits both alike. p50 of each, the ratio and the HTTP overhead.
+2. Throughput: ``mmsr serve`` with ``serve.workers`` 1 and 2 (default threads each), requests
+   from 1, 4 and 16 concurrent clients; requests/s, p50 and p95 per setting, and each worker's
+   resident memory next to the size of the weights.
+
+Exit status 1 if the HTTP overhead is over ``--max-overhead``. Latency is dominated by the
+denoising steps: choose ``--steps`` so one request costs what a real one would on this machine.
 """
 
 from __future__ import annotations
@@ -26,19 +31,21 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-import torch
+import psutil
 
+from orchestration.checked_model import fetch_checked_model
 from orchestration.mlflow_runs import create_run, experiment_id, tracking_client
 from orchestration.registry import register_pipeline
 from orchestration.serve_config import ServeConfig
-from orchestration.serving import fetch_checked_model, serve_command, serve_environment
 from orchestration.tracking_config import TrackingConfig
 from pipelines.feature_rows import encode_png
 from trainers.models.sr_pipeline import build_tiny_pipeline
@@ -49,10 +56,21 @@ class LatencyReport:
     http_p50_s: float
     in_process_p50_s: float
     requests: int
+    threads: int
 
     @property
     def ratio(self) -> float:
         return self.http_p50_s / self.in_process_p50_s
+
+
+@dataclass(frozen=True)
+class ThroughputRow:
+    workers: int
+    concurrency: int
+    requests: int
+    requests_per_s: float
+    p50_s: float
+    p95_s: float
 
 
 def _free_port() -> int:
@@ -61,17 +79,40 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_for_ping(port: int, process: subprocess.Popen, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with status {process.returncode}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"server did not answer /ping within {timeout_s} s")
+@dataclass
+class Server:
+    port: int
+    pid: int
+
+    def worker_rss_mib(self) -> list[float]:
+        """Resident memory of each process holding a model: uvicorn's workers (or uvicorn itself with 1 worker)."""
+        tree = psutil.Process(self.pid).children(recursive=True)
+        leaves = [p for p in tree if not p.children() and "resource_tracker" not in " ".join(p.cmdline())]
+        return [p.memory_info().rss / 2**20 for p in leaves]
+
+
+@contextmanager
+def mmsr_serve(tracking: TrackingConfig, model_uri: str, workers: int) -> Iterator[Server]:
+    """``mmsr serve`` (default settings but port, tracking URI and workers) until exit."""
+    port = _free_port()
+    overrides = [f"tracking.tracking_uri={tracking.tracking_uri}", f"serve.port={port}", f"serve.workers={workers}"]
+    command = [sys.executable, "-m", "orchestration.cli", "serve", "--model", model_uri]
+    command += [arg for override in overrides for arg in ("--set", override)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mmsr serve did not answer /ping (exit status {server.poll()})")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield Server(port, server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
 
 
 def _timed(call: Callable[[], object]) -> float:
@@ -80,20 +121,21 @@ def _timed(call: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def measure(local_model: Path, port: int, lr_png: bytes, steps: int, requests: int, warmup: int) -> LatencyReport:
-    """Alternate HTTP and in-process calls on the same input; p50 of each."""
-    image = base64.b64encode(lr_png).decode()
-    params = {"steps": steps, "seed": 0}
-    body = json.dumps({"dataframe_records": [{"image": image}], "params": params}).encode()
-    http_request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
-    )
-    model = mlflow.pyfunc.load_model(str(local_model))
-    frame = pd.DataFrame({"image": [image]})
-
-    def over_http() -> None:
-        with urllib.request.urlopen(http_request, timeout=600) as response:
+def _http_call(port: int, body: bytes) -> Callable[[], None]:
+    def call() -> None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=600) as response:
             json.loads(response.read())
+    return call
+
+
+def measure_latency(local_model: Path, port: int, image: str, params: dict, requests: int, warmup: int, threads: int) -> LatencyReport:
+    """Alternate HTTP and in-process calls on the same input; p50 of each."""
+    over_http = _http_call(port, json.dumps({"dataframe_records": [{"image": image}], "params": params}).encode())
+    model = mlflow.pyfunc.load_model(str(local_model), model_config={"threads": threads})
+    frame = pd.DataFrame({"image": [image]})
 
     def in_process() -> None:
         model.predict(frame, params=params)
@@ -105,55 +147,76 @@ def measure(local_model: Path, port: int, lr_png: bytes, steps: int, requests: i
     for _ in range(requests):
         http.append(_timed(over_http))
         local.append(_timed(in_process))
-    return LatencyReport(statistics.median(http), statistics.median(local), requests)
+    return LatencyReport(statistics.median(http), statistics.median(local), requests, threads)
 
 
-def run(requests: int, steps: int, lr_size: int, warmup: int, threads: int) -> LatencyReport:
-    """Register, serve and measure; both sides compute with ``threads`` intra-op threads."""
-    torch.set_num_threads(threads)
+def measure_throughput(port: int, body: bytes, workers: int, concurrency: int, requests: int) -> ThroughputRow:
+    """``requests`` requests from ``concurrency`` client threads; wall-clock requests/s and latencies."""
+    call = _http_call(port, body)
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: call(), range(concurrency)))  # warm every worker
+        start = time.perf_counter()
+        latencies = sorted(pool.map(lambda _: _timed(call), range(requests)))
+        wall = time.perf_counter() - start
+    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+    return ThroughputRow(workers, concurrency, requests, requests / wall, statistics.median(latencies), p95)
+
+
+def run(args: argparse.Namespace) -> tuple[LatencyReport, list[ThroughputRow]]:
     with tempfile.TemporaryDirectory(prefix="mmsr-serving-bench-") as tmp:
         root = Path(tmp)
         tracking = TrackingConfig(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_location=str(root / "artifacts"))
         client = tracking_client(tracking)
         run_id = create_run(client, experiment_id(client, tracking), "serving-benchmark", {})
-        pipeline_dir = build_tiny_pipeline(root / "mmsr-tiny")
-        version = register_pipeline(tracking, ServeConfig(), run_id, str(pipeline_dir), {})
+        version = register_pipeline(tracking, ServeConfig(), run_id, str(build_tiny_pipeline(root / "mmsr-tiny")), {})
         local = fetch_checked_model(version.model_uri, tracking, str(root / "model"))
-        serve = ServeConfig(port=_free_port())
-        thread_env = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-        env = serve_environment(tracking, serve, {**os.environ, **thread_env})
-        server = subprocess.Popen(
-            serve_command(str(local), serve), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            _wait_for_ping(serve.port, server, timeout_s=180)
-            lr = np.random.default_rng(0).integers(0, 256, (lr_size, lr_size, 3), dtype=np.uint8)
-            return measure(local, serve.port, encode_png(lr), steps, requests, warmup)
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=60)
+        lr = np.random.default_rng(0).integers(0, 256, (args.lr_size, args.lr_size, 3), dtype=np.uint8)
+        image = base64.b64encode(encode_png(lr)).decode()
+        params = {"steps": args.steps, "seed": 0}
+        body = json.dumps({"dataframe_records": [{"image": image}], "params": params}).encode()
+        memory = {}
+        with mmsr_serve(tracking, version.model_uri, workers=1) as server:
+            threads = ServeConfig().worker_threads(os.cpu_count() or 1)
+            latency = measure_latency(local, server.port, image, params, args.requests, args.warmup, threads)
+            rows = [measure_throughput(server.port, body, 1, c, args.throughput_requests * c) for c in args.concurrency]
+            memory[1] = server.worker_rss_mib()
+        with mmsr_serve(tracking, version.model_uri, workers=2) as server:
+            rows += [measure_throughput(server.port, body, 2, c, args.throughput_requests * c) for c in args.concurrency]
+            memory[2] = server.worker_rss_mib()
+        weights = sum(f.stat().st_size for f in local.rglob("*.safetensors")) / 2**20
+    print(f"weights {weights:.1f} MiB; resident memory per worker after the runs: "
+          + "; ".join(f"{w} worker(s): {', '.join(f'{m:.0f}' for m in mib)} MiB" for w, mib in memory.items()))
+    return latency, rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--requests", type=int, default=30, help="latency: requests each way")
     parser.add_argument("--steps", type=int, default=20, help="denoising steps per request")
     parser.add_argument("--lr-size", type=int, default=32, help="LR side in pixels (SR is 4x)")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the server and of this process")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--throughput-requests", type=int, default=2, help="throughput: requests per client")
     parser.add_argument("--max-overhead", type=float, default=0.10, help="fail above this HTTP overhead (0.10 = 10%%)")
     args = parser.parse_args()
-    report = run(args.requests, args.steps, args.lr_size, args.warmup, args.threads)
-    overhead = report.ratio - 1.0
+    latency, rows = run(args)
+    overhead = latency.ratio - 1.0
     print(
-        f"{report.requests} requests, {args.steps} steps, {args.lr_size}px LR -> {4 * args.lr_size}px SR, "
-        f"{args.threads} torch thread(s) each side\n"
-        f"HTTP (mlflow models serve) p50  {report.http_p50_s * 1000:8.1f} ms\n"
-        f"in-process predict p50          {report.in_process_p50_s * 1000:8.1f} ms\n"
-        f"ratio {report.ratio:.3f} (HTTP overhead {overhead * 100:+.1f} %, target < {args.max_overhead * 100:.0f} %)\n"
-        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        f"{latency.requests} requests, {args.steps} steps, {args.lr_size}px LR -> {4 * args.lr_size}px SR, "
+        f"mmsr serve defaults (1 worker x {latency.threads} torch thread(s)); in-process predict at {latency.threads}\n"
+        f"HTTP (mmsr serve) p50           {latency.http_p50_s * 1000:8.1f} ms\n"
+        f"in-process predict p50          {latency.in_process_p50_s * 1000:8.1f} ms\n"
+        f"ratio {latency.ratio:.3f} (HTTP overhead {overhead * 100:+.1f} %, target < {args.max_overhead * 100:.0f} %)\n"
+        f"throughput (requests/s, p50, p95; baseline: 1 worker, 1 client)"
     )
+    baseline = rows[0].requests_per_s
+    for row in rows:
+        print(
+            f"  workers {row.workers}  clients {row.concurrency:3d}  {row.requests:3d} requests  "
+            f"{row.requests_per_s:6.2f} req/s ({row.requests_per_s / baseline:4.2f}x)  "
+            f"p50 {row.p50_s * 1000:7.0f} ms  p95 {row.p95_s * 1000:7.0f} ms"
+        )
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0 if overhead <= args.max_overhead else 1
 
 

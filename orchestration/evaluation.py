@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -22,11 +21,11 @@ import pandas as pd
 from featurestore.config import FeatureStoreConfig
 from featurestore.mlflow_dataset import snapshot_dataset
 from featurestore.readers import read_arrow, resolve_snapshot
+from orchestration.checked_model import load_checked_model
 from orchestration.image_grid import GridRow, bicubic_upsample, comparison_grid
 from orchestration.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
 from orchestration.quality_metrics import MetricSet, Psnr, QualityMetricsConfig, Ssim, load_metrics
 from orchestration.serve_config import ServeConfig
-from orchestration.serving import fetch_checked_model
 from orchestration.tracking_config import TrackingConfig
 
 LOG = logging.getLogger(__name__)
@@ -129,8 +128,7 @@ def evaluate_model(
     metric_set = load_metrics(quality or QualityMetricsConfig())
     for line in metric_set.unavailable_lines():
         LOG.warning("%s", line)
-    with tempfile.TemporaryDirectory(prefix="mmsr-eval-") as workdir:
-        model = mlflow.pyfunc.load_model(str(fetch_checked_model(model_uri, tracking, workdir)))
+    with load_checked_model(model_uri, tracking) as model:
         samples = super_resolve_rows(model, rows, serve)
     table = score_samples(samples, metric_set)
     metrics = {f"eval_{column}": float(table[column].mean()) for column in table.columns if column != "sample_id"}

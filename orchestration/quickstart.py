@@ -14,14 +14,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow.pyfunc
 import pandas as pd
 from tqdm import tqdm
 
 from featurestore.readers import read_arrow
+from orchestration.checked_model import load_checked_model
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.ray_runtime import local_ray
-from orchestration.mlflow_runs import fluent_tracking
 from orchestration.promotion import PromotionDecision, promote_version
 from orchestration.registry import RegisteredVersion, register_pipeline
 from pipelines.modalities.depth import build_tiny_depth_model
@@ -79,10 +78,9 @@ def _super_resolve_one(config: MmsrConfig, model_uri: str, snapshot_id: int | No
     table = read_arrow(config.featurestore, snapshot_id, columns=["lr_png", "caption", "split"])
     rows = table.to_pylist()
     row = next((r for r in rows if r["split"] == "eval"), rows[0])
-    with fluent_tracking(config.tracking):
-        model = mlflow.pyfunc.load_model(model_uri)
     request = pd.DataFrame({"image": [base64.b64encode(row["lr_png"]).decode()], "caption": [row["caption"] or ""]})
-    response = model.predict(request, params={"steps": config.serve.steps})
+    with load_checked_model(model_uri, config.tracking) as model:
+        response = model.predict(request, params={"steps": config.serve.steps})
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(base64.b64decode(response["image"][0]))
     return output

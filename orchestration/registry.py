@@ -2,12 +2,13 @@
 
 Models are logged *from code* (``sr_model_code.py``), so loading a registered model never
 unpickles anything; the weights travel as safetensors inside the ``pipeline`` artifact.
+Registration runs the checks serving runs (``model_verification``): the pipeline directory file by
+file before it is logged, the logged ``MLmodel`` flavor before the version is created.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -15,12 +16,12 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from orchestration.mlflow_runs import fluent_tracking, tracking_client
+from orchestration.model_verification import MODEL_CODE, flavor_problem
 from orchestration.registry_error import RegistryError
 from orchestration.serve_config import ServeConfig
 from orchestration.serving import serving_model_config
 from orchestration.tracking_config import TrackingConfig
-
-MODEL_CODE = Path(__file__).with_name("sr_model_code.py")
+from trainers.models.safe_loading import UnsafeArtifactError, verify_artifact_tree
 
 
 @dataclass(frozen=True)
@@ -55,18 +56,28 @@ def register_pipeline(
     alias: str | None = None,
 ) -> RegisteredVersion:
     """Log ``pipeline_dir`` as the run's pyfunc model and register it as a new version, tagged
-    with ``tags`` and, if given, pointed at by ``alias`` (``promotion.challenger_alias``)."""
+    with ``tags`` and, if given, pointed at by ``alias`` (``promotion.challenger_alias``).
+
+    RegistryError, and nothing registered, when a file of ``pipeline_dir`` or the logged flavor
+    is not what serving accepts."""
+    try:
+        verify_artifact_tree(pipeline_dir)
+    except UnsafeArtifactError as error:
+        raise RegistryError(f"not registered: {error}") from None
     with fluent_tracking(tracking), mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(MODEL_CODE),
             artifacts={"pipeline": pipeline_dir},
             signature=serving_signature(serve),
-            registered_model_name=tracking.registered_model,
             pip_requirements=["mmsr"],
             model_config=serving_model_config(serve),
         )
-    version = int(info.registered_model_version)
+        problem = flavor_problem(info.flavors)
+        if problem is not None:
+            raise RegistryError(f"not registered: the logged model's MLmodel: {problem}")
+        registered = mlflow.register_model(info.model_uri, tracking.registered_model)
+    version = int(registered.version)
     client = tracking_client(tracking)
     for key, value in tags.items():
         client.set_model_version_tag(tracking.registered_model, str(version), key, value)

@@ -11,6 +11,9 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 5005
     workers: int = 1
+    """Scoring worker processes (uvicorn workers), each holding one replica of the model."""
+    threads: int | None = None
+    """Torch/OpenMP threads per worker; None: the machine's cores divided among the workers."""
     guidance_mode: Literal["none", "cfg", "m_empty-cfg", "m-cfg"] = "m-cfg"
     guidance_scale: float = 4.0
     steps: int = 50
@@ -30,3 +33,9 @@ class ServeConfig:
             raise ValueError(f"serve.max_rows must be >= 1, got {self.max_rows}")
         if self.workers < 1:
             raise ValueError(f"serve.workers must be >= 1, got {self.workers}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"serve.threads must be >= 1 (or null for cores / workers), got {self.threads}")
+
+    def worker_threads(self, cpu_count: int) -> int:
+        """Torch threads of each worker on a machine of ``cpu_count`` cores."""
+        return self.threads if self.threads is not None else max(1, cpu_count // self.workers)

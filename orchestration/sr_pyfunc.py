@@ -3,18 +3,27 @@
 Every request error (bad base64, a non-image, an image over the pixel limit, a bad option, a
 missing column) is a ``PayloadError``: the MLflow scoring server answers it with HTTP 400 and its
 message, and keeps serving.
+
+The scoring server runs each request in some thread of its pool. The model computes on one
+thread of its own, one request at a time in arrival order, with ``model_config["threads"]`` torch
+threads when set: torch's OpenMP keeps a team of threads per calling thread, so computing on
+whichever pool thread took the request leaves several teams competing for the cores, and
+two requests computing at once would oversubscribe them. More replicas are ``serve.workers``
+processes. The rows of one request run as one batch (per LR size).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
+import torch
 
 from orchestration.image_payload import PayloadError, decode_image_payload, encode_image_payload
-from orchestration.super_resolution import InferenceOptions, super_resolve
-from trainers.models.safe_loading import assert_no_pickles
+from orchestration.super_resolution import InferenceOptions, super_resolve_batch
+from trainers.models.safe_loading import verify_artifact_tree
 from trainers.models.sr_pipeline import MMSRPipeline
 
 MAX_INPUT_PIXELS = 1024 * 1024
@@ -28,11 +37,14 @@ class MMSRPyfunc(mlflow.pyfunc.PythonModel):
     guidance mode/scale, steps, seed and ``temperature_<modality>``. Response: ``image`` (base64 PNG)."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        """Load the pipeline artifact (refused if it holds any pickle-format file)."""
-        assert_no_pickles(context.artifacts["pipeline"])
+        """Load the pipeline artifact (each file checked by content first: ``verify_artifact_tree``)."""
+        verify_artifact_tree(context.artifacts["pipeline"])
         config = context.model_config or {}
         self._max_pixels = int(config.get("max_input_pixels", MAX_INPUT_PIXELS))
         self._max_rows = int(config.get("max_rows", MAX_ROWS))
+        threads = config.get("threads")
+        self._threads = None if threads is None else int(threads)
+        self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmsr-inference")
         self._pipeline = MMSRPipeline.from_pretrained(context.artifacts["pipeline"])
 
     def predict(
@@ -45,11 +57,15 @@ class MMSRPyfunc(mlflow.pyfunc.PythonModel):
             raise PayloadError(f"the request has {len(model_input)} images; at most {self._max_rows} are accepted")
         captions = model_input["caption"] if "caption" in model_input else [None] * len(model_input)
         images = [decode_image_payload(payload, self._max_pixels) for payload in model_input["image"]]
-        outputs = []
-        for lr, caption in zip(images, captions):
-            caption_text = caption if isinstance(caption, str) and caption else None
-            outputs.append(encode_image_payload(super_resolve(self._pipeline, lr, caption_text, options)))
-        return pd.DataFrame({"image": outputs})
+        texts = [caption if isinstance(caption, str) and caption else None for caption in captions]
+        outputs = self._compute.submit(self._super_resolve, images, texts, options).result()
+        return pd.DataFrame({"image": [encode_image_payload(image) for image in outputs]})
+
+    def _super_resolve(self, images: list, captions: list[str | None], options: InferenceOptions) -> list:
+        """On the model's own compute thread (torch's thread count is per calling thread)."""
+        if self._threads is not None and torch.get_num_threads() != self._threads:
+            torch.set_num_threads(self._threads)
+        return super_resolve_batch(self._pipeline, images, captions, options)
 
 
 def _options(params: dict[str, Any] | None) -> InferenceOptions:

@@ -6,7 +6,7 @@ enough for every request; modalities without an extractor at serve time are m_em
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -63,22 +63,52 @@ def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     return to_model_range(torch.from_numpy(rgb).permute(2, 0, 1)[None].to(device))
 
 
-def lr_edge_codes(pipeline: MMSRPipeline, lr: np.ndarray) -> torch.Tensor:
-    """(1, 256) VQ codes of the Canny edges of the LR, bicubically upsampled to the output size."""
+def lr_edge_codes(pipeline: MMSRPipeline, lrs: Sequence[np.ndarray]) -> torch.Tensor:
+    """(B, 256) VQ codes of the Canny edges of B same-size LRs, bicubically upsampled to the output size."""
     scale = pipeline.config.scale
-    upsampled = cv2.resize(lr, (lr.shape[1] * scale, lr.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
-    rendered = render_modality_map(canny_edges(upsampled), Modality.EDGES)
-    return encode_to_codes(pipeline.vq, maps_to_vq_input([rendered]).to(pipeline.device))
+    rendered = []
+    for lr in lrs:
+        upsampled = cv2.resize(lr, (lr.shape[1] * scale, lr.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
+        rendered.append(render_modality_map(canny_edges(upsampled), Modality.EDGES))
+    return encode_to_codes(pipeline.vq, maps_to_vq_input(rendered).to(pipeline.device))
+
+
+def _super_resolve_same_size(
+    pipeline: MMSRPipeline, lrs: Sequence[np.ndarray], captions: Sequence[str | None], options: InferenceOptions
+) -> list[np.ndarray]:
+    codes = {Modality.EDGES: lr_edge_codes(pipeline, lrs)}
+    tokens = pipeline.condition_tokens(len(lrs), codes=codes, captions=list(captions))
+    generator = torch.Generator(device="cpu").manual_seed(options.seed)
+    temperatures = {Modality(k): v for k, v in options.temperatures.items()} or None
+    batch = torch.cat([_to_tensor(lr, pipeline.device) for lr in lrs])
+    images = pipeline(
+        batch, tokens, guidance_mode=options.guidance_mode,
+        guidance_scale=options.guidance_scale, steps=options.steps, temperatures=temperatures, generator=generator,
+    )
+    pixels = ((images.clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    return list(pixels)
+
+
+def super_resolve_batch(
+    pipeline: MMSRPipeline, lrs: Sequence[np.ndarray], captions: Sequence[str | None], options: InferenceOptions
+) -> list[np.ndarray]:
+    """(h, w, 3) uint8 RGB LRs -> (h * scale, w * scale, 3) uint8 SRs, in order.
+
+    LRs of the same size run as one batch through the pipeline (noise from one generator seeded
+    with ``options.seed``, so a batch of one equals ``super_resolve``)."""
+    if len(captions) != len(lrs):
+        raise ValueError(f"{len(lrs)} images but {len(captions)} captions")
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, lr in enumerate(lrs):
+        groups.setdefault(lr.shape, []).append(index)
+    outputs: list[np.ndarray | None] = [None] * len(lrs)
+    for indices in groups.values():
+        results = _super_resolve_same_size(pipeline, [lrs[i] for i in indices], [captions[i] for i in indices], options)
+        for index, result in zip(indices, results):
+            outputs[index] = result
+    return outputs  # type: ignore[return-value]
 
 
 def super_resolve(pipeline: MMSRPipeline, lr: np.ndarray, caption: str | None, options: InferenceOptions) -> np.ndarray:
     """(h, w, 3) uint8 RGB LR -> (h * scale, w * scale, 3) uint8 RGB SR."""
-    tokens = pipeline.condition_tokens(1, codes={Modality.EDGES: lr_edge_codes(pipeline, lr)}, captions=[caption])
-    generator = torch.Generator(device="cpu").manual_seed(options.seed)
-    temperatures = {Modality(k): v for k, v in options.temperatures.items()} or None
-    image = pipeline(
-        _to_tensor(lr, pipeline.device), tokens, guidance_mode=options.guidance_mode,
-        guidance_scale=options.guidance_scale, steps=options.steps, temperatures=temperatures, generator=generator,
-    )
-    pixels = ((image[0].clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(1, 2, 0)
-    return pixels.cpu().numpy()
+    return super_resolve_batch(pipeline, [lr], [caption], options)[0]

@@ -12,8 +12,9 @@ import pytest
 from featurestore.config import FeatureStoreConfig
 from orchestration.evaluation import evaluate_model, score_image
 from orchestration.mlflow_runs import create_run, experiment_id, fluent_tracking, tracking_client
+from orchestration.model_verification import MODEL_CODE
 from orchestration.quality_metrics import QualityMetricsConfig
-from orchestration.registry import RegisteredVersion, register_pipeline
+from orchestration.registry import RegisteredVersion
 from orchestration.registry_error import RegistryError
 from orchestration.serve_config import ServeConfig
 from orchestration.tracking_config import TrackingConfig
@@ -69,6 +70,11 @@ def test_evaluate_refuses_a_model_with_a_pickle(
     (poisoned / "mmlc" / "extra.pkl").write_bytes(pickle.dumps({"x": 1}))
     client = tracking_client(tracking)
     run_id = create_run(client, experiment_id(client, tracking), "poisoned", {})
-    version = register_pipeline(tracking, ServeConfig(steps=1), run_id, str(poisoned), {})
-    with pytest.raises(RegistryError, match=r"mmlc/extra\.pkl"):
-        evaluate_model(version.model_uri, eval_store, tracking, ServeConfig(steps=1))
+    with fluent_tracking(tracking), mlflow.start_run(run_id=run_id):  # MLflow directly: ours refuses to register it
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=str(MODEL_CODE), artifacts={"pipeline": str(poisoned)},
+            registered_model_name=tracking.registered_model,
+        )
+    model_uri = f"models:/{tracking.registered_model}/{info.registered_model_version}"
+    with pytest.raises(RegistryError, match=r"mmlc/extra\.pkl: a pickle stream"):
+        evaluate_model(model_uri, eval_store, tracking, ServeConfig(steps=1))

@@ -29,7 +29,7 @@ from orchestration.mlflow_runs import create_run, experiment_id, tracking_client
 from orchestration.registry import RegisteredVersion, register_pipeline, set_alias
 from orchestration.registry_error import RegistryError
 from orchestration.serve_config import ServeConfig
-from orchestration.serving import SERVING_MODEL_CONFIG, fetch_checked_model, serve_command, serve_environment
+from orchestration.serving import SERVER_MODEL_PATH, SERVING_MODEL_CONFIG, serve_command, serve_environment
 from orchestration.tracking_config import TrackingConfig
 from pipelines.feature_rows import encode_png
 
@@ -61,17 +61,21 @@ def _good_request() -> bytes:
     return json.dumps({"dataframe_records": [{"image": _png_b64(16)}], "params": {"steps": 1}}).encode()
 
 
-def test_serve_command_uses_this_environment() -> None:
-    argv = serve_command("models:/m@champion", ServeConfig(port=6000))
-    assert argv[:3] == [sys.executable, "-m", "mlflow"]
-    assert ["--env-manager", "local"] == argv[argv.index("--env-manager") : argv.index("--env-manager") + 2]
-    assert "6000" in argv
+def test_serve_command_runs_the_scoring_app_in_this_interpreter() -> None:
+    argv = serve_command(ServeConfig(port=6000, workers=3))
+    assert argv[:3] == [sys.executable, "-m", "uvicorn"]
+    assert argv[-1] == "mlflow.pyfunc.scoring_server.app:app"
+    assert argv[argv.index("--port") + 1] == "6000" and argv[argv.index("--workers") + 1] == "3"
 
 
-def test_serve_environment_carries_limits_and_this_interpreter() -> None:
-    env = serve_environment(TrackingConfig(), ServeConfig(max_input_pixels=99, max_rows=3), {"PATH": "/usr/bin"})
-    assert json.loads(env[SERVING_MODEL_CONFIG]) == {"max_input_pixels": 99, "max_rows": 3}
-    assert env["PATH"].startswith(str(Path(sys.executable).parent))
+def test_serve_environment_carries_model_limits_and_threads() -> None:
+    serve = ServeConfig(max_input_pixels=99, max_rows=3, workers=2)
+    env = serve_environment("/models/m", TrackingConfig(), serve, {"PATH": "/usr/bin"}, cpu_count=8)
+    assert json.loads(env[SERVING_MODEL_CONFIG]) == {"max_input_pixels": 99, "max_rows": 3, "threads": 4}
+    assert env[SERVER_MODEL_PATH] == "/models/m" and env["PATH"] == "/usr/bin"
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "4"
+    pinned = serve_environment("/m", TrackingConfig(), ServeConfig(threads=1, workers=2), {}, cpu_count=8)
+    assert json.loads(pinned[SERVING_MODEL_CONFIG])["threads"] == 1
 
 
 @pytest.fixture(scope="module")
@@ -141,11 +145,54 @@ def test_bad_request_is_4xx_with_message_and_server_keeps_serving(server: int, c
     assert _post(server, _good_request())[0] == 200
 
 
-def test_model_with_a_pickle_payload_is_refused(tracking: TrackingConfig, tiny_pipeline_dir: Path, tmp_path: Path) -> None:
-    poisoned = shutil.copytree(tiny_pipeline_dir, tmp_path / "poisoned")
-    torch.save({"weight": torch.zeros(1)}, poisoned / "unet" / "diffusion_pytorch_model.bin")
-    client = tracking_client(tracking)
-    run_id = create_run(client, experiment_id(client, tracking), "poisoned", {})
-    version = register_pipeline(tracking, ServeConfig(steps=1), run_id, str(poisoned), {})
-    with pytest.raises(RegistryError, match=r"refused: .*unet/diffusion_pytorch_model\.bin"):
-        fetch_checked_model(version.model_uri, tracking, str(tmp_path / "download"))
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_sigterm_stops_the_whole_server_tree_frees_the_port_and_removes_the_download(
+    tracking: TrackingConfig, registered: RegisteredVersion, tmp_path: Path
+) -> None:
+    import psutil
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    port = _free_port()
+    overrides = [f"tracking.tracking_uri={tracking.tracking_uri}", f"serve.port={port}", "serve.workers=2"]
+    command = [sys.executable, "-m", "orchestration.cli", "serve", "--model", registered.model_uri]
+    command += [a for o in overrides for a in ("--set", o)]
+    process = subprocess.Popen(
+        command, env={**os.environ, "TMPDIR": str(temp)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        tree = psutil.Process(process.pid).children(recursive=True)
+        assert len(tree) >= 3  # uvicorn's supervisor and its 2 workers
+        assert [p.name for p in temp.iterdir()] and all(p.name.startswith("mmsr-serve-") for p in temp.iterdir())
+        os.kill(process.pid, signal.SIGTERM)  # the CLI alone, as a service manager or a user's kill would
+        stopped = time.monotonic()
+        process.wait(timeout=10)
+        _, alive = psutil.wait_procs(tree, timeout=max(0.1, 10 - (time.monotonic() - stopped)))
+        while not _port_is_free(port) and time.monotonic() - stopped < 10:
+            time.sleep(0.1)
+        assert alive == [], alive
+        assert _port_is_free(port)
+        assert time.monotonic() - stopped < 10
+        assert process.returncode == 0
+        assert list(temp.iterdir()) == []
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

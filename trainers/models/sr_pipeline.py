@@ -31,7 +31,7 @@ from trainers.models.conditioning import ModalityTokens, build_modality_tokens, 
 from trainers.models.guidance import GuidanceMode, check_guidance_mode, combine_guidance, negative_tokens
 from trainers.models.mmlc import MultimodalLatentConnector, Temperatures, TemperatureMode, build_mmlc
 from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
-from trainers.models.safe_loading import assert_no_pickles
+from trainers.models.safe_loading import verify_artifact_tree
 from trainers.models.text_encoder import build_tiny_clip, encode_caption_ids, tokenize_captions
 from trainers.models.tiling import tiled_apply
 from trainers.models.vq_tokenizer import build_vq_tokenizer
@@ -123,12 +123,14 @@ class MMSRPipeline:
     ) -> MMSRPipeline:
         """Load a pipeline saved by ``save_pretrained`` from a local directory or a hub id (safetensors only).
 
-        A local directory holding any pickle-format file is refused (UnsafeArtifactError) before
-        anything in it is read; hub downloads are limited to safetensors by ``use_safetensors``.
+        A local directory is checked file by file first (``safe_loading.verify_artifact_tree``:
+        safetensors, JSON, YAML and text only, each checked by content) and refused with
+        UnsafeArtifactError before anything in it is read; hub downloads are limited to safetensors
+        by ``use_safetensors``.
         """
         source = str(model_id_or_path)
         if Path(source).is_dir():
-            assert_no_pickles(source)
+            verify_artifact_tree(source)
         weights = {"revision": revision, "use_safetensors": True}
         pipeline = cls(
             vae=AutoencoderKL.from_pretrained(source, subfolder="vae", **weights),
