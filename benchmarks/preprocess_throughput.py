@@ -39,9 +39,10 @@ from pipelines.modalities.depth import build_tiny_depth_model
 from pipelines.modalities.extractor import ModalityExtractionConfig
 from pipelines.modalities.segmentation import build_tiny_segmentation_model
 from pipelines.model_stages import model_stages
-from pipelines.preprocess_config import PreprocessConfig, RunnerConfig, TokenizerConfig, config_hash
+from pipelines.preprocess_config import PreprocessConfig, RunnerConfig, TokenizerConfig
 from pipelines.preprocess_job import run_preprocess
 from pipelines.sample_dataset import write_sample_dataset
+from pipelines.sample_identity import content_hash
 from pipelines.sample_preparation import prepare_samples
 from pipelines.sources import expand_sources, read_bytes
 from trainers.models.sr_pipeline import build_tiny_pipeline
@@ -139,7 +140,7 @@ def time_job(config: PreprocessConfig, workers: int, workdir: Path) -> JobRun:
 
 def time_loop(config: PreprocessConfig) -> LoopRun:
     """``prepare_samples`` for every input, then each stage's ``apply`` batch by batch, in order."""
-    chash = config_hash(config)
+    chash = content_hash(config)
     captions = load_sidecar_captions(config.modalities.captions_path or "")
     sources = [(uri, read_bytes(uri)) for uri in expand_sources(config.input)]
     started = time.perf_counter()

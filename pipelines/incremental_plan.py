@@ -1,10 +1,10 @@
 """What a run must do for each sample already committed under its config hash.
 
-A sample's id depends on (source content hash, config hash, crop index) and the config hash
+A sample's id depends on (source content hash, content hash, crop index) and the content hash
 leaves out the per-modality extractor settings (models, revisions, Canny thresholds, captions
-file, which modalities are enabled; see :func:`pipelines.preprocess_config.config_hash`). So a
-rerun with one extractor changed finds the same ids already committed and decides per sample,
-by comparing the row's ``extractors`` JSON with the current versions:
+file, which modalities are enabled; see :mod:`pipelines.sample_identity`). So a rerun with one
+extractor changed finds the same ids already committed and decides per sample, by comparing the
+row's ``extractors`` JSON with the current versions:
 
 - every enabled modality's version matches (and nothing else is recorded): skip the sample;
 - some differ: recompute only those modalities (:attr:`IncrementalPlan.stale`), carry the other

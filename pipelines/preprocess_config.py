@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pipelines.degradation.config import DegradationConfig
-from pipelines.modalities.extractor import EXTRACTOR_FIELDS, ModalityExtractionConfig
+from pipelines.modalities.extractor import ModalityExtractionConfig
 from pipelines.runner_options import check_runner_options, check_setup_file
 
-PIPELINE_VERSION = "0.1.0"
-"""Bumped whenever the job's output for the same inputs and config changes."""
+PIPELINE_VERSION = "0.2.0"
+"""Bumped whenever the job's output for the same inputs and config changes (0.2.0: sample ids hash
+only the content settings, see :mod:`pipelines.sample_identity`)."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,11 @@ class RunnerConfig:
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    """Everything that decides the rows of one feature-store commit."""
+    """Everything that decides the rows of one feature-store commit.
+
+    Each field's role in sample identity (content, extractor or policy knob) is given in
+    :data:`pipelines.sample_identity.FIELD_ROLES`.
+    """
 
     input: str = "mmsr-runs/sample_hr"
     """Local path, directory, glob, fsspec URL (gs://, s3://) or manifest (.txt/.jsonl) of HR images."""
@@ -100,20 +102,3 @@ class PreprocessConfig:
             raise ValueError(f"max_error_rate must be in [0, 1], got {self.max_error_rate}")
         if self.rows_per_file < 1:
             raise ValueError(f"rows_per_file must be >= 1, got {self.rows_per_file}")
-
-
-def config_hash(config: PreprocessConfig) -> str:
-    """Hash of every setting that changes a row's content (not where inputs live or who runs it).
-
-    Per-modality extractor settings (:data:`EXTRACTOR_FIELDS`) are left out: they are recorded
-    per row in ``extractors``, so changing one keeps the sample ids and a rerun recomputes only
-    that modality (see :mod:`pipelines.incremental_plan`).
-    """
-    content = dataclasses.asdict(config)
-    for location_only in ("input", "rows_per_file", "runner", "device"):
-        content.pop(location_only)
-    for extractor_setting in EXTRACTOR_FIELDS:
-        content["modalities"].pop(extractor_setting)
-    content["pipeline_version"] = PIPELINE_VERSION
-    encoded = json.dumps(content, sort_keys=True, default=str).encode()
-    return hashlib.sha256(encoded).hexdigest()[:16]

@@ -33,10 +33,11 @@ from pipelines.model_stages import model_stages
 from pipelines.modalities.captions import load_sidecar_captions
 from pipelines.modalities.extractor import extractor_versions
 from pipelines.parquet_shards import WriteParquetShards
-from pipelines.preprocess_config import PreprocessConfig, config_hash
+from pipelines.preprocess_config import PreprocessConfig
 from pipelines.preprocess_errors import PreprocessError
 from pipelines.preprocess_transforms import REJECTED, ApplyModelStages, PrepareSampleFn, ToRows
 from pipelines.runner_options import beam_flags
+from pipelines.sample_identity import content_hash
 from pipelines.sample_replacement import list_replacements, replace_samples, replacements_dir
 from pipelines.sources import expand_sources
 
@@ -56,6 +57,7 @@ class PreprocessResult:
     snapshot_id: int | None
     """The samples-table snapshot holding this run's rows (the current one if nothing was new)."""
     config_hash: str
+    """The run's content hash (:func:`pipelines.sample_identity.content_hash`), the ``config_hash`` of its rows."""
 
 
 def pipeline_options(config: PreprocessConfig) -> PipelineOptions:
@@ -78,7 +80,7 @@ def build_pipeline(
 ) -> None:
     """Add the whole job to ``pipeline``: read -> prepare -> models -> rows -> staged Parquet
     (new rows under ``samples/``, replacements of committed rows under ``replacements/``)."""
-    chash = config_hash(config)
+    chash = content_hash(config)
     captions = load_sidecar_captions(config.modalities.captions_path) if config.modalities.captions_path else {}
     staged = staging_dir(store, run_id)
     shards = max(1, math.ceil(len(uris) * config.crops_per_image / config.rows_per_file))
@@ -131,7 +133,7 @@ def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: 
     """Run the job to completion and commit its rows and errors; raise PreprocessError if rejected."""
     run_id = run_id or uuid.uuid4().hex[:12]
     uris = expand_sources(config.input)
-    chash = config_hash(config)
+    chash = content_hash(config)
     extractors = extractor_versions(config.modalities)
     plan = incremental_plan(store, chash, extractors)
     LOG.info("preprocess run %s: %d inputs; under config %s %d samples are up to date, %d have stale modalities",

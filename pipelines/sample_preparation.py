@@ -1,12 +1,11 @@
 """Pure per-input work: bytes -> decoded, cropped, degraded sample with cheap modalities.
 
-Everything random comes from a generator derived from (source content hash, config seed), so the
-same input and config always give the same crop, the same LR bytes and the same sample id.
+Everything random comes from a generator derived from (source content hash, crop index, config
+seed), so the same input and content settings always give the same crop, the same LR bytes and the
+same sample id (:mod:`pipelines.sample_identity`).
 """
 
 from __future__ import annotations
-
-import hashlib
 
 import numpy as np
 
@@ -19,11 +18,7 @@ from pipelines.modalities.captions import caption_for
 from pipelines.modalities.edges import canny_edges
 from pipelines.prepared_sample import PreparedSample
 from pipelines.preprocess_config import PreprocessConfig
-
-
-def sample_id_for(source_sha256: str, config_hash: str, crop_index: int) -> str:
-    """Stable id of crop ``crop_index`` made from one source under one config."""
-    return hashlib.sha256(f"{source_sha256}:{config_hash}:{crop_index}".encode()).hexdigest()[:32]
+from pipelines.sample_identity import sample_id_for
 
 
 def split_for(source_sha256: str, eval_fraction: float) -> str:

@@ -56,15 +56,6 @@ class ModalityExtractionConfig:
             raise ValueError(f"modalities.batch_size must be >= 1, got {self.batch_size}")
 
 
-EXTRACTOR_FIELDS: tuple[str, ...] = (
-    "enabled", "depth_model", "depth_revision", "segmentation_model", "segmentation_revision",
-    "canny_low", "canny_high", "captions_path", "batch_size",
-)
-"""Fields of :class:`ModalityExtractionConfig` that are per-modality extractor settings (recorded by
-:func:`extractor_versions`) or do not change content (``batch_size``); ``source`` is not one of
-them: it changes what every modality sees."""
-
-
 def _model_version(model: str, revision: str | None) -> str:
     return f"{model}@{revision or 'unpinned'}"
 

@@ -40,6 +40,7 @@ from pipelines.model_stages import apply_depth, model_stages
 from pipelines.preprocess_config import PIPELINE_VERSION, PreprocessConfig, RunnerConfig
 from pipelines.preprocess_errors import PreprocessError
 from pipelines.preprocess_job import PreprocessResult, run_preprocess
+from pipelines.sample_identity import FieldRole, config_leaves, fields_with_role
 from pipelines.sample_dataset import SampleDataset
 from pipelines.sample_model_handler import SampleModelHandler
 from pipelines.sources import expand_sources, read_bytes
@@ -133,6 +134,32 @@ def test_rerun_with_the_same_config_commits_nothing_new(committed: CommittedRun)
     assert (again.rows, again.errors, again.skipped, again.replaced) == (0, 0, 4 * CROPS, 0)
     assert again.snapshot_id == committed.result.snapshot_id == current_snapshot_id(committed.job.store)
     assert read_arrow(committed.job.store, columns=["sample_id"]).num_rows == 4 * CROPS
+
+
+LOCAL_POLICY_KNOBS_LEFT_OUT = {"device", "runner.runner", "runner.setup_file", "runner.requirements_file", "runner.extra_packages"}
+"""Policy knobs a local CPU run cannot change (a GPU, a cluster, packaging for remote workers); the
+content hash ignores them too (``test_sample_identity``)."""
+
+
+def test_changing_only_policy_knobs_adds_no_rows(job: SmallJob, sample_photos: SampleDataset, tmp_path: Path) -> None:
+    job = job.with_(crops_per_image=CROPS)
+    first = run_preprocess(job.preprocess, job.store)
+    copy_photos(sample_photos, tmp_path / "moved")  # the same bytes in another place
+    changed = job.with_(
+        input=str(tmp_path / "moved"), crops_per_image=1, eval_fraction=0.9, max_error_rate=0.5, rows_per_file=1,
+        modalities=dataclasses.replace(job.preprocess.modalities, batch_size=1),
+        runner=RunnerConfig(
+            direct_num_workers=2, direct_running_mode="multi_threading", worker_threads=1,
+            options=("--direct_runner_bundle_repeat=1",),
+        ),
+    )
+    before, after = dict(config_leaves(job.preprocess)), dict(config_leaves(changed.preprocess))
+    changed_paths = {path for path in before if before[path] != after[path]}
+    assert changed_paths == set(fields_with_role(job.preprocess, FieldRole.POLICY)) - LOCAL_POLICY_KNOBS_LEFT_OUT
+    second = run_preprocess(changed.preprocess, changed.store)
+    assert (second.rows, second.replaced, second.skipped, second.errors) == (0, 0, 4, 0)
+    assert (second.config_hash, second.snapshot_id) == (first.config_hash, first.snapshot_id)
+    assert read_arrow(job.store, columns=["sample_id"]).num_rows == 4 * CROPS
 
 
 def test_same_input_and_config_in_a_fresh_store_gives_identical_samples(committed: CommittedRun, tmp_path: Path) -> None:
