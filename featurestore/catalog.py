@@ -24,6 +24,11 @@ from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA, SCHEMA_VERSION
 SCHEMA_VERSION_PROPERTY = "mmsr.schema-version"
 """Table property recording :data:`featurestore.schema.SCHEMA_VERSION` at creation."""
 
+OWN_RETRIES = {TableProperties.COMMIT_NUM_RETRIES: "0"}
+"""pyiceberg retries a commit that lost a race by re-applying it to the new head unchecked, which
+would commit a sample id a concurrent run already added; our tables turn that off and
+:mod:`featurestore.commit` retries itself after re-checking (exactly once per sample id)."""
+
 _SQLITE_PREFIX = "sqlite:///"
 
 
@@ -86,7 +91,7 @@ def open_catalog(config: FeatureStoreConfig) -> Catalog:
 def _ensure_table(catalog: Catalog, identifier: str, schema: pa.Schema) -> Table:
     """Load ``identifier`` or create it from ``schema``; refuse a table of another schema version."""
     table = catalog.create_table_if_not_exists(
-        identifier, schema=schema, properties={SCHEMA_VERSION_PROPERTY: str(SCHEMA_VERSION)}
+        identifier, schema=schema, properties={SCHEMA_VERSION_PROPERTY: str(SCHEMA_VERSION), **OWN_RETRIES}
     )
     found = table.properties.get(SCHEMA_VERSION_PROPERTY)
     if found != str(SCHEMA_VERSION):
@@ -94,15 +99,18 @@ def _ensure_table(catalog: Catalog, identifier: str, schema: pa.Schema) -> Table
             f"table {identifier} has {SCHEMA_VERSION_PROPERTY}={found!r} but this code writes schema version "
             f"{SCHEMA_VERSION}; use another namespace/table or migrate the table"
         )
+    missing = {key: value for key, value in OWN_RETRIES.items() if table.properties.get(key) != value}
     if table.name_mapping() is None:
         # add_files resolves Parquet columns by name through this mapping; setting it once here
         # keeps it out of every later commit (where concurrent first commits would conflict).
-        mapping = table.schema().name_mapping.model_dump_json()
+        missing[TableProperties.DEFAULT_NAME_MAPPING] = table.schema().name_mapping.model_dump_json()
+    if missing:  # a table created by an older version, or a first commit
         try:
             with table.transaction() as transaction:
-                transaction.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
-        except CommitFailedException:  # a concurrent ensure_tables set it first
-            table = catalog.load_table(identifier)
+                transaction.set_properties(missing)
+        except CommitFailedException:  # a concurrent ensure_tables set them first
+            pass
+        table = catalog.load_table(identifier)
     return table
 
 

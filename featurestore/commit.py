@@ -3,12 +3,19 @@
 Protocol (nothing is visible until the samples snapshot lands):
 
 1. Every staged file's Arrow schema must equal its table's schema, checked before anything moves.
-2. The files are moved (not rewritten) from ``_staging/<run_id>`` into the table's data location.
-3. ``Table.add_files`` registers them in ONE snapshot whose summary carries ``run_id``,
-   ``config_hash``, ``rows``, ``errors`` and the caller's other properties. A conflicting
-   concurrent commit (``CommitFailedException``) is retried on the refreshed table.
-4. The errors table is committed before the samples table, so any samples snapshot's rejected
-   inputs are always already recorded; the staging directory is then removed.
+2. The errors table first, so any samples snapshot's rejected inputs are always already
+   recorded: its files are moved (not rewritten) from ``_staging/<run_id>`` into the table's data
+   location and registered by ``Table.add_files`` in ONE snapshot, retried on concurrent commits.
+3. The samples table, each sample id exactly once whatever runs at the same time (optimistic
+   concurrency): the run planned against a *base* snapshot. Before each attempt, the rows whose
+   ids the snapshots after the last checked one added are dropped from the staged files
+   (:mod:`featurestore.concurrent_additions`); then the files are moved and added in one snapshot
+   that lands only if the table's head is still the one just checked (Iceberg's
+   ``AssertRefSnapshotId``; pyiceberg's own blind retry is off for these tables, see
+   :mod:`featurestore.catalog`). A conflict moves the files back and starts the next attempt,
+   which re-checks against what the new snapshots added. Snapshot summaries carry ``run_id``,
+   ``config_hash``, ``rows``, ``errors`` and the caller's other properties.
+4. The staging directory is removed.
 
 If a table's commit fails, its moved files are moved back to staging, so the caller can retry or
 discard the run (:func:`featurestore.staging.discard_staging`). Should the samples commit fail
@@ -19,6 +26,7 @@ while none of its rows are visible.
 from __future__ import annotations
 
 import posixpath
+import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,18 +34,20 @@ from dataclasses import dataclass
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownException
 from pyiceberg.table import Table
 
 from featurestore.catalog import ensure_tables, open_catalog
+from featurestore.concurrent_additions import drop_staged_ids, staged_ids_added_since
 from featurestore.config import FeatureStoreConfig
-from featurestore.staging import discard_staging, list_staged
+from featurestore.staging import discard_staging, list_staged, record_commit_targets
 
 RESERVED_SUMMARY_KEYS = ("run_id", "rows", "errors")
 """Snapshot-summary keys set by :func:`commit_run` itself; callers may not pass them."""
 
-_COMMIT_ATTEMPTS = 5
+_COMMIT_ATTEMPTS = 30
 _BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 2.0
 
@@ -57,6 +67,8 @@ class CommitResult:
     errors: int
     table: str
     """Identifier of the samples table, ``namespace.table``."""
+    already_present: int = 0
+    """Staged rows left out because a snapshot committed after the run's base already holds their id."""
 
     @property
     def committed(self) -> bool:
@@ -128,6 +140,8 @@ def _move(source: str, destination: str) -> None:
     target_fs.makedirs(posixpath.dirname(target_path), exist_ok=True)
     if type(source_fs) is type(target_fs):
         source_fs.mv(source_path, target_path)
+        if isinstance(target_fs, LocalFileSystem):  # a rename keeps the old mtime: orphan ages count from the move
+            target_fs.touch(target_path, truncate=False)
         return
     with source_fs.open(source_path, "rb") as reader, target_fs.open(target_path, "wb") as writer:
         while chunk := reader.read(16 << 20):
@@ -146,12 +160,18 @@ def _destinations(table: Table, staged: list[_StagedFile], run_id: str) -> list[
     return targets
 
 
+def _backoff(run_id: str, attempt: int) -> None:
+    """Sleep before attempt ``attempt + 1``: exponential, capped, jittered per run (so runs that
+    collided do not collide again in lockstep)."""
+    jitter = random.Random(f"{run_id}:{attempt}").uniform(0.5, 1.5)
+    time.sleep(min(_MAX_BACKOFF_S, _BACKOFF_S * 2**attempt) * jitter)
+
+
 def _add_files(catalog: Catalog, table: Table, paths: list[str], summary: dict[str, str]) -> int:
     """``add_files`` in one snapshot, retried on concurrent-commit conflicts; the new snapshot id.
 
-    pyiceberg already retries a conflicting commit internally (``commit.retry.*`` table
-    properties); this loop reloads the table and starts over when those retries run out, e.g.
-    under many simultaneous writers.
+    Only for tables whose rows have no identity (errors): each retry reloads the table and adds
+    the same files on top of whatever was committed meanwhile.
     """
     attempt = 0
     while True:
@@ -162,7 +182,7 @@ def _add_files(catalog: Catalog, table: Table, paths: list[str], summary: dict[s
             attempt += 1
             if attempt == _COMMIT_ATTEMPTS:
                 raise
-            time.sleep(min(_MAX_BACKOFF_S, _BACKOFF_S * 2**attempt))
+            _backoff(summary.get("run_id", ""), attempt)
             table = catalog.load_table(table.name())
     snapshot = table.current_snapshot()
     assert snapshot is not None, "add_files committed no snapshot"
@@ -174,25 +194,97 @@ def _current_snapshot_id(table: Table) -> int | None:
     return None if snapshot is None else snapshot.snapshot_id
 
 
-def _commit_files(
-    catalog: Catalog, table: Table, staged: list[_StagedFile], run_id: str, summary: dict[str, str]
-) -> int | None:
-    """Move ``staged`` into ``table`` and add them in one snapshot; the current snapshot if none."""
-    if not staged:
-        return _current_snapshot_id(table)
-    targets = _destinations(table, staged, run_id)
+def _move_in(
+    config: FeatureStoreConfig, run_id: str, staged: list[_StagedFile], targets: list[str]
+) -> list[tuple[str, str]]:
+    """Move ``staged`` to ``targets`` (listed in the run's staging first, see
+    :func:`featurestore.staging.record_commit_targets`); on any failure move what moved back and re-raise."""
+    record_commit_targets(config, run_id, targets)
     moved: list[tuple[str, str]] = []
     try:
         for file, target in zip(staged, targets):
             _move(file.url, target)
             moved.append((file.url, target))
-        return _add_files(catalog, table, targets, summary)
+    except BaseException:
+        _move_back(moved)
+        raise
+    return moved
+
+
+def _move_back(moved: list[tuple[str, str]]) -> None:
+    for source, target in reversed(moved):
+        _move(target, source)
+
+
+def _commit_files(
+    config: FeatureStoreConfig, catalog: Catalog, table: Table, staged: list[_StagedFile], run_id: str,
+    summary: dict[str, str],
+) -> int | None:
+    """Move ``staged`` into ``table`` and add them in one snapshot; the current snapshot if none."""
+    if not staged:
+        return _current_snapshot_id(table)
+    moved = _move_in(config, run_id, staged, _destinations(table, staged, run_id))
+    try:
+        return _add_files(catalog, table, [target for _, target in moved], summary)
     except CommitStateUnknownException:
         raise  # the files may now belong to the table: leave them where it expects them
     except BaseException:
-        for source, target in reversed(moved):
-            _move(target, source)
+        _move_back(moved)
         raise
+
+
+@dataclass(frozen=True)
+class _SamplesCommit:
+    snapshot_id: int | None
+    rows: int
+    already_present: int
+
+
+def _try_add_samples(
+    config: FeatureStoreConfig, table: Table, staged: list[_StagedFile], run_id: str, summary: dict[str, str]
+) -> int:
+    """One attempt: move ``staged`` in and add them, landing only on the head ``table`` was loaded at."""
+    moved = _move_in(config, run_id, staged, _destinations(table, staged, run_id))
+    try:
+        table.add_files([target for _, target in moved], snapshot_properties=summary)
+    except CommitStateUnknownException:
+        raise  # the files may now belong to the table: leave them where it expects them
+    except BaseException:
+        _move_back(moved)
+        raise
+    snapshot = table.current_snapshot()
+    assert snapshot is not None, "add_files committed no snapshot"
+    return snapshot.snapshot_id
+
+
+def _commit_samples(
+    catalog: Catalog, config: FeatureStoreConfig, urls: list[str], run_id: str, properties: Mapping[str, str],
+    errors: int, base_id: int | None,
+) -> _SamplesCommit:
+    """Commit the staged sample files at ``urls`` exactly once per sample id (protocol step 3)."""
+    checked, already_present = base_id, 0
+    for attempt in range(_COMMIT_ATTEMPTS):
+        table = catalog.load_table(config.samples_identifier)
+        head_id = _current_snapshot_id(table)
+        staged = [file for file in _inspect_staged(urls, table) if file.rows]
+        if staged and head_id != checked:
+            urls = [file.url for file in staged]
+            already_present += drop_staged_ids(urls, staged_ids_added_since(table, checked, head_id, urls)).dropped
+            checked = head_id
+            staged = [file for file in _inspect_staged(urls, table) if file.rows]
+        if not staged:
+            return _SamplesCommit(snapshot_id=head_id, rows=0, already_present=already_present)
+        rows = sum(file.rows for file in staged)
+        try:
+            snapshot_id = _try_add_samples(config, table, staged, run_id, _summary(run_id, properties, rows, errors))
+        except CommitFailedException:
+            _backoff(run_id, attempt)
+            continue
+        return _SamplesCommit(snapshot_id=snapshot_id, rows=rows, already_present=already_present)
+    raise CommitFailedException(
+        f"{config.samples_identifier}: run {run_id} lost {_COMMIT_ATTEMPTS} commit races in a row; its files are "
+        "still staged, retry the commit"
+    )
 
 
 def _summary(run_id: str, properties: Mapping[str, str], rows: int, errors: int) -> dict[str, str]:
@@ -204,24 +296,30 @@ def _summary(run_id: str, properties: Mapping[str, str], rows: int, errors: int)
     return {**{str(k): str(v) for k, v in properties.items()}, "run_id": run_id, "rows": str(rows), "errors": str(errors)}
 
 
-def commit_run(config: FeatureStoreConfig, run_id: str, properties: Mapping[str, str]) -> CommitResult:
+def commit_run(
+    config: FeatureStoreConfig, run_id: str, properties: Mapping[str, str], base_snapshot_id: int | None = None
+) -> CommitResult:
     """Commit everything staged for ``run_id``: errors table first, then the samples table.
 
-    ``properties`` (must include ``config_hash``) go into both snapshots' summaries next to
-    ``run_id``, ``rows`` and ``errors``. Staged files with zero rows are dropped. Raises
-    :class:`StagedSchemaError` (naming the file) before anything moves if a schema differs.
+    ``base_snapshot_id`` is the samples snapshot the run planned against (its already committed
+    ids were left out of what it staged); staged rows whose ids any later snapshot added are left
+    out of the commit (:attr:`CommitResult.already_present`). None: the run planned against an
+    empty table, so every committed id is checked. ``properties`` (must include ``config_hash``)
+    go into both snapshots' summaries next to ``run_id``, ``rows`` and ``errors``. Staged files
+    with zero rows are dropped. Raises :class:`StagedSchemaError` (naming the file) before
+    anything moves if a schema differs.
     """
     staged = list_staged(config, run_id)
     catalog = open_catalog(config)
     tables = ensure_tables(catalog, config)
-    samples = [file for file in _inspect_staged(staged.samples, tables.samples) if file.rows]
+    staged_rows = sum(file.rows for file in _inspect_staged(staged.samples, tables.samples))
     errors = [file for file in _inspect_staged(staged.errors, tables.errors) if file.rows]
-    rows, error_rows = sum(file.rows for file in samples), sum(file.rows for file in errors)
-    summary = _summary(run_id, properties, rows, error_rows)
-    errors_snapshot_id = _commit_files(catalog, tables.errors, errors, run_id, summary)
-    snapshot_id = _commit_files(catalog, tables.samples, samples, run_id, summary)
+    error_rows = sum(file.rows for file in errors)
+    errors_summary = _summary(run_id, properties, staged_rows, error_rows)  # checks properties before anything moves
+    errors_snapshot_id = _commit_files(config, catalog, tables.errors, errors, run_id, errors_summary)
+    samples = _commit_samples(catalog, config, staged.samples, run_id, properties, error_rows, base_snapshot_id)
     discard_staging(config, run_id)
     return CommitResult(
-        snapshot_id=snapshot_id, errors_snapshot_id=errors_snapshot_id, rows=rows, errors=error_rows,
-        table=config.samples_identifier,
+        snapshot_id=samples.snapshot_id, errors_snapshot_id=errors_snapshot_id, rows=samples.rows, errors=error_rows,
+        table=config.samples_identifier, already_present=samples.already_present,
     )

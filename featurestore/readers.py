@@ -158,10 +158,15 @@ def duckdb_relation(
     files = snapshot_files(config, snapshot_id)
     if not files:
         return connection.from_arrow(SAMPLES_SCHEMA.empty_table())
-    for protocol in sorted({url.split("://")[0] for url in files if "://" in url} - {"file"}):
+    return parquet_relation(files, connection)
+
+
+def parquet_relation(urls: list[str], connection: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
+    """``read_parquet`` over ``urls`` (at least one), remote protocols read through fsspec."""
+    for protocol in sorted({url.split("://")[0] for url in urls if "://" in url} - {"file"}):
         if not connection.filesystem_is_registered(protocol):
             connection.register_filesystem(fsspec.filesystem(protocol))
-    return connection.read_parquet([_local_path(url) for url in files])
+    return connection.read_parquet([_local_path(url) for url in urls])
 
 
 def ray_dataset(

@@ -11,6 +11,11 @@ heartbeat time) and, before leasing, removes the staging of runs that are provab
 (:func:`cleanup_stale_staging`): a lease from this host whose process no longer exists, or any
 lease (or, without one, any file) not renewed for ``ttl_s``. A live run on another host is
 only ever removed by the TTL, so runs longer than ``ttl_s`` must call :func:`renew_lease`.
+
+A commit moves or writes files into a table's data location before the snapshot that references
+them lands. It lists them first (:func:`record_commit_targets`, under ``_targets/``), so the
+cleanup of a run killed in that window also removes those of its files no snapshot references
+(:func:`featurestore.orphan_files.remove_unreferenced`): nothing is left behind.
 """
 
 from __future__ import annotations
@@ -19,20 +24,23 @@ import json
 import re
 import socket
 import time
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 import fsspec
 import psutil
 
 from featurestore.catalog import warehouse_url
 from featurestore.config import FeatureStoreConfig
+from featurestore.orphan_files import modified_time, remove_unreferenced
 
 SAMPLES_DIR = "samples"
 """Sub-directory of :func:`staging_dir` for rows matching ``SAMPLES_SCHEMA``."""
 ERRORS_DIR = "errors"
 """Sub-directory of :func:`staging_dir` for rows matching ``ERRORS_SCHEMA``."""
 
+TARGETS_DIR = "_targets"
+"""Sub-directory of :func:`staging_dir` listing the table files a commit of the run put in place."""
 LEASE_FILE = "_lease.json"
 """File in :func:`staging_dir` naming the run's owner (host, pid) and its last heartbeat."""
 DEFAULT_STAGING_TTL_S = 24 * 3600.0
@@ -128,17 +136,30 @@ def _owner_alive(lease: StagingLease) -> bool | None:
 
 def _last_activity(fs: fsspec.AbstractFileSystem, path: str) -> float:
     """Newest modification time (Unix s) of any file under ``path``; 0 if it holds none."""
-    return max((_modified(fs, found) for found in fs.find(path)), default=0.0)
+    return max((modified_time(fs, found) for found in fs.find(path)), default=0.0)
 
 
-def _modified(fs: fsspec.AbstractFileSystem, path: str) -> float:
-    """Modification time of one file (Unix s): ``fs.modified``, else the ``mtime``/``updated`` info field."""
-    try:
-        return fs.modified(path).timestamp()
-    except NotImplementedError:
-        info = fs.info(path)
-        stamp = info.get("mtime", info.get("updated", 0.0))
-        return stamp if isinstance(stamp, (int, float)) else datetime.fromisoformat(str(stamp)).timestamp()
+def record_commit_targets(config: FeatureStoreConfig, run_id: str, urls: list[str]) -> None:
+    """List ``urls`` (table files about to be moved or written) in ``run_id``'s staging, before they exist."""
+    fs, path = fsspec.core.url_to_fs(f"{staging_dir(config, run_id)}/{TARGETS_DIR}")
+    fs.makedirs(path, exist_ok=True)
+    with fs.open(f"{path}/{uuid.uuid4().hex}.json", "w") as handle:
+        json.dump(urls, handle)
+
+
+def recorded_commit_targets(config: FeatureStoreConfig, run_id: str) -> list[str]:
+    """Every URL :func:`record_commit_targets` listed for ``run_id`` (unreadable lists are skipped)."""
+    fs, path = fsspec.core.url_to_fs(f"{staging_dir(config, run_id)}/{TARGETS_DIR}")
+    if not fs.exists(path):
+        return []
+    urls: list[str] = []
+    for found in sorted(fs.glob(f"{path}/*.json")):
+        try:
+            with fs.open(found, "r") as handle:
+                urls += [str(url) for url in json.load(handle)]
+        except (ValueError, TypeError):
+            continue
+    return urls
 
 
 def is_stale(config: FeatureStoreConfig, run_id: str, ttl_s: float, now: float) -> bool:
@@ -166,11 +187,13 @@ def cleanup_stale_staging(
     """Discard the staging of every run that is gone (killed, crashed); the run ids removed.
 
     Safe against live concurrent runs: a leased dir is removed only if its owner process on this
-    host has exited or, for another host, its heartbeat is older than ``ttl_s``.
+    host has exited or, for another host, its heartbeat is older than ``ttl_s``. The files a gone
+    run put into a table's data location without committing them go too (see the module docstring).
     """
     now = time.time() if now is None else now
     stale = [run_id for run_id in staged_run_ids(config) if is_stale(config, run_id, ttl_s, now)]
     for run_id in stale:
+        remove_unreferenced(config, recorded_commit_targets(config, run_id))
         discard_staging(config, run_id)
     return stale
 

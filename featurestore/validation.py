@@ -7,6 +7,8 @@ Every data file is checked on its own, so each issue names the file and the colu
 * token lists have ``VQ_TOKENS`` codes in ``0..VQ_CODEBOOK_SIZE-1`` (spatial modalities) or
   ``CAPTION_TOKENS`` non-negative ids (caption), with no null elements;
 * a sample of ``hr_png`` / ``lr_png`` values, spread evenly over the snapshot, decodes as images;
+* every ``sample_id`` occurs once in the snapshot (an error naming examples otherwise), counted by
+  DuckDB over the files' ``sample_id`` column (it spills to disk rather than holding every id);
 * a modality missing from some rows (coverage below 100%) is reported as information, not an error.
 
 It streams every file once, batch by batch (memory stays at one batch), so it costs a full scan.
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 import cv2
+import duckdb
 import fsspec
 import numpy as np
 import pyarrow as pa
@@ -27,11 +30,12 @@ import pyarrow.parquet as pq
 from featurestore.commit import schema_differences
 from featurestore.config import FeatureStoreConfig
 from featurestore.modality import CAPTION_TOKENS, VQ_CODEBOOK_SIZE, VQ_TOKENS, Modality
-from featurestore.readers import resolve_snapshot, snapshot_files
+from featurestore.readers import parquet_relation, resolve_snapshot, snapshot_files
 from featurestore.schema import SAMPLES_SCHEMA
 
 IMAGE_COLUMNS = ("hr_png", "lr_png")
 _BATCH_ROWS = 1024
+_SHOWN_DUPLICATES = 5
 
 
 class Severity(str, Enum):
@@ -250,6 +254,33 @@ def sample_positions(row_counts: list[int], count: int) -> list[set[int]]:
     ]
 
 
+def _id_readable(check: _FileCheck) -> bool:
+    """Whether the file opened and has a well-typed ``sample_id`` (else its own issues say why)."""
+    return not any(issue.column in (None, "sample_id") for issue in check.issues if issue.severity is Severity.ERROR)
+
+
+def duplicate_issue(snapshot_id: int, urls: list[str]) -> ValidationIssue | None:
+    """An error naming up to five sample ids that occur more than once in ``urls``; None if none does."""
+    if not urls:
+        return None
+    connection = duckdb.connect()
+    try:
+        relation = parquet_relation(urls, connection).select("sample_id")
+        repeated = relation.aggregate("sample_id, count(*) AS copies", "sample_id").filter("copies > 1")
+        ((ids, rows),) = repeated.aggregate("count(*), coalesce(sum(copies), 0)").fetchall()
+        examples = repeated.order("sample_id").limit(_SHOWN_DUPLICATES).fetchall()
+    finally:
+        connection.close()
+    if not ids:
+        return None
+    shown = ", ".join(f"{sample_id} ({copies} rows)" for sample_id, copies in examples)
+    message = (
+        f"{ids} sample ids occur more than once ({rows} rows), e.g. {shown}: each sample id must be committed "
+        "exactly once"
+    )
+    return ValidationIssue(f"snapshot {snapshot_id}", "sample_id", message)
+
+
 def validate_snapshot(
     config: FeatureStoreConfig, snapshot: str | int | None = None, sample_images: int = 8
 ) -> ValidationReport:
@@ -262,10 +293,11 @@ def validate_snapshot(
     snapshot_id = resolve_snapshot(config, snapshot)
     urls = snapshot_files(config, snapshot_id)
     checks = [_validate_file(url, rows) for url, rows in zip(urls, sample_positions(_row_counts(urls), sample_images))]
+    duplicates = duplicate_issue(snapshot_id, [check.url for check in checks if _id_readable(check)])
     return ValidationReport(
         snapshot_id=snapshot_id,
         files=len(urls),
         rows=sum(check.rows for check in checks),
         images_checked=sum(check.images for check in checks),
-        issues=tuple(issue for check in checks for issue in check.issues),
+        issues=tuple(issue for check in checks for issue in check.issues) + ((duplicates,) if duplicates else ()),
     )

@@ -34,8 +34,8 @@ def preprocess(config: MmsrConfig, args: argparse.Namespace) -> int:
 
     result = run_preprocess(config.preprocess, config.featurestore)
     print(
-        f"preprocess run {result.run_id}: {result.inputs} inputs, {result.rows} rows committed, "
-        f"{result.errors} rejected, {result.skipped} already present; snapshot {result.snapshot_id}"
+        f"preprocess run {result.run_id}: {result.inputs} inputs, {result.errors} rejected; rows: {result.rows} added, "
+        f"{result.replaced} replaced, {result.skipped} already present; snapshot {result.snapshot_id}"
     )
     return 0
 

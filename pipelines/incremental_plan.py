@@ -8,7 +8,8 @@ row's ``extractors`` JSON with the current versions:
 
 - every enabled modality's version matches (and nothing else is recorded): skip the sample;
 - some differ: recompute only those modalities (:attr:`IncrementalPlan.stale`), carry the other
-  modalities' columns over from the committed row (:func:`carry_over`) and replace that row;
+  modalities' columns and versions over from the committed row (:func:`carry_over`) and replace
+  that row (:mod:`pipelines.sample_replacement`);
 - the id is not committed: compute everything.
 """
 
@@ -67,29 +68,35 @@ def plan_from_rows(sample_ids: list[str], extractors_json: list[str], current: M
     return IncrementalPlan(up_to_date=frozenset(up_to_date), stale=stale)
 
 
-def _carry_mask(committed_extractors: pa.ChunkedArray, modality: Modality, current: Mapping[str, str]) -> pa.Array:
-    """Per row: whether the committed row's ``modality`` version equals the current one."""
-    version = current.get(modality.value)
-    return pa.array([version is not None and json.loads(text).get(modality.value) == version
-                     for text in committed_extractors.to_pylist()])
-
-
 def carry_over(recomputed: pa.Table, committed: pa.Table, current: Mapping[str, str]) -> pa.Table:
-    """Rows of ``recomputed`` (stale modalities filled in, the others null) with the columns of every
-    modality whose committed version is current taken from the row of the same ``sample_id`` in
-    ``committed``. Both tables have the samples schema; every recomputed id must be in ``committed``.
+    """Rows of ``recomputed`` completed from the committed row of the same ``sample_id``.
+
+    A recomputed row's ``extractors`` name only the modalities the run computed for it. Every
+    other modality enabled in ``current`` keeps the committed row's columns and version (even a
+    stale one, should a concurrent run have changed it since the plan: the lineage always says
+    what a row holds); a modality no longer enabled is emptied and leaves the lineage. Both tables
+    have the samples schema; every recomputed id must be in ``committed``.
     """
     index = pc.index_in(recomputed["sample_id"], value_set=committed["sample_id"])
     if index.null_count:
         missing = recomputed["sample_id"].filter(pc.is_null(index)).to_pylist()[:3]
         raise ValueError(f"{index.null_count} replacement rows have no committed row, e.g. {missing}")
     old = committed.take(index)
+    computed = [json.loads(text) for text in recomputed["extractors"].to_pylist()]
+    previous = [json.loads(text) for text in old["extractors"].to_pylist()]
     merged = recomputed
     for modality in Modality:
-        keep = _carry_mask(old["extractors"], modality, current)
+        name = modality.value
+        keep = pa.array([name not in mine and name in current for mine in computed])
         for column in (modality.map_column, modality.tokens_column):
             position = merged.schema.get_field_index(column)
             target = merged.schema.field(column)
             values = pc.if_else(keep, old[column].cast(target.type), merged[column])
             merged = merged.set_column(position, target, values)
-    return merged
+    lineage = [
+        json.dumps({**{name: version for name, version in before.items() if name in current and name not in mine}, **mine},
+                   sort_keys=True)
+        for mine, before in zip(computed, previous)
+    ]
+    position = merged.schema.get_field_index("extractors")
+    return merged.set_column(position, merged.schema.field(position), pa.array(lineage, pa.string()))

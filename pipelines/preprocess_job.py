@@ -51,7 +51,8 @@ class PreprocessResult:
     rows: int
     errors: int
     skipped: int
-    """Samples already committed with the current extractor versions."""
+    """Samples already committed with the current extractor versions (when the run planned, or
+    committed by a concurrent run before this one's commit landed)."""
     replaced: int
     """Committed samples whose stale modalities this run recomputed (rows replaced, ids kept)."""
     snapshot_id: int | None
@@ -65,12 +66,16 @@ def pipeline_options(config: PreprocessConfig) -> PipelineOptions:
     return PipelineOptions(beam_flags(config.runner))
 
 
-def incremental_plan(store: FeatureStoreConfig, config_hash_value: str, extractors: dict[str, str]) -> IncrementalPlan:
-    """What to do with the samples already committed under this config: skip the up-to-date ones,
-    recompute the stale modalities of the others (so reruns add or redo only what changed)."""
-    if current_snapshot_id(store) is None:
+def incremental_plan(
+    store: FeatureStoreConfig, base: int | None, config_hash_value: str, extractors: dict[str, str]
+) -> IncrementalPlan:
+    """What to do with the samples snapshot ``base`` holds under this content hash: skip the
+    up-to-date ones, recompute the stale modalities of the others (so reruns add or redo only what
+    changed)."""
+    if base is None:
         return IncrementalPlan()
-    table = read_arrow(store, columns=["sample_id", "extractors"], row_filter=EqualTo("config_hash", config_hash_value))
+    columns = ["sample_id", "extractors"]
+    table = read_arrow(store, base, columns=columns, row_filter=EqualTo("config_hash", config_hash_value))
     return plan_from_rows(table["sample_id"].to_pylist(), table["extractors"].to_pylist(), extractors)
 
 
@@ -135,7 +140,8 @@ def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: 
     uris = expand_sources(config.input)
     chash = content_hash(config)
     extractors = extractor_versions(config.modalities)
-    plan = incremental_plan(store, chash, extractors)
+    base = current_snapshot_id(store)  # the plan's snapshot: the commit re-checks what landed after it
+    plan = incremental_plan(store, base, chash, extractors)
     LOG.info("preprocess run %s: %d inputs; under config %s %d samples are up to date, %d have stale modalities",
              run_id, len(uris), chash, len(plan.up_to_date), len(plan.stale))
     try:
@@ -151,12 +157,13 @@ def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: 
         check_error_rate(_rejected_sources(staged.errors), len(uris), config.max_error_rate)
         summary = {"config_hash": chash, "inputs": str(len(uris))}
         replacements = list_replacements(staging_dir(store, run_id))
-        replaced = replace_samples(store, replacements, extractors, {**summary, "run_id": run_id})
-        result: CommitResult = commit_run(store, run_id, summary)
+        replacement = replace_samples(store, replacements, extractors, run_id, {**summary, "run_id": run_id})
+        result: CommitResult = commit_run(store, run_id, summary, base_snapshot_id=base)
     except BaseException:
         discard_staging(store, run_id)
         raise
     return PreprocessResult(
-        run_id=run_id, inputs=len(uris), rows=result.rows, errors=result.errors, skipped=skipped, replaced=replaced,
+        run_id=run_id, inputs=len(uris), rows=result.rows, errors=result.errors,
+        skipped=skipped + result.already_present + replacement.already_current, replaced=replacement.replaced,
         snapshot_id=result.snapshot_id, config_hash=chash,
     )

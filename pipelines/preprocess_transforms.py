@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
+from featurestore.modality import Modality
 from pipelines.feature_rows import error_row, sample_row
 from pipelines.image_decoding import ImageDecodeError
 from pipelines.incremental_plan import IncrementalPlan
@@ -101,6 +102,12 @@ class ApplyModelStages(beam.PTransform):
         return samples
 
 
+def computed_versions(sample: PreparedSample, extractors: dict[str, str]) -> dict[str, str]:
+    """The versions of the modalities this run computed for ``sample`` (a replacement row's lineage
+    before :func:`pipelines.incremental_plan.carry_over` adds the carried ones)."""
+    return {name: version for name, version in extractors.items() if Modality(name) in sample.compute}
+
+
 class ToRows(beam.PTransform):
     """PreparedSample -> samples-table dicts (new samples, then replacements of committed ones);
     RejectedInput -> errors-table dicts."""
@@ -118,6 +125,6 @@ class ToRows(beam.PTransform):
         config_hash, extractors, run_id = self._config_hash, self._extractors, self._run_id
         new, replacing = samples | "SplitReplacements" >> beam.Partition(lambda s, _: int(s.replaces), 2)
         rows = new | "SampleRow" >> beam.Map(lambda s: sample_row(s, config_hash, extractors))
-        replacements = replacing | "ReplacementRow" >> beam.Map(lambda s: sample_row(s, config_hash, extractors))
+        replacements = replacing | "ReplacementRow" >> beam.Map(lambda s: sample_row(s, config_hash, computed_versions(s, extractors)))
         errors = rejected | "ErrorRow" >> beam.Map(lambda r: error_row(r, run_id, config_hash))
         return rows, replacements, errors

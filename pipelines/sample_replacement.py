@@ -1,28 +1,42 @@
-"""Replace committed sample rows by recomputed ones in one commit of the samples table.
+"""Replace committed sample rows by recomputed ones in one snapshot of the samples table.
 
 Used when a rerun changed some extractors (see :mod:`pipelines.incremental_plan`): the job stages
-the recomputed rows under ``<staging>/replacements``; here every up-to-date modality's columns
-are carried over from the committed rows and one transaction deletes the old rows and appends
-the merged ones, so no snapshot ever holds a sample id twice or misses one.
+the recomputed rows (only the stale modalities filled in, their ``extractors`` naming only those)
+under ``<staging>/replacements``; here every other modality's columns are carried over from the
+committed rows and :func:`featurestore.row_replacement.replace_rows` swaps them in with one
+overwrite snapshot, exactly once however many runs replace the same samples at the same time: a
+committed row that is already up to date when the commit happens (a concurrent run replaced it)
+is left as it is.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyiceberg.expressions import In
 
-from featurestore.catalog import open_catalog
 from featurestore.config import FeatureStoreConfig
-from featurestore.readers import read_arrow
+from featurestore.row_replacement import replace_rows
 from featurestore.schema import SAMPLES_SCHEMA
 from pipelines.incremental_plan import carry_over
 
 REPLACEMENTS_DIR = "replacements"
 """Sub-directory of a run's staging directory holding rows that replace committed ones."""
+
+
+@dataclass(frozen=True)
+class ReplacementResult:
+    snapshot_id: int | None
+    """The overwrite snapshot; None if nothing was replaced."""
+    replaced: int
+    already_current: int
+    """Staged replacements dropped: a concurrent run had already brought the committed row up to date."""
 
 
 def replacements_dir(staged_root: str) -> str:
@@ -43,27 +57,28 @@ def _read_staged(urls: list[str]) -> pa.Table:
     for url in urls:
         with fsspec.open(url, "rb") as handle:
             tables.append(pq.read_table(handle).cast(SAMPLES_SCHEMA))
-    return pa.concat_tables(tables)
+    return pa.concat_tables(tables) if tables else SAMPLES_SCHEMA.empty_table()
+
+
+def merge_stale(staged: pa.Table, committed: pa.Table, extractors: Mapping[str, str]) -> pa.Table:
+    """The staged rows whose committed row is not up to date yet, completed by :func:`carry_over`."""
+    current = dict(extractors)
+    done = [sample_id for sample_id, text in zip(committed["sample_id"].to_pylist(), committed["extractors"].to_pylist())
+            if json.loads(text) == current]
+    todo = staged.filter(pc.invert(pc.is_in(staged["sample_id"], value_set=pa.array(done, pa.string()))))
+    return carry_over(todo, committed, current)
 
 
 def replace_samples(
-    store: FeatureStoreConfig, urls: list[str], extractors: Mapping[str, str], summary: Mapping[str, str]
-) -> int:
+    store: FeatureStoreConfig, urls: list[str], extractors: Mapping[str, str], run_id: str, summary: Mapping[str, str]
+) -> ReplacementResult:
     """Commit the staged replacement rows at ``urls`` over the committed rows of the same ids.
 
-    ``extractors`` are the run's current versions (what decides which columns carry over);
-    ``summary`` (plus ``replaced``: the row count) goes into the new snapshots' summaries. Delete and append are one commit, so
-    readers see either the old rows or the new ones. Returns the number of rows replaced.
-    The rows are merged in memory: a run replaces at most what fits in the driver.
+    ``extractors`` are the run's current versions; ``summary`` (plus ``replaced``: the row count)
+    goes into the snapshot summary. The rows are merged in memory: a run replaces at most what
+    fits in the driver.
     """
-    staged = _read_staged(urls) if urls else SAMPLES_SCHEMA.empty_table()
-    if not staged.num_rows:
-        return 0
-    ids = In("sample_id", staged.column("sample_id").to_pylist())
-    merged = carry_over(staged, read_arrow(store, row_filter=ids).cast(SAMPLES_SCHEMA), extractors)
-    table = open_catalog(store).load_table(store.samples_identifier)
-    properties = {**{str(key): str(value) for key, value in summary.items()}, "replaced": str(merged.num_rows)}
-    with table.transaction() as transaction:
-        transaction.delete(ids, snapshot_properties=properties)
-        transaction.append(merged, snapshot_properties=properties)
-    return merged.num_rows
+    staged = _read_staged(urls)
+    merge = functools.partial(merge_stale, extractors=dict(extractors))
+    result = replace_rows(store, staged, merge, run_id, summary)
+    return ReplacementResult(snapshot_id=result.snapshot_id, replaced=result.replaced, already_current=result.left_out)

@@ -131,6 +131,99 @@ def test_concurrent_commits_both_land(store: FeatureStoreConfig, stage_samples: 
     assert len({result.snapshot_id for result in results.values()}) == 3
 
 
+def _ids(store: FeatureStoreConfig) -> list[str]:
+    return sorted(read_arrow(store, columns=["sample_id"])["sample_id"].to_pylist())
+
+
+def _expected(indices: range) -> list[str]:
+    return [f"sample-{index:05d}" for index in indices]
+
+
+def test_overlapping_concurrent_commits_commit_each_sample_id_once(
+    store: FeatureStoreConfig, stage_samples: StageSamples
+) -> None:
+    _tables(store)
+    runs = {"runA": 0, "runB": 3, "runC": 6}  # 6 ids each, overlapping by 3
+    for run_id, start in runs.items():
+        stage_samples(run_id, 6, start=start, files=2)
+    results: dict[str, CommitResult] = {}
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(len(runs))
+
+    def commit(run_id: str) -> None:
+        barrier.wait()
+        try:
+            results[run_id] = commit_run(store, run_id, PROPS, base_snapshot_id=None)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=commit, args=(run_id,)) for run_id in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert _ids(store) == _expected(range(12))  # each id once
+    assert sum(result.rows for result in results.values()) == 12
+    assert sum(result.already_present for result in results.values()) == 18 - 12
+
+
+def test_a_commit_drops_the_ids_that_snapshots_after_its_base_added(
+    store: FeatureStoreConfig, stage_samples: StageSamples
+) -> None:
+    stage_samples("base", 2)
+    base = commit_run(store, "base", PROPS).snapshot_id
+    stage_samples("theirs", 3, start=2)
+    commit_run(store, "theirs", PROPS, base_snapshot_id=base)
+    stage_samples("ours", 4, start=3)  # 3, 4 were added after our base; 5, 6 are new
+    result = commit_run(store, "ours", PROPS, base_snapshot_id=base)
+    assert (result.rows, result.already_present) == (2, 2)
+    assert _ids(store) == _expected(range(7))
+    summary = _tables(store).samples.snapshot_by_id(result.snapshot_id).summary.additional_properties
+    assert (summary["rows"], summary["added-records"]) == ("2", "2")
+
+
+def test_a_run_whose_every_row_is_already_there_commits_no_snapshot(
+    store: FeatureStoreConfig, stage_samples: StageSamples
+) -> None:
+    stage_samples("first", 3)
+    first = commit_run(store, "first", PROPS)
+    stage_samples("again", 3)
+    again = commit_run(store, "again", PROPS, base_snapshot_id=None)
+    assert (again.rows, again.already_present, again.snapshot_id, again.committed) == (0, 3, first.snapshot_id, False)
+    assert len(_tables(store).samples.snapshots()) == 1 and _ids(store) == _expected(range(3))
+
+
+def test_a_commit_that_loses_the_race_rechecks_what_the_winner_added_and_retries(
+    store: FeatureStoreConfig, stage_samples: StageSamples, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage_samples("base", 2)
+    base = commit_run(store, "base", PROPS).snapshot_id
+    stage_samples("ours", 4, start=2)  # 2..5
+    stage_samples("theirs", 3, start=4)  # 4..6
+    original = Table.add_files
+    calls: list[str] = []
+
+    def theirs_lands_in_between(self: Table, *args: object, **kwargs: object) -> None:
+        calls.append("ours")
+        if len(calls) == 1:  # after our check, before our commit: another run wins the race
+            commit_run(store, "theirs", PROPS, base_snapshot_id=base)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Table, "add_files", theirs_lands_in_between)
+    result = commit_run(store, "ours", PROPS, base_snapshot_id=base)
+    assert len(calls) == 3  # ours refused (stale head), theirs (nested), ours again after the re-check
+    assert (result.rows, result.already_present) == (2, 2)
+    assert _ids(store) == _expected(range(7))
+    assert len(_tables(store).samples.snapshots()) == 3
+
+
+def test_tables_leave_retries_to_the_exactly_once_commit(store: FeatureStoreConfig) -> None:
+    tables = _tables(store)
+    for table in (tables.samples, tables.errors):
+        assert table.properties["commit.retry.num-retries"] == "0"
+
+
 def test_schema_mismatch_names_the_file(store: FeatureStoreConfig, stage_samples: StageSamples) -> None:
     good = stage_samples("run1", 2)
     rows = [sample_row(10)]

@@ -88,7 +88,7 @@ def test_diff_names_columns_and_modalities_of_several_changes(
 def test_diff_refuses_duplicate_sample_ids(store: FeatureStoreConfig, stage_samples: StageSamples) -> None:
     stage_samples("run1", 2)
     first = commit_run(store, "run1", PROPS).snapshot_id
-    stage_samples("run2", 1)  # sample-00000 again
-    commit_run(store, "run2", PROPS)
+    stage_samples("run2", 1)  # sample-00000 again, injected: a base that claims it was already left out
+    commit_run(store, "run2", PROPS, base_snapshot_id=first)
     with pytest.raises(ValueError, match="2 rows with sample_id 'sample-00000'"):
         diff_snapshots(store, first, None)

@@ -11,7 +11,7 @@ import pytest
 from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
 from featurestore.modality import VQ_CODEBOOK_SIZE, Modality
-from featurestore.readers import snapshot_files
+from featurestore.readers import resolve_snapshot, snapshot_files
 from featurestore.schema import SAMPLES_SCHEMA
 from featurestore.staging import SAMPLES_DIR, staging_dir
 from featurestore.validation import Severity, ValidationIssue, sample_positions, validate_snapshot
@@ -73,6 +73,22 @@ def test_bad_values_are_reported_with_file_column_and_sample(
     assert needle in issue.message and issue.message.startswith("1 ")
     assert "sample_id sample-00006" in issue.message and good != bad
     assert not report.ok
+
+
+def test_duplicate_sample_ids_are_an_error_naming_examples(store: FeatureStoreConfig) -> None:
+    _commit_rows(store, [sample_row(index) for index in range(4)], "run1")
+    assert validate_snapshot(store, sample_images=0).ok
+    base = resolve_snapshot(store, None)
+    url = f"{staging_dir(store, 'dup')}/{SAMPLES_DIR}/part-0.parquet"
+    write_parquet(url, pa.Table.from_pylist([sample_row(3), sample_row(1), sample_row(3)], SAMPLES_SCHEMA))
+    commit_run(store, "dup", PROPS, base_snapshot_id=base)  # a base that claims they were left out: injected
+
+    report = validate_snapshot(store, sample_images=0)
+
+    assert not report.ok and report.rows == 7
+    (issue,) = report.errors
+    assert (issue.file, issue.column) == (f"snapshot {report.snapshot_id}", "sample_id")
+    assert issue.message.startswith("2 sample ids occur more than once (5 rows), e.g. sample-00001 (2 rows), sample-00003 (3 rows)")
 
 
 def test_missing_column_in_a_data_file_is_named(store: FeatureStoreConfig) -> None:

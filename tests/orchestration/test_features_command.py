@@ -104,6 +104,18 @@ def test_validate_exit_status(
     assert url in out and "depth_tokens" in out and "missing column" in out
 
 
+def test_validate_fails_on_duplicate_sample_ids_and_names_them(
+    store: FeatureStoreConfig, stage_samples: StageSamples, two_runs: tuple[int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, second = two_runs
+    stage_samples("dup", 2, start=1)  # sample-00001, -00002 again, injected past the exactly-once check
+    commit_run(store, "dup", PROPS, base_snapshot_id=second)
+    status, out, _ = _run(store, capsys, "validate", "--sample-images", "0")
+    assert status == 1 and "FAILED (1 errors)" in out
+    assert "2 sample ids occur more than once (4 rows)" in out
+    assert "sample-00001 (2 rows), sample-00002 (2 rows)" in out
+
+
 def test_expire_dry_run_then_for_real(
     store: FeatureStoreConfig, two_runs: tuple[int, int], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -38,20 +38,25 @@ def _row(sample_id: str, extractors: dict[str, str], depth: bytes | None, edges:
     return row
 
 
-def test_carry_over_keeps_current_modalities_of_the_committed_row() -> None:
+def test_carry_over_keeps_the_committed_columns_and_versions_of_what_was_not_recomputed() -> None:
     committed = pa.Table.from_pylist(
         [_row("b", {"depth": "d@1", "edges": CURRENT["edges"]}, b"old-depth", b"edges"),
-         _row("a", {"depth": "d@2", "edges": "canny:1,2"}, b"depth-a", b"old-edges")],
+         _row("a", {"depth": "d@2", "edges": "canny:1,2", "caption": "sidecar:x"}, b"depth-a", b"old-edges"),
+         _row("c", {"depth": "d@0", "edges": "canny:1,2"}, b"depth-c", b"old-edges-c")],
         schema=LOOSE_SCHEMA,
     )
-    recomputed = pa.Table.from_pylist(
-        [_row("a", CURRENT, None, b"new-edges"), _row("b", CURRENT, b"new-depth", None)],
+    recomputed = pa.Table.from_pylist(  # extractors name only what this run computed
+        [_row("a", {"edges": CURRENT["edges"]}, None, b"new-edges"), _row("b", {"depth": "d@2"}, b"new-depth", None),
+         _row("c", {"edges": CURRENT["edges"]}, None, b"new-edges-c")],
         schema=LOOSE_SCHEMA,
     )
     merged = carry_over(recomputed, committed, CURRENT).to_pylist()
     assert [(r["sample_id"], r["depth_png"], r["edges_png"]) for r in merged] == [
-        ("a", b"depth-a", b"new-edges"), ("b", b"new-depth", b"edges"),
+        ("a", b"depth-a", b"new-edges"), ("b", b"new-depth", b"edges"), ("c", b"depth-c", b"new-edges-c"),
     ]
-    assert [(r["depth_tokens"], r["edges_tokens"]) for r in merged] == [([1], [2]), ([1], [2])]
+    assert [(r["depth_tokens"], r["edges_tokens"]) for r in merged] == [([1], [2])] * 3
+    lineage = [json.loads(r["extractors"]) for r in merged]
+    assert lineage[:2] == [CURRENT, CURRENT]  # the no-longer-enabled caption left a's lineage
+    assert lineage[2] == {"depth": "d@0", "edges": CURRENT["edges"]}  # depth went stale meanwhile: said so
     with pytest.raises(ValueError, match="no committed row"):
         carry_over(recomputed, committed.slice(0, 1), CURRENT)

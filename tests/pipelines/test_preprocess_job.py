@@ -200,6 +200,7 @@ def test_changing_one_extractor_recomputes_only_that_modality(job: SmallJob, mon
     }
     table = open_catalog(job.store).load_table(job.store.samples_identifier)
     assert table.current_snapshot().summary["replaced"] == "4"
+    assert [read_arrow(job.store, s.snapshot_id, columns=["sample_id"]).num_rows for s in table.snapshots()] == [4, 4]
     third = run_preprocess(changed.preprocess, changed.store)
     assert (third.rows, third.replaced, third.skipped, third.snapshot_id) == (0, 0, 4, again.snapshot_id)
 

@@ -1,0 +1,129 @@
+"""Orphan data files: in a table's data location, referenced by no snapshot.
+
+A commit puts its files into the table's data location first and commits the snapshot that
+references them second (:mod:`featurestore.commit`, :mod:`featurestore.row_replacement`). A
+process killed in between leaves files that no snapshot references and no reader ever sees:
+orphans. Two ways they go away:
+
+- the run that wrote them listed them in its staging directory first
+  (:func:`featurestore.staging.record_commit_targets`); once that run is provably gone, the next
+  run's staging cleanup removes the listed files no snapshot references
+  (:func:`remove_unreferenced`), whatever their age;
+- ``mmsr features expire`` removes every orphan older than a grace period
+  (:func:`remove_orphans`; files younger than it may belong to a commit in flight), and
+  ``mmsr features validate`` reports them (:func:`find_orphans`).
+
+"Referenced" means by any snapshot still in the table's metadata (tagged, expired-later or
+current), from every manifest of every snapshot: listing costs one pass over the table's
+manifests and one listing of its data location, nothing per row.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import fsspec
+from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+from pyiceberg.table import Table
+
+from featurestore.catalog import open_catalog
+from featurestore.config import FeatureStoreConfig
+
+DEFAULT_ORPHAN_GRACE_S = 24 * 3600.0
+"""Unreferenced files younger than this may belong to a commit in flight: never removed by expiry."""
+
+
+@dataclass(frozen=True)
+class OrphanFile:
+    url: str
+    bytes: int
+    age_s: float
+    """Seconds since the file was last written (or moved into the table)."""
+
+
+def modified_time(fs: fsspec.AbstractFileSystem, path: str) -> float:
+    """Modification time of one file (Unix s): ``fs.modified``, else the ``mtime``/``updated`` info field."""
+    try:
+        return fs.modified(path).timestamp()
+    except NotImplementedError:
+        info = fs.info(path)
+        stamp = info.get("mtime", info.get("updated", 0.0))
+        return stamp if isinstance(stamp, (int, float)) else datetime.fromisoformat(str(stamp)).timestamp()
+
+
+def referenced_files(table: Table) -> set[str]:
+    """Paths of every data (and delete) file any snapshot of ``table`` references."""
+    manifests = {}
+    for snapshot in table.snapshots():
+        for manifest in snapshot.manifests(table.io):
+            manifests.setdefault(manifest.manifest_path, manifest)
+    return {
+        entry.data_file.file_path
+        for manifest in manifests.values()
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False)
+    }
+
+
+def _tables(config: FeatureStoreConfig) -> list[Table]:
+    """The samples and errors tables that exist (neither is created here)."""
+    catalog = open_catalog(config)
+    found = []
+    for identifier in (config.samples_identifier, config.errors_identifier):
+        try:
+            found.append(catalog.load_table(identifier))
+        except (NoSuchTableError, NoSuchNamespaceError):
+            continue
+    return found
+
+
+def _table_orphans(table: Table, now: float) -> list[OrphanFile]:
+    fs, root = fsspec.core.url_to_fs(f"{table.location()}/data")
+    if not fs.exists(root):
+        return []
+    referenced = referenced_files(table)
+    orphans = []
+    for path, info in sorted(fs.find(root, detail=True).items()):
+        url = fs.unstrip_protocol(path)
+        if info.get("type") == "file" and url not in referenced:
+            orphans.append(OrphanFile(url=url, bytes=int(info.get("size") or 0), age_s=now - modified_time(fs, path)))
+    return orphans
+
+
+def find_orphans(config: FeatureStoreConfig, now: float | None = None) -> list[OrphanFile]:
+    """Every unreferenced file in the samples and errors tables' data locations, by URL."""
+    now = time.time() if now is None else now
+    return [orphan for table in _tables(config) for orphan in _table_orphans(table, now)]
+
+
+def remove_orphans(
+    config: FeatureStoreConfig, grace_s: float = DEFAULT_ORPHAN_GRACE_S, dry_run: bool = False, now: float | None = None
+) -> list[OrphanFile]:
+    """Remove (``dry_run``: only list) the orphans older than ``grace_s``; the ones removed."""
+    if grace_s < 0:
+        raise ValueError(f"the orphan grace period must be >= 0 s, got {grace_s}")
+    old = [orphan for orphan in find_orphans(config, now) if orphan.age_s >= grace_s]
+    if not dry_run:
+        for orphan in old:
+            fs, path = fsspec.core.url_to_fs(orphan.url)
+            fs.rm(path)
+    return old
+
+
+def remove_unreferenced(config: FeatureStoreConfig, urls: list[str]) -> list[str]:
+    """Remove those of ``urls`` that exist and no snapshot of either table references; those removed.
+
+    For the files a run that is gone listed before its commit: they are either committed
+    (referenced) or orphans, never part of a commit still in flight.
+    """
+    if not urls:
+        return []
+    referenced = set().union(*(referenced_files(table) for table in _tables(config)))
+    removed = []
+    for url in urls:
+        fs, path = fsspec.core.url_to_fs(url)
+        if url not in referenced and fs.exists(path):
+            fs.rm(path)
+            removed.append(url)
+    return removed
