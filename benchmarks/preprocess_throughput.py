@@ -134,8 +134,8 @@ def time_job(config: PreprocessConfig, workers: int, workdir: Path) -> JobRun:
     started = time.perf_counter()
     result = run_preprocess(replace(config, runner=runner), store)
     seconds = time.perf_counter() - started
-    assert result.errors == 0 and result.rows == result.inputs * config.crops_per_image, result
-    return JobRun(workers=workers, seconds=seconds, samples=result.rows)
+    assert result.rejected == 0 and result.added == result.inputs * config.crops_per_image, result
+    return JobRun(workers=workers, seconds=seconds, samples=result.added)
 
 
 def time_loop(config: PreprocessConfig) -> LoopRun:

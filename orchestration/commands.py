@@ -33,10 +33,7 @@ def preprocess(config: MmsrConfig, args: argparse.Namespace) -> int:
     from pipelines.preprocess_job import run_preprocess
 
     result = run_preprocess(config.preprocess, config.featurestore)
-    print(
-        f"preprocess run {result.run_id}: {result.inputs} inputs, {result.errors} rejected; rows: {result.rows} added, "
-        f"{result.replaced} replaced, {result.skipped} already present; snapshot {result.snapshot_id}"
-    )
+    print(result.summary())
     return 0
 
 

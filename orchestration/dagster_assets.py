@@ -50,7 +50,8 @@ def feature_snapshot(mmsr: MmsrConfigResource) -> dg.Output[PreprocessResult]:
         raise dg.Failure(f"the feature store is empty and preprocess run {result.run_id} committed nothing")
     metadata = {
         "snapshot_id": str(result.snapshot_id), "preprocess_run_id": result.run_id, "inputs": result.inputs,
-        "rows_added": result.rows, "rejected": result.errors, "already_present": result.skipped,
+        "accepted": result.accepted, "rejected": result.rejected, "rows_added": result.added,
+        "rows_replaced": result.replaced, "already_present": result.already_present,
     }
     return dg.Output(result, metadata=metadata)
 

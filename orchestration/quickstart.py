@@ -52,7 +52,8 @@ class QuickstartReport:
             [
                 "quickstart finished:",
                 f"  feature store  table {self.table}, snapshot {p.snapshot_id} "
-                f"({p.rows} new rows, {p.errors} rejected, {p.skipped} already present)",
+                f"({p.added} rows added, {p.replaced} replaced, {p.already_present} already present; "
+                f"{p.inputs} inputs = {p.accepted} accepted + {p.rejected} rejected)",
                 f"  MLflow         run {t.mlflow_run_id} at {self.tracking_uri} (`mlflow ui --backend-store-uri {self.tracking_uri}`)",
                 f"  model          {r.model_uri} ({'promoted' if self.promotion.promote else 'not promoted'})",
                 f"  promotion      {self.promotion.summary()}",

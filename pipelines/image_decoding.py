@@ -3,7 +3,9 @@
 Rules, applied to every input:
 
 - Only the formats in :attr:`DecodeLimits.formats` are parsed (Pillow is told to try no other
-  plugin), so a GIF or an SVG is rejected before any decoder runs on it.
+  plugin), so a GIF or an SVG is rejected before any decoder runs on it; :func:`check_signature`
+  does the same check on a file's first bytes, so a reader can refuse a non-image (a video, an
+  animated GIF, a HEIC) before reading the rest of it. The error names what the bytes are.
 - The pixel count is read from the header and checked against :attr:`DecodeLimits.max_pixels`
   *before* any pixel data is decoded: a decompression bomb raises, it never warns and continues.
 - The EXIF orientation tag is applied, so arrays are upright as a viewer would show them.
@@ -32,6 +34,9 @@ ImageFormat = Literal["JPEG", "PNG", "WEBP", "BMP", "TIFF"]
 ALL_FORMATS: tuple[ImageFormat, ...] = get_args(ImageFormat)
 DEFAULT_MAX_PIXELS = 89_478_485
 """Pillow's own ``Image.MAX_IMAGE_PIXELS`` default (about 0.25 GiB of 24-bit pixels)."""
+
+SIGNATURE_BYTES = 16
+"""Bytes Pillow looks at to recognise a format (``Image.open`` reads this many)."""
 
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
@@ -64,6 +69,35 @@ class DecodeLimits:
 def content_sha256(data: bytes) -> str:
     """Hex SHA-256 of the raw (encoded) bytes: the content identity of a source image."""
     return hashlib.sha256(data).hexdigest()
+
+
+def _accepts(accept: object, prefix: bytes) -> bool:
+    """A Pillow plugin's ``_accept`` verdict (a returned string is a warning, i.e. not accepted)."""
+    verdict = accept(prefix) if callable(accept) else False
+    return bool(verdict) and not isinstance(verdict, str)
+
+
+def identify_format(prefix: bytes) -> str | None:
+    """The format the first bytes of a file announce: a Pillow format name (``GIF``, ``PNG``, ...),
+    an ISO media brand (``HEIC``, ``AVIF``) or None."""
+    Image.init()
+    for name, (_, accept) in Image.OPEN.items():
+        if _accepts(accept, prefix[:SIGNATURE_BYTES]):
+            return name
+    if prefix[4:8] == b"ftyp":
+        return prefix[8:12].decode("ascii", "replace").strip().upper() or None
+    return None
+
+
+def check_signature(prefix: bytes, limits: DecodeLimits = DecodeLimits()) -> None:
+    """Raise :class:`ImageDecodeError` unless the first bytes of a file (at least
+    :data:`SIGNATURE_BYTES`) start an image of an accepted format, by Pillow's own checks."""
+    Image.init()
+    if any(_accepts(Image.OPEN[name][1], prefix[:SIGNATURE_BYTES]) for name in limits.formats if name in Image.OPEN):
+        return
+    found = identify_format(prefix)
+    what = f"a {found} file" if found else f"not an image (starts {prefix[:8]!r})"
+    raise ImageDecodeError(f"{what}: not one of the accepted formats {'/'.join(limits.formats)}")
 
 
 def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> np.ndarray:

@@ -46,19 +46,34 @@ LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PreprocessResult:
+    """What one run did: every input accepted or rejected, every sample added, replaced or already there."""
+
     run_id: str
     inputs: int
-    rows: int
-    errors: int
-    skipped: int
-    """Samples already committed with the current extractor versions (when the run planned, or
-    committed by a concurrent run before this one's commit landed)."""
+    """Files found under the input (or named by the manifest): ``accepted + rejected``."""
+    accepted: int
+    """Inputs whose samples are all in the table after the run (added, replaced or already there)."""
+    rejected: int
+    """Inputs recorded in the errors table (one row each) instead."""
+    added: int
+    """New sample rows this run committed."""
     replaced: int
     """Committed samples whose stale modalities this run recomputed (rows replaced, ids kept)."""
+    already_present: int
+    """Samples already committed and up to date: when the run planned, or committed by a
+    concurrent run before this one's commit landed."""
     snapshot_id: int | None
     """The samples-table snapshot holding this run's rows (the current one if nothing was new)."""
     config_hash: str
     """The run's content hash (:func:`pipelines.sample_identity.content_hash`), the ``config_hash`` of its rows."""
+
+    def summary(self) -> str:
+        """One line: the input accounting, then the row accounting."""
+        return (
+            f"preprocess run {self.run_id}: {self.inputs} inputs = {self.accepted} accepted + {self.rejected} rejected; "
+            f"rows: {self.added} added, {self.replaced} replaced, {self.already_present} already present; "
+            f"snapshot {self.snapshot_id}"
+        )
 
 
 def pipeline_options(config: PreprocessConfig) -> PipelineOptions:
@@ -137,7 +152,8 @@ def _counter(outcome: beam.runners.runner.PipelineResult, name: str) -> int:
 def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: str | None = None) -> PreprocessResult:
     """Run the job to completion and commit its rows and errors; raise PreprocessError if rejected."""
     run_id = run_id or uuid.uuid4().hex[:12]
-    uris = expand_sources(config.input)
+    captions = (config.modalities.captions_path,) if config.modalities.captions_path else ()
+    uris = expand_sources(config.input, exclude=captions)
     chash = content_hash(config)
     extractors = extractor_versions(config.modalities)
     base = current_snapshot_id(store)  # the plan's snapshot: the commit re-checks what landed after it
@@ -153,8 +169,8 @@ def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: 
         outcome = pipeline.run()
         outcome.wait_until_finish()
         skipped = _counter(outcome, "skipped_existing")
-        staged = list_staged(store, run_id)
-        check_error_rate(_rejected_sources(staged.errors), len(uris), config.max_error_rate)
+        rejected = _rejected_sources(list_staged(store, run_id).errors)
+        check_error_rate(rejected, len(uris), config.max_error_rate)
         summary = {"config_hash": chash, "inputs": str(len(uris))}
         replacements = list_replacements(staging_dir(store, run_id))
         replacement = replace_samples(store, replacements, extractors, run_id, {**summary, "run_id": run_id})
@@ -163,7 +179,7 @@ def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: 
         discard_staging(store, run_id)
         raise
     return PreprocessResult(
-        run_id=run_id, inputs=len(uris), rows=result.rows, errors=result.errors,
-        skipped=skipped + result.already_present + replacement.already_current, replaced=replacement.replaced,
+        run_id=run_id, inputs=len(uris), accepted=len(uris) - len(rejected), rejected=len(rejected), added=result.rows,
+        replaced=replacement.replaced, already_present=skipped + result.already_present + replacement.already_current,
         snapshot_id=result.snapshot_id, config_hash=chash,
     )

@@ -15,7 +15,7 @@ from pipelines.prepared_sample import PreparedSample, RejectedInput
 from pipelines.preprocess_config import PreprocessConfig
 from pipelines.sample_model_handler import SampleModelHandler
 from pipelines.sample_preparation import prepare_samples
-from pipelines.sources import read_bytes
+from pipelines.sources import read_image_source
 from pipelines.worker_threads import limit_threads
 
 REJECTED = "rejected"
@@ -35,7 +35,8 @@ class PrepareSampleFn(beam.DoFn):
 
     An input is rejected (one errors-table row, counted) only for failures that are a property of
     the input, with the stage that found them: ``read`` (missing, a directory, unreadable),
-    ``decode`` (not an accepted image, corrupt or truncated, a decompression bomb) or ``prepare``
+    ``decode`` (not an accepted image, found from its first bytes without reading the rest;
+    corrupt or truncated; a decompression bomb) or ``prepare``
     (too small for the crop, degradation failure). Any other read error (network, service
     unavailable) propagates so the runner retries the bundle instead of recording a good input as
     bad. Samples already committed under the same config are skipped (and counted) when their
@@ -58,9 +59,12 @@ class PrepareSampleFn(beam.DoFn):
 
     def process(self, uri: str) -> Iterator[PreparedSample | beam.pvalue.TaggedOutput]:
         try:
-            data = read_bytes(uri)
+            data = read_image_source(uri)
         except INPUT_READ_ERRORS as error:
             yield self._reject(uri, "read", error)
+            return
+        except ImageDecodeError as error:
+            yield self._reject(uri, "decode", error)
             return
         try:
             samples = prepare_samples(uri, data, self._config, self._config_hash, self._captions, self._plan)

@@ -67,7 +67,8 @@ class SampleDataset:
     captions_path: Path
     """``captions.jsonl``: one ``{"uri": <file name>, "caption": <text>}`` per photo."""
     uris: list[str]
-    """Absolute paths of the photos, sorted (as :func:`pipelines.sources.expand_sources` lists them)."""
+    """Absolute paths of the photos, sorted (as :func:`pipelines.sources.expand_sources` lists them, the
+    captions sidecar excluded)."""
 
 
 def _write_if_changed(path: Path, content: bytes) -> None:

@@ -1,30 +1,34 @@
-"""Where HR images come from: one input spec -> a sorted list of image URIs, and their bytes.
+"""Where HR images come from: one input spec -> a sorted list of input URIs, and their bytes.
 
 A spec is any of (local or any fsspec file system: ``gs://``, ``s3://``, ``file://``, ...):
 
-- a directory: every image file below it, recursively;
-- a glob (``gs://bucket/hr/*.jpg``, ``data/**/*.png``): every image file it matches;
+- a directory: every file below it, recursively;
+- a glob (``gs://bucket/hr/*.jpg``, ``data/**/*.png``): every file it matches;
 - one image file;
 - a manifest: ``*.txt`` with one URI per line (blank lines and ``#`` comments skipped) or
   ``*.jsonl`` with one ``{"uri": ...}`` object per line. Relative entries are resolved against
-  the manifest's folder. Entries are kept whatever their extension: a listed file that is not an
-  image becomes a counted decode rejection downstream, never a silent drop.
+  the manifest's folder.
 
-Directory and glob matches are filtered by :data:`IMAGE_EXTENSIONS` (case-insensitive). Specs
-given with a protocol (``gs://``, ``file://``) yield URIs with that protocol; plain local specs
-yield absolute local paths.
+Every file found or listed is an input, whatever its extension: it becomes samples or a row of
+the errors table (a GIF, a HEIC, a text file: a ``decode`` rejection naming what it is, see
+:func:`read_image_source`), so inputs = accepted + rejected and nothing is silently left out.
+The only file a listing skips is the job's own captions sidecar (``exclude``). Specs given with a
+protocol (``gs://``, ``file://``) yield URIs with that protocol; plain local specs yield absolute
+local paths.
 """
 
 from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import fsspec
 from fsspec.core import has_magic, url_to_fs
 from fsspec.spec import AbstractFileSystem
+
+from pipelines.image_decoding import SIGNATURE_BYTES, check_signature
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 MANIFEST_EXTENSIONS: frozenset[str] = frozenset({".txt", ".jsonl"})
@@ -38,8 +42,8 @@ def _extension(path: str) -> str:
     return posixpath.splitext(path)[1].lower()
 
 
-def _is_image_file(path: str, info: dict[str, Any]) -> bool:
-    return info.get("type") == "file" and _extension(path) in IMAGE_EXTENSIONS
+def _is_file(info: dict[str, Any]) -> bool:
+    return info.get("type") == "file"
 
 
 def _filesystem(spec: str) -> tuple[AbstractFileSystem, str]:
@@ -49,28 +53,31 @@ def _filesystem(spec: str) -> tuple[AbstractFileSystem, str]:
         raise SourceError(f"cannot open input '{spec}': {error}") from error
 
 
-def expand_sources(spec: str) -> list[str]:
-    """Expand an input spec (directory, glob, image file or manifest) into sorted, unique image URIs.
+def expand_sources(spec: str, exclude: Collection[str] = ()) -> list[str]:
+    """Expand an input spec (directory, glob, image file or manifest) into sorted, unique input URIs.
 
-    Raises :class:`SourceError` if the spec does not exist, is not an image or manifest, or
-    matches no image.
+    A directory or glob yields every file it holds or matches except those in ``exclude`` (local
+    paths or URLs, e.g. the captions sidecar). Raises :class:`SourceError` if the spec does not
+    exist, is a single file that is neither an image nor a manifest, or matches no file.
     """
     fs, path = _filesystem(spec)
     keep_protocol = "://" in spec or "::" in spec
+    skipped = {_filesystem(other)[1] for other in exclude}
 
     def to_uri(found: str) -> str:
         return fs.unstrip_protocol(found) if keep_protocol else found
 
     if has_magic(path):
         matches = fs.glob(path, detail=True)
-        uris = [to_uri(p) for p, info in matches.items() if _is_image_file(p, info)]
+        uris = [to_uri(p) for p, info in matches.items() if _is_file(info) and p not in skipped]
     else:
         try:
             info = fs.info(path)
         except FileNotFoundError:
             raise SourceError(f"input '{spec}' does not exist") from None
         if info["type"] == "directory":
-            uris = [to_uri(p) for p, found in fs.find(path, detail=True).items() if _is_image_file(p, found)]
+            found = fs.find(path, detail=True).items()
+            uris = [to_uri(p) for p, entry in found if _is_file(entry) and p not in skipped]
         elif _extension(path) in MANIFEST_EXTENSIONS:
             uris = [_resolve_entry(entry, posixpath.dirname(path), to_uri) for entry in _read_manifest(fs, path)]
         elif _extension(path) in IMAGE_EXTENSIONS:
@@ -81,7 +88,7 @@ def expand_sources(spec: str) -> list[str]:
                 f"nor a manifest ({', '.join(sorted(MANIFEST_EXTENSIONS))})"
             )
     if not uris:
-        raise SourceError(f"input '{spec}' matches no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+        raise SourceError(f"input '{spec}' matches no files")
     return sorted(set(uris))
 
 
@@ -121,3 +128,16 @@ def read_bytes(uri: str) -> bytes:
     """The whole content of one file, local path or any fsspec URL."""
     with fsspec.open(uri, "rb") as handle:
         return handle.read()
+
+
+def read_image_source(uri: str) -> bytes:
+    """The whole content of one input file, after its first bytes showed an accepted image format.
+
+    Raises :class:`~pipelines.image_decoding.ImageDecodeError` (naming what the file is) having
+    read only :data:`~pipelines.image_decoding.SIGNATURE_BYTES` of anything else, so a video or
+    an archive among the images costs nothing to reject.
+    """
+    with fsspec.open(uri, "rb") as handle:
+        head = handle.read(SIGNATURE_BYTES)
+        check_signature(head)
+        return head + handle.read()

@@ -164,7 +164,10 @@ def test_resource_reads_the_yaml_and_overrides_like_the_cli(tmp_path: Path) -> N
 
 def _fake_stage_functions(monkeypatch: pytest.MonkeyPatch, calls: dict[str, Any], promote: bool) -> None:
     def run_preprocess(preprocess: Any, store: Any) -> PreprocessResult:
-        return PreprocessResult("pre1", inputs=3, rows=6, errors=0, skipped=0, replaced=0, snapshot_id=111, config_hash="h")
+        return PreprocessResult(
+            "pre1", inputs=3, accepted=3, rejected=0, added=6, replaced=0, already_present=0, snapshot_id=111,
+            config_hash="h",
+        )
 
     def run_training(train: Any, store: Any, tracking: Any, run_name: str | None) -> TrainResult:
         calls["train_snapshot"] = train.snapshot
@@ -268,7 +271,7 @@ def test_new_images_start_a_cycle_that_snapshots_trains_evaluates_and_promotes(
     instance = dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "dagster"))
     before = dg.materialize([feature_snapshot], resources={"mmsr": mmsr}, instance=instance)
     first = before.output_for_node("feature_snapshot")
-    assert first.rows == 2 * len(FIRST_PHOTOS)
+    assert first.added == 2 * len(FIRST_PHOTOS)
 
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
     baseline = _tick(sensor, mmsr, None)
@@ -280,7 +283,7 @@ def test_new_images_start_a_cycle_that_snapshots_trains_evaluates_and_promotes(
     assert run.success
     snapshot: PreprocessResult = run.output_for_node("feature_snapshot")
     assert snapshot.snapshot_id != first.snapshot_id
-    assert (snapshot.rows, snapshot.skipped) == (2, 2 * len(FIRST_PHOTOS))
+    assert (snapshot.added, snapshot.already_present) == (2, 2 * len(FIRST_PHOTOS))
     trained: TrainedModel = run.output_for_node("trained_model")
     evaluation: EvaluationResult = run.output_for_node("model_evaluation")
     decision: PromotionDecision = run.output_for_node("model_promotion")

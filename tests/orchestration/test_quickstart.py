@@ -44,7 +44,7 @@ def test_summary_names_every_output(quickstart_dir: Path) -> None:
     second = (quickstart_dir / "stdout-2.txt").read_text()
     for needle in ("feature store", "snapshot", "MLflow", "models:/mmsr-sr@champion", "SR output"):
         assert needle in first
-    assert "0 new rows" in second and "already present" in second
+    assert "0 rows added" in second and "already present" in second and "0 rejected" in second
 
 
 def test_feature_store_has_one_commit_of_the_sample_photos(quickstart_dir: Path) -> None:

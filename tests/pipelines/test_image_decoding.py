@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.image_decoding import DecodeLimits, ImageDecodeError, content_sha256, decode_image
+from pipelines.image_decoding import (
+    SIGNATURE_BYTES,
+    DecodeLimits,
+    ImageDecodeError,
+    check_signature,
+    content_sha256,
+    decode_image,
+    identify_format,
+)
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
@@ -162,3 +170,25 @@ def test_decode_limits_are_validated() -> None:
 def test_content_sha256_is_the_hex_digest_of_the_bytes() -> None:
     assert content_sha256(b"abc") == hashlib.sha256(b"abc").hexdigest()
     assert content_sha256(b"abc") != content_sha256(b"abd")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "BMP", "TIFF"])
+def test_accepted_formats_pass_the_signature_check(fmt: str) -> None:
+    data = encode(Image.new("RGB", (8, 8), "red"), fmt)
+    check_signature(data[:SIGNATURE_BYTES])  # no error
+    assert identify_format(data[:SIGNATURE_BYTES]) in (fmt, "MPO")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "named"),
+    [
+        (encode(Image.new("RGB", (8, 8), "red"), "GIF"), "a GIF file"),
+        (b"\0\0\0\x18ftypheic" + bytes(8), "a HEIC file"),
+        (b"\0\0\0\x1cftypavif" + bytes(8), "a AVIF file"),
+        (b"plain text, not pixels", "not an image (starts b'plain te')"),
+    ],
+)
+def test_other_formats_fail_the_signature_check_naming_what_they_are(prefix: bytes, named: str) -> None:
+    with pytest.raises(ImageDecodeError, match=r"not one of the accepted formats JPEG/PNG/WEBP/BMP/TIFF") as raised:
+        check_signature(prefix[:SIGNATURE_BYTES])
+    assert str(raised.value).startswith(named)

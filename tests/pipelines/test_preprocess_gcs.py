@@ -169,11 +169,11 @@ def test_job_commits_to_a_gcs_warehouse(
     warehouse = store.warehouse
     job = gcs_job(tiny_models, sample_photos, tmp_path, warehouse, store.io_properties)
     result = run_preprocess(job.preprocess, job.store)
-    assert (result.inputs, result.rows, result.errors) == (3, 3, 0)
+    assert (result.inputs, result.added, result.rejected) == (3, 3, 0)
     table = read_arrow(job.store, columns=["source_uri", "caption"])
     assert sorted(table.column("source_uri").to_pylist()) == [f"gs://{BUCKET}/hr/{name}" for name in sorted(PHOTOS)]
     assert all(table.column("caption").to_pylist())
     assert snapshot_files(job.store) and all(url.startswith(f"{warehouse}/") for url in snapshot_files(job.store))
     assert not GCSFileSystem().exists(f"{BUCKET}/warehouse-{file_io}/_staging/{result.run_id}")
-    assert run_preprocess(job.preprocess, job.store).skipped == 3
+    assert run_preprocess(job.preprocess, job.store).already_present == 3
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import io
 import json
 import os
 import struct
@@ -24,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from PIL import Image
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
 from featurestore.catalog import open_catalog
@@ -43,7 +45,7 @@ from pipelines.preprocess_job import PreprocessResult, run_preprocess
 from pipelines.sample_identity import FieldRole, config_leaves, fields_with_role
 from pipelines.sample_dataset import SampleDataset
 from pipelines.sample_model_handler import SampleModelHandler
-from pipelines.sources import expand_sources, read_bytes
+from pipelines.sources import expand_sources, read_image_source
 from tests.pipelines.conftest import SmallJob, TinyModels, copy_photos, small_job
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -94,7 +96,7 @@ def committed(
 
 def test_one_row_per_input_and_crop(committed: CommittedRun) -> None:
     result, rows = committed.result, committed.table.to_pylist()
-    assert (result.inputs, result.rows, result.errors, result.skipped) == (4, 4 * CROPS, 0, 0)
+    assert (result.inputs, result.accepted, result.added, result.rejected, result.already_present) == (4, 4, 4 * CROPS, 0, 0)
     assert len(rows) == 4 * CROPS == len({row["sample_id"] for row in rows})
     per_source = {uri: sum(row["source_uri"] == uri for row in rows) for uri in committed.photos}
     assert per_source == {uri: CROPS for uri in committed.photos}
@@ -131,7 +133,7 @@ def test_rows_carry_their_lineage(committed: CommittedRun) -> None:
 
 def test_rerun_with_the_same_config_commits_nothing_new(committed: CommittedRun) -> None:
     again = run_preprocess(committed.job.preprocess, committed.job.store)
-    assert (again.rows, again.errors, again.skipped, again.replaced) == (0, 0, 4 * CROPS, 0)
+    assert (again.added, again.rejected, again.already_present, again.replaced) == (0, 0, 4 * CROPS, 0)
     assert again.snapshot_id == committed.result.snapshot_id == current_snapshot_id(committed.job.store)
     assert read_arrow(committed.job.store, columns=["sample_id"]).num_rows == 4 * CROPS
 
@@ -157,7 +159,7 @@ def test_changing_only_policy_knobs_adds_no_rows(job: SmallJob, sample_photos: S
     changed_paths = {path for path in before if before[path] != after[path]}
     assert changed_paths == set(fields_with_role(job.preprocess, FieldRole.POLICY)) - LOCAL_POLICY_KNOBS_LEFT_OUT
     second = run_preprocess(changed.preprocess, changed.store)
-    assert (second.rows, second.replaced, second.skipped, second.errors) == (0, 0, 4, 0)
+    assert (second.added, second.replaced, second.already_present, second.rejected) == (0, 0, 4, 0)
     assert (second.config_hash, second.snapshot_id) == (first.config_hash, first.snapshot_id)
     assert read_arrow(job.store, columns=["sample_id"]).num_rows == 4 * CROPS
 
@@ -189,7 +191,7 @@ def test_changing_one_extractor_recomputes_only_that_modality(job: SmallJob, mon
     again = run_preprocess(changed.preprocess, changed.store)
     after = committed_rows(job.store)
     assert again.config_hash == first.config_hash
-    assert (again.rows, again.replaced, again.skipped, again.errors) == (0, 4, 0, 0)
+    assert (again.added, again.replaced, again.already_present, again.rejected) == (0, 4, 0, 0)
     assert after.column("sample_id").to_pylist() == before.column("sample_id").to_pylist()  # same ids, once each
     recomputed = {"edges_png", "edges_tokens", "extractors"}
     for column in set(before.column_names) - recomputed:
@@ -202,7 +204,7 @@ def test_changing_one_extractor_recomputes_only_that_modality(job: SmallJob, mon
     assert table.current_snapshot().summary["replaced"] == "4"
     assert [read_arrow(job.store, s.snapshot_id, columns=["sample_id"]).num_rows for s in table.snapshots()] == [4, 4]
     third = run_preprocess(changed.preprocess, changed.store)
-    assert (third.rows, third.replaced, third.skipped, third.snapshot_id) == (0, 0, 4, again.snapshot_id)
+    assert (third.added, third.replaced, third.already_present, third.snapshot_id) == (0, 0, 4, again.snapshot_id)
 
 
 # ----------------------------------------------------------------------------- dead letters
@@ -231,15 +233,15 @@ def bad_inputs(job: SmallJob, monkeypatch: pytest.MonkeyPatch) -> dict[str, tupl
     (folder / "bomb.png").write_bytes(png_header_claiming(50_000, 50_000))
     (folder / "vanished.png").write_bytes((folder / "coffee.png").read_bytes())
 
-    def list_then_delete(spec: str) -> list[str]:
-        uris = expand_sources(spec)
+    def list_then_delete(spec: str, exclude: tuple[str, ...] = ()) -> list[str]:
+        uris = expand_sources(spec, exclude)
         (folder / "vanished.png").unlink()
         return uris
 
     monkeypatch.setattr(preprocess_job, "expand_sources", list_then_delete)
     return {
         "truncated.jpg": ("decode", "truncated"),
-        "not_an_image.png": ("decode", "not a JPEG/PNG"),
+        "not_an_image.png": ("decode", "not one of the accepted formats JPEG/PNG"),
         "bomb.png": ("decode", "decompression bomb"),
         "vanished.png": ("read", "vanished.png"),
     }
@@ -247,7 +249,7 @@ def bad_inputs(job: SmallJob, monkeypatch: pytest.MonkeyPatch) -> dict[str, tupl
 
 def test_bad_inputs_become_error_rows_and_good_ones_commit(job: SmallJob, bad_inputs: dict[str, tuple[str, str]]) -> None:
     result = run_preprocess(job.with_(max_error_rate=0.5).preprocess, job.store)
-    assert (result.inputs, result.rows, result.errors) == (8, 4, 4)
+    assert (result.inputs, result.accepted, result.rejected, result.added) == (8, 4, 4, 4)
     committed = read_arrow(job.store, columns=["source_uri"]).column("source_uri").to_pylist()
     assert sorted(Path(uri).name for uri in committed) == sorted(
         ["astronaut.png", "chelsea.png", "coffee.png", "flower.jpg"]
@@ -259,6 +261,29 @@ def test_bad_inputs_become_error_rows_and_good_ones_commit(job: SmallJob, bad_in
         assert row["stage"] == stage and needle in str(row["message"]), row
         assert (row["run_id"], row["config_hash"]) == (result.run_id, result.config_hash)
     assert errors["vanished.png"]["exception"] == "FileNotFoundError"
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (64, 64), color) for color in ("red", "green", "blue")]
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return out.getvalue()
+
+
+def test_every_file_in_the_input_folder_is_accepted_or_rejected(job: SmallJob, sample_photos: SampleDataset) -> None:
+    folder = Path(job.preprocess.input)
+    (folder / "animated.gif").write_bytes(animated_gif())
+    (folder / "phone.heic").write_bytes(b"\0\0\0\x18ftypheic" + bytes(64))
+    (folder / "notes.txt").write_text("shot on a sunny day\n")
+    (folder / "captions.jsonl").write_bytes(sample_photos.captions_path.read_bytes())  # the job's sidecar: not an input
+    sidecar = dataclasses.replace(job.preprocess.modalities, captions_path=str(folder / "captions.jsonl"))
+    result = run_preprocess(job.with_(max_error_rate=0.5, modalities=sidecar).preprocess, job.store)
+    assert (result.inputs, result.accepted, result.rejected, result.added) == (7, 4, 3, 4)
+    assert "7 inputs = 4 accepted + 3 rejected" in result.summary()
+    errors = {Path(str(row["source_uri"])).name: (row["stage"], row["message"]) for row in error_rows(job.store)}
+    assert sorted(errors) == ["animated.gif", "notes.txt", "phone.heic"]
+    assert errors["animated.gif"][0] == "decode" and errors["animated.gif"][1].startswith("a GIF file")
+    assert errors["phone.heic"][1].startswith("a HEIC file") and errors["notes.txt"][1].startswith("not an image")
 
 
 def test_too_many_bad_inputs_fail_the_run_and_commit_nothing(job: SmallJob, bad_inputs: dict[str, tuple[str, str]]) -> None:
@@ -307,7 +332,7 @@ def use_retrying_runner(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def assert_exactly_once(job: SmallJob, result: PreprocessResult, inputs: int) -> None:
     ids = read_arrow(job.store, columns=["sample_id"]).column("sample_id").to_pylist()
-    assert (result.rows, result.errors, len(ids), len(set(ids))) == (inputs * CROPS, 0, inputs * CROPS, inputs * CROPS)
+    assert (result.added, result.rejected, len(ids), len(set(ids))) == (inputs * CROPS, 0, inputs * CROPS, inputs * CROPS)
     assert error_rows(job.store) == []
 
 
@@ -329,7 +354,9 @@ def test_a_model_failure_is_retried_by_the_runner_not_recorded(
 def test_a_transient_read_failure_is_retried_not_recorded(
     job: SmallJob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(preprocess_transforms, "read_bytes", FailOnce(read_bytes, str(tmp_path / "failed-once")))
+    monkeypatch.setattr(
+        preprocess_transforms, "read_image_source", FailOnce(read_image_source, str(tmp_path / "failed-once"))
+    )
     use_retrying_runner(monkeypatch)
     result = run_preprocess(job.with_(crops_per_image=CROPS).preprocess, job.store)
     assert (tmp_path / "failed-once").exists(), "the failure was injected"
@@ -346,4 +373,4 @@ def test_without_runner_retries_a_model_failure_fails_the_run_cleanly(
     staged = list_staged(job.store, "flaky")
     assert (staged.samples, staged.errors) == ([], [])
     rerun = run_preprocess(job.preprocess, job.store)  # the flag is set now: the model works
-    assert (rerun.rows, rerun.errors) == (4, 0)
+    assert (rerun.added, rerun.rejected) == (4, 0)

@@ -8,7 +8,8 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from pipelines.sources import SourceError, expand_sources, read_bytes
+from pipelines.image_decoding import ImageDecodeError
+from pipelines.sources import SourceError, expand_sources, read_bytes, read_image_source
 
 
 @pytest.fixture
@@ -21,14 +22,22 @@ def image_tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_directory_lists_images_recursively_sorted(image_tree: Path) -> None:
+def test_directory_lists_every_file_recursively_sorted(image_tree: Path) -> None:
     uris = expand_sources(str(image_tree))
-    expected = ["a.jpg", "b.PNG", "sub/c.webp", "sub/deeper/e.tiff"]
+    expected = ["a.jpg", "b.PNG", "notes.md", "sub/c.webp", "sub/d.gif", "sub/deeper/e.tiff"]
     assert uris == sorted(str(image_tree / name) for name in expected)
 
 
-def test_glob_matches_only_images(image_tree: Path) -> None:
-    assert expand_sources(str(image_tree / "sub" / "*")) == [str(image_tree / "sub" / "c.webp")]
+def test_listing_skips_only_the_excluded_sidecar(image_tree: Path) -> None:
+    uris = expand_sources(str(image_tree), exclude=[str(image_tree / "notes.md")])
+    assert str(image_tree / "notes.md") not in uris and len(uris) == 5
+    assert expand_sources(f"file://{image_tree}/*", exclude=[f"file://{image_tree}/notes.md"]) == [
+        f"file://{image_tree}/a.jpg", f"file://{image_tree}/b.PNG",
+    ]
+
+
+def test_glob_matches_every_file_it_names(image_tree: Path) -> None:
+    assert expand_sources(str(image_tree / "sub" / "*")) == [str(image_tree / "sub" / n) for n in ("c.webp", "d.gif")]
     assert expand_sources(str(image_tree / "**" / "*.tiff")) == [str(image_tree / "sub" / "deeper" / "e.tiff")]
 
 
@@ -66,11 +75,11 @@ def test_missing_path_raises(tmp_path: Path) -> None:
         expand_sources(str(tmp_path / "nope"))
 
 
-def test_directory_without_images_raises(tmp_path: Path) -> None:
-    (tmp_path / "readme.md").write_text("no images here")
-    with pytest.raises(SourceError, match="matches no image files"):
-        expand_sources(str(tmp_path))
-    with pytest.raises(SourceError, match="matches no image files"):
+def test_directory_without_files_raises(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SourceError, match="matches no files"):
+        expand_sources(str(tmp_path / "empty"))
+    with pytest.raises(SourceError, match="matches no files"):
         expand_sources(str(tmp_path / "*.jpg"))
 
 
@@ -95,8 +104,18 @@ def test_remote_style_urls_keep_their_protocol(memory_root: str) -> None:
     for name in ["hr/one.jpg", "hr/two.png", "hr/skip.json"]:
         with fsspec.open(f"{memory_root}/{name}", "wb") as handle:
             handle.write(name.encode())
-    uris = expand_sources(f"{memory_root}/hr")
+    uris = expand_sources(f"{memory_root}/hr", exclude=[f"{memory_root}/hr/skip.json"])
     assert [uri.rsplit("/", 1)[-1] for uri in uris] == ["one.jpg", "two.png"]
     assert all(uri.startswith("memory://") for uri in uris)
     assert expand_sources(f"{memory_root}/hr/*.png") == [uris[1]]
     assert read_bytes(uris[0]) == b"hr/one.jpg"
+
+
+def test_an_image_source_is_read_whole_and_anything_else_refused_by_its_first_bytes(tmp_path: Path) -> None:
+    png = tmp_path / "ok.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    assert read_image_source(str(png)) == png.read_bytes()
+    gif = tmp_path / "anim.gif"
+    gif.write_bytes(b"GIF89a" + bytes(100))
+    with pytest.raises(ImageDecodeError, match="a GIF file"):
+        read_image_source(str(gif))
