@@ -2,13 +2,16 @@
 
 A tag is an immutable name for a dataset version (``train.snapshot: paper-v1``). Expiry uses
 pyiceberg 0.12's ``table.maintenance.expire_snapshots()``, which removes snapshots from the
-table metadata only: data files stay on disk (this store appends, so the current snapshot still
-references every file of its ancestors anyway). Tagged snapshots, branch heads (the current
-snapshot is ``main``'s head) and the ``retain_last`` newest snapshots are never expired.
+table metadata only; then every orphan data file (referenced by no remaining snapshot: files only
+expired snapshots read, such as the ones a replacement rewrote, or files a killed commit left)
+older than a grace period is removed (:mod:`featurestore.orphan_files`). Tagged snapshots, branch
+heads (the current snapshot is ``main``'s head) and the ``retain_last`` newest snapshots are never
+expired.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +20,7 @@ from pyiceberg.table.snapshots import Snapshot
 
 from featurestore.config import FeatureStoreConfig
 from featurestore.inspection import require_samples_table, snapshot_time, tagged_snapshot_ids
+from featurestore.orphan_files import DEFAULT_ORPHAN_GRACE_S, OrphanFile, remove_orphans
 from featurestore.readers import resolve_snapshot
 
 
@@ -64,13 +68,18 @@ class ExpireReport:
     protected: tuple[int, ...]
     """Snapshots older than the cutoff kept because they are tagged, a branch head or among the newest."""
     dry_run: bool
+    orphans: tuple[OrphanFile, ...] = ()
+    """Orphan data files older than the grace period removed (dry run: that are orphans now)."""
 
     @property
     def summary(self) -> str:
         verb = "would expire" if self.dry_run else "expired"
+        removed = "would remove" if self.dry_run else "removed"
+        size = sum(orphan.bytes for orphan in self.orphans)
         return (
             f"{verb} {len(self.expired)} snapshot(s), kept {len(self.kept)} "
-            f"({len(self.protected)} older ones protected); data files are not deleted"
+            f"({len(self.protected)} older ones protected); {removed} {len(self.orphans)} orphan data file(s), "
+            f"{size / 2**20:.1f} MiB"
         )
 
 
@@ -97,12 +106,15 @@ def plan_expiry(
 
 
 def expire_snapshots(
-    config: FeatureStoreConfig, older_than: datetime, retain_last: int = 1, dry_run: bool = False
+    config: FeatureStoreConfig, older_than: datetime, retain_last: int = 1, dry_run: bool = False,
+    orphan_grace_s: float = DEFAULT_ORPHAN_GRACE_S,
 ) -> ExpireReport:
-    """Expire samples-table snapshots committed before ``older_than`` (timezone-aware).
+    """Expire samples-table snapshots committed before ``older_than`` (timezone-aware), then
+    remove the orphan data files older than ``orphan_grace_s``.
 
     Keeps tagged snapshots, branch heads, the current snapshot and the ``retain_last`` newest
-    snapshots. With ``dry_run`` nothing changes and the report says what would go.
+    snapshots. With ``dry_run`` nothing changes and the report says what would go (orphans: the
+    ones there are now, before any expiry).
     """
     if older_than.tzinfo is None:
         raise ValueError("older_than must be timezone-aware (e.g. datetime.now(timezone.utc) - timedelta(days=7))")
@@ -111,7 +123,10 @@ def expire_snapshots(
     table = require_samples_table(config)
     current = table.current_snapshot()
     protected = tagged_snapshot_ids(table) | ({current.snapshot_id} if current is not None else set())
+    if orphan_grace_s < 0:
+        raise ValueError(f"the orphan grace period must be >= 0, got {orphan_grace_s} s")
     report = plan_expiry(table.snapshots(), protected, older_than, retain_last, dry_run)
     if report.expired and not dry_run:
         table.maintenance.expire_snapshots().by_ids(list(report.expired)).commit()
-    return report
+    orphans = remove_orphans(config, orphan_grace_s, dry_run)
+    return dataclasses.replace(report, orphans=tuple(orphans))

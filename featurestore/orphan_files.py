@@ -54,7 +54,8 @@ def modified_time(fs: fsspec.AbstractFileSystem, path: str) -> float:
 
 
 def referenced_files(table: Table) -> set[str]:
-    """Paths of every data (and delete) file any snapshot of ``table`` references."""
+    """Paths of every data (and delete) file some snapshot of ``table`` reads (a manifest entry
+    marking a file deleted by a snapshot is no reference to it)."""
     manifests = {}
     for snapshot in table.snapshots():
         for manifest in snapshot.manifests(table.io):
@@ -62,7 +63,7 @@ def referenced_files(table: Table) -> set[str]:
     return {
         entry.data_file.file_path
         for manifest in manifests.values()
-        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False)
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
     }
 
 

@@ -9,7 +9,9 @@ Every data file is checked on its own, so each issue names the file and the colu
 * a sample of ``hr_png`` / ``lr_png`` values, spread evenly over the snapshot, decodes as images;
 * every ``sample_id`` occurs once in the snapshot (an error naming examples otherwise), counted by
   DuckDB over the files' ``sample_id`` column (it spills to disk rather than holding every id);
-* a modality missing from some rows (coverage below 100%) is reported as information, not an error.
+* a modality missing from some rows (coverage below 100%) is reported as information, not an error;
+* orphan data files in the tables' data locations (referenced by no snapshot,
+  :mod:`featurestore.orphan_files`) are warnings: invisible to readers, but left behind.
 
 It streams every file once, batch by batch (memory stays at one batch), so it costs a full scan.
 """
@@ -30,6 +32,7 @@ import pyarrow.parquet as pq
 from featurestore.commit import schema_differences
 from featurestore.config import FeatureStoreConfig
 from featurestore.modality import CAPTION_TOKENS, VQ_CODEBOOK_SIZE, VQ_TOKENS, Modality
+from featurestore.orphan_files import DEFAULT_ORPHAN_GRACE_S, OrphanFile, find_orphans
 from featurestore.readers import parquet_relation, resolve_snapshot, snapshot_files
 from featurestore.schema import SAMPLES_SCHEMA
 
@@ -41,6 +44,8 @@ _SHOWN_DUPLICATES = 5
 class Severity(str, Enum):
     ERROR = "error"
     """The data breaks a contract readers rely on: ``validate`` fails."""
+    WARNING = "warning"
+    """Left behind, harmless to readers (an orphan data file): ``mmsr features expire`` removes it."""
     INFO = "info"
     """Worth knowing, allowed by the schema (e.g. a modality missing from some rows)."""
 
@@ -281,11 +286,24 @@ def duplicate_issue(snapshot_id: int, urls: list[str]) -> ValidationIssue | None
     return ValidationIssue(f"snapshot {snapshot_id}", "sample_id", message)
 
 
+def orphan_issue(orphan: OrphanFile, grace_s: float = DEFAULT_ORPHAN_GRACE_S) -> ValidationIssue:
+    """A warning naming one orphan data file, its age and what removes it."""
+    age = f"{orphan.age_s / 3600:.1f} h" if orphan.age_s >= 3600 else f"{orphan.age_s:.0f} s"
+    if orphan.age_s >= grace_s:
+        fate = "`mmsr features expire` removes it"
+    else:
+        fate = (f"younger than the {grace_s / 3600:g} h grace period (a commit may be in flight): the next run removes "
+                "it if its run is gone, `mmsr features expire` once it is older")
+    message = f"orphan data file: referenced by no snapshot, {orphan.bytes} bytes, {age} old; {fate}"
+    return ValidationIssue(orphan.url, None, message, Severity.WARNING)
+
+
 def validate_snapshot(
     config: FeatureStoreConfig, snapshot: str | int | None = None, sample_images: int = 8
 ) -> ValidationReport:
     """Validate every data file of a snapshot (id, tag or None = current); decode ``sample_images`` rows' images.
 
+    Also reports the orphan data files of the store's tables (warnings, whatever the snapshot).
     Raises ValueError for an unknown snapshot; data problems are issues in the report, never raised.
     """
     if sample_images < 0:
@@ -299,5 +317,8 @@ def validate_snapshot(
         files=len(urls),
         rows=sum(check.rows for check in checks),
         images_checked=sum(check.images for check in checks),
-        issues=tuple(issue for check in checks for issue in check.issues) + ((duplicates,) if duplicates else ()),
+        issues=(
+            tuple(issue for check in checks for issue in check.issues) + ((duplicates,) if duplicates else ())
+            + tuple(orphan_issue(orphan) for orphan in find_orphans(config))
+        ),
     )

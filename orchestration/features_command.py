@@ -47,19 +47,27 @@ def add_features_parser(
     diff.add_argument("a", help="older snapshot id or tag")
     diff.add_argument("b", help="newer snapshot id or tag")
     diff.add_argument("--show", type=int, default=_SHOWN_IDS, help="sample ids listed per kind (default: %(default)s)")
-    validate = actions.add_parser("validate", help="check a snapshot's files: schema, tokens, images; exit 1 on errors")
+    validate = actions.add_parser(
+        "validate", help="check a snapshot: schema, tokens, images, duplicate ids (exit 1 on errors); report orphan files"
+    )
     validate.add_argument("target", metavar="snapshot", nargs="?", help="snapshot id or tag (default: current)")
     validate.add_argument("--sample-images", type=int, default=8, help="hr/lr PNG rows decoded (default: %(default)s)")
     tag = actions.add_parser("tag", help="name a snapshot (default: current) with a tag")
     tag.add_argument("name", help="tag name, e.g. paper-v1")
     tag.add_argument("target", metavar="snapshot", nargs="?", help="snapshot id or tag (default: current)")
     tag.add_argument("--replace", action="store_true", help="move the tag if it already exists")
-    expire = actions.add_parser("expire", help="expire old snapshots (never tagged ones or the current one)")
+    expire = actions.add_parser(
+        "expire", help="expire old snapshots (never tagged ones or the current one), remove orphan data files"
+    )
     expire.add_argument("--older-than-days", type=float, required=True, help="expire snapshots older than this")
     expire.add_argument(
         "--retain-last", type=int, default=1, help="always keep this many newest (default: %(default)s)"
     )
-    expire.add_argument("--dry-run", action="store_true", help="only report what would be expired")
+    expire.add_argument("--dry-run", action="store_true", help="only report what would be expired / removed")
+    expire.add_argument(
+        "--orphan-grace-hours", type=float, default=24.0,
+        help="remove orphan data files (referenced by no snapshot) older than this (default: %(default)s)",
+    )
     for parser in (ls, show, diff, validate, tag, expire):
         add_config_flags(parser)
     return features
@@ -167,11 +175,15 @@ def _expire(config: FeatureStoreConfig, args: argparse.Namespace) -> int:
 
     if args.older_than_days < 0:
         raise ValueError(f"--older-than-days must be >= 0, got {args.older_than_days}")
+    if args.orphan_grace_hours < 0:
+        raise ValueError(f"--orphan-grace-hours must be >= 0, got {args.orphan_grace_hours}")
     cutoff = datetime.now(timezone.utc) - timedelta(days=args.older_than_days)
-    report = expire_snapshots(config, cutoff, args.retain_last, args.dry_run)
+    report = expire_snapshots(config, cutoff, args.retain_last, args.dry_run, args.orphan_grace_hours * 3600)
     print(f"{report.summary}; cutoff {cutoff.isoformat(timespec='seconds')}")
     for snapshot_id in report.expired:
         print(f"  {'would expire' if report.dry_run else 'expired'} {snapshot_id}")
+    for orphan in report.orphans:
+        print(f"  {'would remove' if report.dry_run else 'removed'} orphan {orphan.url}")
     return 0
 
 

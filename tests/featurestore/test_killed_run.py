@@ -1,4 +1,5 @@
-"""A run killed with SIGKILL between staging and commit commits nothing, and the next run cleans up."""
+"""A run killed with SIGKILL before or inside its commit commits nothing and leaves nothing behind
+once the next run (or ``features expire``) has cleaned up; ``features validate`` reports what it left."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import pytest
 
 from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
+from featurestore.maintenance import expire_snapshots
+from featurestore.orphan_files import find_orphans
 from featurestore.readers import current_snapshot_id, read_arrow
 from featurestore.staging import claim_staging, list_staged, staged_run_ids
+from featurestore.validation import Severity, validate_snapshot
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,17 +39,27 @@ _RUN = textwrap.dedent(
     claim_staging(store, "killed")
     rows = pa.Table.from_pylist([sample_row(index) for index in range(4, 10)], SAMPLES_SCHEMA)
     write_parquet(f"{staging_dir(store, 'killed')}/{SAMPLES_DIR}/part-00000.parquet", rows)
-    open(sys.argv[3], "w").close()  # staged: tell the test, then wait to be killed
-    time.sleep(120)
+    if sys.argv[4] == "staged":
+        open(sys.argv[3], "w").close()  # staged: tell the test, then wait to be killed
+        time.sleep(120)
+    else:  # in the commit window: the files are in the table's data location, no snapshot yet
+        from pyiceberg.table import Table
+
+        def wait_to_be_killed(*args, **kwargs):
+            open(sys.argv[3], "w").close()
+            time.sleep(120)
+
+        Table.add_files = wait_to_be_killed
     commit_run(store, "killed", {"config_hash": "cfg-test"})
     """
 )
 
 
-def _start_and_kill(store: FeatureStoreConfig, ready: Path) -> None:
-    """Run ``_RUN`` in a subprocess, SIGKILL it once it has staged its rows (before its commit)."""
+def _start_and_kill(store: FeatureStoreConfig, ready: Path, when: str = "staged") -> None:
+    """Run ``_RUN`` in a subprocess, SIGKILL it once it has staged its rows (``staged``) or once its
+    commit has moved them into the table (``committing``)."""
     process = subprocess.Popen(
-        [sys.executable, "-c", _RUN, store.catalog_uri, store.warehouse, str(ready)], cwd=REPO,
+        [sys.executable, "-c", _RUN, store.catalog_uri, store.warehouse, str(ready), when], cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     deadline = time.monotonic() + 60
@@ -74,3 +91,29 @@ def test_killed_run_commits_nothing_and_is_cleaned_up(
     assert result.rows == 6 and result.snapshot_id != before
     assert sorted(ids) == [f"sample-{index:05d}" for index in range(10)]  # exactly once, no duplicates
     assert staged_run_ids(store) == []
+
+
+@pytest.mark.parametrize("cleanup", ["next run", "features expire"])
+def test_killed_in_the_commit_window_its_orphans_are_reported_then_removed(
+    store: FeatureStoreConfig, stage_samples: StageSamples, tmp_path: Path, cleanup: str
+) -> None:
+    stage_samples("first", 4)
+    before = commit_run(store, "first", {"config_hash": CONFIG_HASH}).snapshot_id
+
+    _start_and_kill(store, tmp_path / "committing", when="committing")
+    assert current_snapshot_id(store) == before and read_arrow(store, columns=["sample_id"]).num_rows == 4
+    (orphan,) = find_orphans(store)
+    assert "/data/killed-part-00000.parquet" in orphan.url
+    report = validate_snapshot(store, sample_images=0)
+    warnings = [issue for issue in report.issues if issue.severity is Severity.WARNING]
+    assert report.ok and [issue.file for issue in warnings] == [orphan.url]
+    assert "referenced by no snapshot" in warnings[0].message
+
+    if cleanup == "next run":
+        assert claim_staging(store, "rerun") == ["killed"]
+    else:
+        later = datetime.now(timezone.utc) + timedelta(days=1)
+        assert [found.url for found in expire_snapshots(store, later, orphan_grace_s=0).orphans] == [orphan.url]
+    assert find_orphans(store) == []
+    assert not any(issue.severity is Severity.WARNING for issue in validate_snapshot(store, sample_images=0).issues)
+    assert read_arrow(store, columns=["sample_id"]).num_rows == 4

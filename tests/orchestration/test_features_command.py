@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from types import SimpleNamespace
 
 import pyarrow.parquet as pq
@@ -127,6 +128,23 @@ def test_expire_dry_run_then_for_real(
     assert _run(store, capsys, "ls")[1].count("\n") == 2
     status, _, err = _run(store, capsys, "expire", "--older-than-days", "-1")
     assert status == 2 and "--older-than-days" in err
+
+
+def test_validate_reports_orphans_and_expire_removes_them(
+    store: FeatureStoreConfig, two_runs: tuple[int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = open_catalog(store).load_table(store.samples_identifier).location()
+    stray = f"{location}/data/left-behind.parquet"
+    Path(stray.removeprefix("file://")).write_bytes(b"PAR1 not committed")
+    status, out, _ = _run(store, capsys, "validate", "--sample-images", "0")
+    assert status == 0 and out.strip().endswith("1 issues: OK")
+    assert "warning" in out and stray in out and "orphan data file" in out
+    status, out, _ = _run(store, capsys, "expire", "--older-than-days", "1", "--orphan-grace-hours", "0", "--dry-run")
+    assert status == 0 and "would remove 1 orphan data file(s)" in out and f"would remove orphan {stray}" in out
+    status, out, _ = _run(store, capsys, "expire", "--older-than-days", "1", "--orphan-grace-hours", "0")
+    assert status == 0 and f"removed orphan {stray}" in out and not Path(stray.removeprefix("file://")).exists()
+    status, _, err = _run(store, capsys, "expire", "--older-than-days", "1", "--orphan-grace-hours", "-1")
+    assert status == 2 and "--orphan-grace-hours" in err
 
 
 def test_ls_before_any_commit(store: FeatureStoreConfig, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,71 @@
+"""Orphan data files: found, reported with their age, removed only when old enough or provably dead."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+
+from featurestore.catalog import open_catalog
+from featurestore.commit import commit_run
+from featurestore.config import FeatureStoreConfig
+from featurestore.maintenance import expire_snapshots
+from featurestore.orphan_files import find_orphans, remove_orphans, remove_unreferenced
+from featurestore.readers import read_arrow, snapshot_files
+from featurestore.row_replacement import replace_rows
+from featurestore.schema import SAMPLES_SCHEMA
+from tests.featurestore.conftest import CONFIG_HASH, StageSamples, sample_row, write_parquet
+
+PROPS = {"config_hash": CONFIG_HASH}
+LATER = datetime.now(timezone.utc) + timedelta(days=1)
+
+
+def _stray(store: FeatureStoreConfig, name: str = "stray.parquet") -> str:
+    location = open_catalog(store).load_table(store.samples_identifier).location()
+    return write_parquet(f"{location}/data/{name}", pa.Table.from_pylist([sample_row(99)], SAMPLES_SCHEMA))
+
+
+def _data_files(store: FeatureStoreConfig) -> list[str]:
+    location = open_catalog(store).load_table(store.samples_identifier).location()
+    return sorted(f"file://{path}" for path in Path(location.removeprefix("file://"), "data").iterdir())
+
+
+def test_only_unreferenced_files_are_orphans_and_young_ones_survive(
+    store: FeatureStoreConfig, stage_samples: StageSamples
+) -> None:
+    stage_samples("run1", 4, files=2)
+    commit_run(store, "run1", PROPS)
+    stray = _stray(store)
+    (orphan,) = find_orphans(store)
+    assert orphan.url == stray and orphan.bytes > 0 and 0 <= orphan.age_s < 60
+    assert remove_orphans(store, grace_s=3600) == [] and Path(stray.removeprefix("file://")).exists()
+    assert [found.url for found in remove_orphans(store, grace_s=0, dry_run=True)] == [stray]
+    assert Path(stray.removeprefix("file://")).exists()
+    assert [found.url for found in remove_orphans(store, grace_s=0)] == [stray]
+    assert find_orphans(store) == [] and _data_files(store) == sorted(snapshot_files(store))
+
+
+def test_remove_unreferenced_leaves_committed_and_missing_files_alone(
+    store: FeatureStoreConfig, stage_samples: StageSamples
+) -> None:
+    stage_samples("run1", 2)
+    commit_run(store, "run1", PROPS)
+    (committed,) = snapshot_files(store)
+    stray = _stray(store)
+    assert remove_unreferenced(store, [committed, stray, stray.replace("stray", "never-written")]) == [stray]
+    assert read_arrow(store, columns=["sample_id"]).num_rows == 2
+
+
+def test_expire_removes_the_files_only_expired_snapshots_read(store: FeatureStoreConfig, stage_samples: StageSamples) -> None:
+    stage_samples("run1", 6, files=3)
+    first = commit_run(store, "run1", PROPS).snapshot_id
+    replacements = pa.Table.from_pylist([sample_row(0), sample_row(1)], SAMPLES_SCHEMA)  # in two of the files
+    replace_rows(store, replacements, lambda staged, committed: staged, "rerun", {})
+    assert find_orphans(store) == []  # the rewritten files are still read by the first snapshot
+    report = expire_snapshots(store, LATER, retain_last=0, orphan_grace_s=0)
+    assert report.expired == (first,) and len(report.orphans) == 2
+    assert _data_files(store) == sorted(snapshot_files(store))
+    assert sorted(read_arrow(store, columns=["sample_id"])["sample_id"].to_pylist()) == [
+        f"sample-{index:05d}" for index in range(6)
+    ]
