@@ -34,7 +34,10 @@ from pathlib import Path
 import torch
 
 from featurestore.config import FeatureStoreConfig
-from pipelines.modalities.captions import load_sidecar_captions
+from featurestore.modality import Modality
+from pipelines.image_decoding import content_sha256
+from pipelines.incremental_plan import CropWork, WorkItem
+from pipelines.modalities.captions import caption_for, load_sidecar_captions
 from pipelines.modalities.depth import build_tiny_depth_model
 from pipelines.modalities.extractor import ModalityExtractionConfig
 from pipelines.modalities.segmentation import build_tiny_segmentation_model
@@ -142,9 +145,14 @@ def time_loop(config: PreprocessConfig) -> LoopRun:
     """``prepare_samples`` for every input, then each stage's ``apply`` batch by batch, in order."""
     chash = content_hash(config)
     captions = load_sidecar_captions(config.modalities.captions_path or "")
-    sources = [(uri, read_bytes(uri)) for uri in expand_sources(config.input)]
+    sidecar = config.modalities.captions_path
+    uris = expand_sources(config.input, exclude=[sidecar] if sidecar else [])
+    sources = [(uri, read_bytes(uri)) for uri in uris]
+    enabled = frozenset(Modality(name) for name in config.modalities.enabled)
+    crops = tuple(CropWork(index, enabled) for index in range(config.crops_per_image))
+    work = [WorkItem(uri, content_sha256(data), caption_for(uri, captions), (), crops, 0) for uri, data in sources]
     started = time.perf_counter()
-    samples = [s for uri, data in sources for s in prepare_samples(uri, data, config, chash, captions)]
+    samples = [s for item, (_, data) in zip(work, sources) for s in prepare_samples(item, data, config, chash)]
     prepare_s = time.perf_counter() - started
     apply_s: dict[str, float] = {}
     load_s = 0.0

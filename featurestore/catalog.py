@@ -114,9 +114,21 @@ def _ensure_table(catalog: Catalog, identifier: str, schema: pa.Schema) -> Table
     return table
 
 
+def _ensure_namespace(catalog: Catalog, namespace: str) -> None:
+    """Create ``namespace`` unless it exists; a concurrent creator winning the race is fine (the
+    SQL catalog reports that as its database's integrity error, not as NamespaceAlreadyExistsError)."""
+    if catalog.namespace_exists(namespace):
+        return
+    try:
+        catalog.create_namespace_if_not_exists(namespace)
+    except Exception:
+        if not catalog.namespace_exists(namespace):
+            raise
+
+
 def ensure_tables(catalog: Catalog, config: FeatureStoreConfig) -> FeatureTables:
     """Load the samples and errors tables, creating namespace and tables if absent (idempotent)."""
-    catalog.create_namespace_if_not_exists(config.namespace)
+    _ensure_namespace(catalog, config.namespace)
     return FeatureTables(
         samples=_ensure_table(catalog, config.samples_identifier, SAMPLES_SCHEMA),
         errors=_ensure_table(catalog, config.errors_identifier, ERRORS_SCHEMA),

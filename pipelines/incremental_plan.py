@@ -1,44 +1,70 @@
-"""What a run must do for each sample already committed under its config hash.
+"""What a run does with each source: which of its crops to compute, and which modalities of them.
 
 A sample's id depends on (source content hash, content hash, crop index) and the content hash
 leaves out the per-modality extractor settings (models, revisions, Canny thresholds, captions
-file, which modalities are enabled; see :mod:`pipelines.sample_identity`). So a rerun with one
-extractor changed finds the same ids already committed and decides per sample, by comparing the
-row's ``extractors`` JSON with the current versions:
+file, which modalities are enabled; see :mod:`pipelines.sample_identity`). The job joins each
+source (by its content hash) with the rows the base snapshot holds for it under the run's content
+hash (:mod:`pipelines.committed_samples`), and :func:`plan_source` decides per crop, by comparing
+the committed row's ``extractors`` JSON with the current versions:
 
-- every enabled modality's version matches (and nothing else is recorded): skip the sample;
-- some differ: recompute only those modalities (:attr:`IncrementalPlan.stale`), carry the other
+- every enabled modality's version matches (and nothing else is recorded): skip the crop;
+- some differ: recompute only those modalities (:func:`stale_modalities`), carry the other
   modalities' columns and versions over from the committed row (:func:`carry_over`) and replace
   that row (:mod:`pipelines.sample_replacement`);
 - the id is not committed: compute everything.
+
+Inputs with the same bytes are one source: it is read, cropped and committed once, under the
+smallest of their URIs, and all of them are accounted as accepted (or rejected) together.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.modality import Modality
+from featurestore.snapshot_manifests import CommittedKey
+from pipelines.sample_identity import sample_id_for
 
 
 @dataclass(frozen=True)
-class IncrementalPlan:
-    """The committed sample ids of one config hash, split by what a run must do with them."""
+class FoundSource:
+    """An input whose bytes were hashed (and are an image by their signature), with its caption."""
 
-    up_to_date: frozenset[str] = frozenset()
-    """Ids whose committed row has exactly the current extractor versions: skipped."""
-    stale: Mapping[str, frozenset[Modality]] = field(default_factory=dict)
-    """Id -> the enabled modalities whose committed extractor version differs (recomputed)."""
+    uri: str
+    caption: str | None = None
 
-    def modalities_to_compute(self, sample_id: str, enabled: frozenset[Modality]) -> frozenset[Modality] | None:
-        """None to skip ``sample_id``; else the modalities this run computes for it."""
-        if sample_id in self.up_to_date:
-            return None
-        return self.stale.get(sample_id, enabled)
+
+@dataclass(frozen=True)
+class CropWork:
+    """One crop a run computes: its index, the modalities to compute, whether it replaces a committed row."""
+
+    index: int
+    compute: frozenset[Modality]
+    replaces: bool = False
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """Everything a run does with one source (all inputs holding the same bytes)."""
+
+    uri: str
+    """The input that is read (the smallest URI of those bytes)."""
+    source_sha256: str
+    caption: str | None
+    aliases: tuple[str, ...]
+    """Other inputs with the same bytes: accounted with ``uri``."""
+    crops: tuple[CropWork, ...]
+    already_present: int
+    """Crops committed and up to date: skipped."""
+
+    @property
+    def uris(self) -> tuple[str, ...]:
+        return (self.uri, *self.aliases)
 
 
 def stale_modalities(committed: Mapping[str, str], current: Mapping[str, str]) -> frozenset[Modality] | None:
@@ -52,20 +78,35 @@ def stale_modalities(committed: Mapping[str, str], current: Mapping[str, str]) -
     return frozenset(Modality(name) for name, version in current.items() if committed.get(name) != version)
 
 
-def plan_from_rows(sample_ids: list[str], extractors_json: list[str], current: Mapping[str, str]) -> IncrementalPlan:
-    """The plan for committed rows given as parallel lists of ids and their ``extractors`` JSON."""
-    up_to_date: set[str] = set()
-    stale: dict[str, frozenset[Modality]] = {}
+def plan_source(
+    source_sha256: str, sources: Iterable[FoundSource], committed: Iterable[CommittedKey], crops_per_image: int,
+    content_hash: str, current: Mapping[str, str],
+) -> WorkItem | None:
+    """The work for one source given its inputs and its committed rows under ``content_hash``;
+    None when no input of this run holds it (the committed side of the join only)."""
+    found = sorted(sources, key=lambda source: source.uri)
+    if not found:
+        return None
+    versions = {key.sample_id: key.extractors for key in committed}
+    enabled = frozenset(Modality(name) for name in current)
+    crops, skipped = [], 0
     verdicts: dict[str, frozenset[Modality] | None] = {}  # few distinct JSON values: parse each once
-    for sample_id, text in zip(sample_ids, extractors_json):
+    for index in range(crops_per_image):
+        text = versions.get(sample_id_for(source_sha256, content_hash, index))
+        if text is None:
+            crops.append(CropWork(index, enabled))
+            continue
         if text not in verdicts:
             verdicts[text] = stale_modalities(json.loads(text), current)
-        verdict = verdicts[text]
-        if verdict is None:
-            up_to_date.add(sample_id)
+        stale = verdicts[text]
+        if stale is None:
+            skipped += 1
         else:
-            stale[sample_id] = verdict
-    return IncrementalPlan(up_to_date=frozenset(up_to_date), stale=stale)
+            crops.append(CropWork(index, stale, replaces=True))
+    return WorkItem(
+        uri=found[0].uri, source_sha256=source_sha256, caption=found[0].caption,
+        aliases=tuple(source.uri for source in found[1:]), crops=tuple(crops), already_present=skipped,
+    )
 
 
 def carry_over(recomputed: pa.Table, committed: pa.Table, current: Mapping[str, str]) -> pa.Table:

@@ -1,45 +1,60 @@
 """``mmsr preprocess``: HR images -> staged Parquet -> feature-store commits.
 
 Wiring only: the stages live in ``preprocess_transforms`` / ``model_stages``, the math in pure
-modules, the commit protocol in ``featurestore.commit``. Nothing becomes visible unless the
-whole Beam job succeeds and its error rate is within ``max_error_rate``. Then rows that replace
-committed samples (some extractor changed, see :mod:`pipelines.incremental_plan`) land in one
-commit (:mod:`pipelines.sample_replacement`), and new rows and errors in one more
-(``featurestore.commit.commit_run``); should the second fail, the replacements stay committed and
-a rerun adds only the new rows.
+modules, the commit protocol in ``featurestore.commit``. The driver resolves the input spec and
+the base snapshot (a few file-system and catalog calls) and builds a job graph of constant size:
+listing the inputs, reading the committed samples and the incremental plan all happen in the job
+(:mod:`pipelines.input_listing`, :mod:`pipelines.committed_samples`). Nothing becomes visible
+unless the whole Beam job succeeds, every input is accounted for and the error rate is within
+``max_error_rate``. Then rows that replace committed samples (some extractor changed, see
+:mod:`pipelines.incremental_plan`) land in one commit (:mod:`pipelines.sample_replacement`), and
+new rows and errors in one more (``featurestore.commit.commit_run``, exactly once per sample id
+against whatever committed since the base); should the second fail, the replacements stay
+committed and a rerun adds only the new rows.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from dataclasses import dataclass
 
 import apache_beam as beam
 import fsspec
 import pyarrow.parquet as pq
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
-from pyiceberg.expressions import EqualTo
 
 from featurestore.commit import CommitResult, commit_run
 from featurestore.config import FeatureStoreConfig
-from featurestore.readers import current_snapshot_id, read_arrow
+from featurestore.modality import Modality
 from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA
+from featurestore.snapshot_manifests import SnapshotRef, current_snapshot_ref
 from featurestore.staging import claim_staging, discard_staging, list_staged, staging_dir
-from pipelines.incremental_plan import IncrementalPlan, plan_from_rows
+from pipelines.caption_join import JoinCaptions
+from pipelines.committed_samples import CommittedSamples
+from pipelines.input_listing import ListInputs
 from pipelines.model_stages import model_stages
-from pipelines.modalities.captions import load_sidecar_captions
 from pipelines.modalities.extractor import extractor_versions
 from pipelines.parquet_shards import WriteParquetShards
 from pipelines.preprocess_config import PreprocessConfig
 from pipelines.preprocess_errors import PreprocessError
-from pipelines.preprocess_transforms import REJECTED, ApplyModelStages, PrepareSampleFn, ToRows
+from pipelines.preprocess_transforms import (
+    COUNTS,
+    REJECTED,
+    ApplyModelStages,
+    HashSourceFn,
+    PlanSourcesFn,
+    PrepareSampleFn,
+    ToRows,
+)
+from pipelines.run_counts import RunCounts, read_counts, sum_counts, write_counts
 from pipelines.runner_options import beam_flags
 from pipelines.sample_identity import content_hash
 from pipelines.sample_replacement import list_replacements, replace_samples, replacements_dir
-from pipelines.sources import expand_sources
+from pipelines.sources import InputSpec, SourceError, resolve_spec
+
+ERROR_ROWS_PER_FILE = 65536
+"""Errors-table rows per staged file (they are small)."""
 
 LOG = logging.getLogger(__name__)
 
@@ -81,105 +96,135 @@ def pipeline_options(config: PreprocessConfig) -> PipelineOptions:
     return PipelineOptions(beam_flags(config.runner))
 
 
-def incremental_plan(
-    store: FeatureStoreConfig, base: int | None, config_hash_value: str, extractors: dict[str, str]
-) -> IncrementalPlan:
-    """What to do with the samples snapshot ``base`` holds under this content hash: skip the
-    up-to-date ones, recompute the stale modalities of the others (so reruns add or redo only what
-    changed)."""
-    if base is None:
-        return IncrementalPlan()
-    columns = ["sample_id", "extractors"]
-    table = read_arrow(store, base, columns=columns, row_filter=EqualTo("config_hash", config_hash_value))
-    return plan_from_rows(table["sample_id"].to_pylist(), table["extractors"].to_pylist(), extractors)
-
-
 def build_pipeline(
-    pipeline: beam.Pipeline, uris: list[str], config: PreprocessConfig, store: FeatureStoreConfig, run_id: str,
-    plan: IncrementalPlan,
+    pipeline: beam.Pipeline, spec: InputSpec, config: PreprocessConfig, store: FeatureStoreConfig, run_id: str,
+    base: SnapshotRef | None,
 ) -> None:
-    """Add the whole job to ``pipeline``: read -> prepare -> models -> rows -> staged Parquet
-    (new rows under ``samples/``, replacements of committed rows under ``replacements/``)."""
+    """Add the whole job to ``pipeline``: list -> hash -> plan (a join with ``base``'s committed
+    samples) -> prepare -> models -> rows -> staged Parquet (new rows under ``samples/``,
+    replacements of committed rows under ``replacements/``, errors under ``errors/``) and the run's
+    counts. The graph's size does not depend on the number of inputs or committed rows."""
     chash = content_hash(config)
-    captions = load_sidecar_captions(config.modalities.captions_path) if config.modalities.captions_path else {}
+    extractors = extractor_versions(config.modalities)
     staged = staging_dir(store, run_id)
-    shards = max(1, math.ceil(len(uris) * config.crops_per_image / config.rows_per_file))
-    prepared = (
-        pipeline
-        | "Sources" >> beam.Create(uris, reshuffle=True)
-        | "Prepare" >> beam.ParDo(PrepareSampleFn(config, chash, captions, plan)).with_outputs(REJECTED, main="samples")
+    found, listing_rejects = pipeline | "ListInputs" >> ListInputs(spec)
+    captions = config.modalities.captions_path if Modality.CAPTION.value in config.modalities.enabled else None
+    hashed = (
+        found
+        | "Captions" >> JoinCaptions(captions)
+        | "Hash" >> beam.ParDo(HashSourceFn()).with_outputs(REJECTED, main="sources")
     )
+    committed = pipeline | "Committed" >> CommittedSamples(base, chash)
+    planned = (
+        {"sources": hashed.sources, "committed": committed}
+        | "JoinCommitted" >> beam.CoGroupByKey()
+        | "Plan" >> beam.ParDo(PlanSourcesFn(config.crops_per_image, chash, extractors)).with_outputs(COUNTS, main="work")
+    )
+    prepared = (
+        planned.work
+        | "SpreadSources" >> beam.Reshuffle()
+        | "Prepare" >> beam.ParDo(PrepareSampleFn(config, chash)).with_outputs(REJECTED, COUNTS, main="samples")
+    )
+    rejected = (listing_rejects, hashed[REJECTED], prepared[REJECTED]) | "AllRejected" >> beam.Flatten()
     # Each source fans out into crops_per_image samples: spread the samples, not the few sources,
     # over the workers before the model stages (Beam's remedy for fusion after a high fan-out).
     balanced = prepared.samples | "Rebalance" >> beam.Reshuffle()
     samples = balanced | "Models" >> ApplyModelStages(model_stages(config))
-    extractors = extractor_versions(config.modalities)
-    rows, replacements, errors = (samples, prepared[REJECTED]) | "Rows" >> ToRows(chash, extractors, run_id)
-    _ = rows | "WriteSamples" >> WriteParquetShards(f"{staged}/samples", "part", SAMPLES_SCHEMA, shards, "sample_id")
-    _ = replacements | "WriteReplacements" >> WriteParquetShards(
-        replacements_dir(staged), "part", SAMPLES_SCHEMA, shards, "sample_id"
+    rows, replacements, errors = (samples, rejected) | "Rows" >> ToRows(chash, extractors, run_id)
+    per_file = config.rows_per_file
+    _ = rows | "WriteSamples" >> WriteParquetShards(
+        f"{staged}/samples", "part", SAMPLES_SCHEMA, None, "sample_id", rows_per_file=per_file
     )
-    _ = errors | "WriteErrors" >> WriteParquetShards(f"{staged}/errors", "part", ERRORS_SCHEMA, 1, "source_uri")
+    _ = replacements | "WriteReplacements" >> WriteParquetShards(
+        replacements_dir(staged), "part", SAMPLES_SCHEMA, None, "sample_id", rows_per_file=per_file
+    )
+    _ = errors | "WriteErrors" >> WriteParquetShards(
+        f"{staged}/errors", "part", ERRORS_SCHEMA, None, "source_uri", rows_per_file=ERROR_ROWS_PER_FILE
+    )
+    counted = (
+        found | "CountFound" >> beam.Map(lambda _: RunCounts(inputs=1)),
+        listing_rejects | "CountMalformedLines" >> beam.Map(lambda _: RunCounts(inputs=1)),
+        rejected | "CountRejected" >> beam.Map(lambda _: RunCounts(rejected=1)),
+        planned[COUNTS],
+        prepared[COUNTS],
+    )
+    _ = (
+        counted
+        | "AllCounts" >> beam.Flatten()
+        | "SumCounts" >> beam.CombineGlobally(sum_counts)
+        | "WriteCounts" >> beam.Map(lambda counts: write_counts(staged, counts))
+    )
 
 
-def _rejected_sources(urls: list[str]) -> list[str]:
-    """Distinct source URIs of the staged error rows (an input counts once, whatever failed)."""
-    sources: set[str] = set()
+def _rejected_examples(urls: list[str], limit: int = 3) -> list[str]:
+    """A few source URIs of the staged error rows (the first files' first rows only)."""
+    examples: list[str] = []
     for url in urls:
         with fsspec.open(url, "rb") as handle:
-            sources.update(pq.read_table(handle, columns=["source_uri"]).column("source_uri").to_pylist())
-    return sorted(sources)
+            batch = next(pq.ParquetFile(handle).iter_batches(batch_size=limit, columns=["source_uri"]), None)
+        examples += [] if batch is None else batch.column(0).to_pylist()
+        if len(examples) >= limit:
+            break
+    return examples[:limit]
 
 
-def check_error_rate(rejected: list[str], inputs: int, max_error_rate: float) -> None:
+def check_error_rate(rejected: int, inputs: int, max_error_rate: float, examples: list[str]) -> None:
     """Raise PreprocessError when more than ``max_error_rate`` of the inputs were rejected."""
-    if not inputs or len(rejected) / inputs <= max_error_rate:
+    if not inputs or rejected / inputs <= max_error_rate:
         return
-    examples = ", ".join(rejected[:3])
     raise PreprocessError(
-        f"{len(rejected)} of {inputs} inputs were rejected ({len(rejected) / inputs:.1%} > max_error_rate "
-        f"{max_error_rate:.1%}), e.g. {examples}; nothing was committed. Fix the inputs or raise "
+        f"{rejected} of {inputs} inputs were rejected ({rejected / inputs:.1%} > max_error_rate "
+        f"{max_error_rate:.1%}), e.g. {', '.join(examples)}; nothing was committed. Fix the inputs or raise "
         "preprocess.max_error_rate"
     )
 
 
-def _counter(outcome: beam.runners.runner.PipelineResult, name: str) -> int:
-    """Committed value of one of the job's ``mmsr`` counters (0 if it never incremented)."""
-    query = outcome.metrics().query(MetricsFilter().with_namespace("mmsr").with_name(name))
-    return int(sum(result.committed or 0 for result in query["counters"]))
+def check_counts(counts: RunCounts, spec: InputSpec) -> None:
+    """Raise SourceError for an input that matches no file, PreprocessError if any input is unaccounted."""
+    if not counts.inputs:
+        raise SourceError(f"input '{spec.spec}' matches no files")
+    if counts.unaccounted:
+        raise PreprocessError(
+            f"{counts.unaccounted} of {counts.inputs} inputs ended neither accepted nor rejected "
+            f"({counts.accepted} accepted, {counts.rejected} rejected); nothing was committed"
+        )
 
 
 def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: str | None = None) -> PreprocessResult:
     """Run the job to completion and commit its rows and errors; raise PreprocessError if rejected."""
     run_id = run_id or uuid.uuid4().hex[:12]
     captions = (config.modalities.captions_path,) if config.modalities.captions_path else ()
-    uris = expand_sources(config.input, exclude=captions)
+    spec = resolve_spec(config.input, exclude=captions)
     chash = content_hash(config)
     extractors = extractor_versions(config.modalities)
-    base = current_snapshot_id(store)  # the plan's snapshot: the commit re-checks what landed after it
-    plan = incremental_plan(store, base, chash, extractors)
-    LOG.info("preprocess run %s: %d inputs; under config %s %d samples are up to date, %d have stale modalities",
-             run_id, len(uris), chash, len(plan.up_to_date), len(plan.stale))
+    base = current_snapshot_ref(store)  # the plan's snapshot: the commit re-checks what landed after it
+    LOG.info("preprocess run %s: %s, content hash %s, planned against snapshot %s",
+             run_id, config.input, chash, None if base is None else base.snapshot_id)
     try:
         removed = claim_staging(store, run_id)
         if removed:
             LOG.info("removed the staging of runs that are gone: %s", ", ".join(removed))
         pipeline = beam.Pipeline(options=pipeline_options(config))
-        build_pipeline(pipeline, uris, config, store, run_id, plan)
-        outcome = pipeline.run()
-        outcome.wait_until_finish()
-        skipped = _counter(outcome, "skipped_existing")
-        rejected = _rejected_sources(list_staged(store, run_id).errors)
-        check_error_rate(rejected, len(uris), config.max_error_rate)
-        summary = {"config_hash": chash, "inputs": str(len(uris))}
-        replacements = list_replacements(staging_dir(store, run_id))
-        replacement = replace_samples(store, replacements, extractors, run_id, {**summary, "run_id": run_id})
-        result: CommitResult = commit_run(store, run_id, summary, base_snapshot_id=base)
+        build_pipeline(pipeline, spec, config, store, run_id, base)
+        pipeline.run().wait_until_finish()
+        staged_root = staging_dir(store, run_id)
+        counts = read_counts(staged_root)
+        check_counts(counts, spec)
+        errors = list_staged(store, run_id).errors
+        check_error_rate(counts.rejected, counts.inputs, config.max_error_rate, _rejected_examples(errors))
+        summary = {"config_hash": chash, "inputs": str(counts.inputs)}
+        replacement = replace_samples(
+            store, list_replacements(staged_root), extractors, run_id, {**summary, "run_id": run_id}
+        )
+        result: CommitResult = commit_run(
+            store, run_id, summary, base_snapshot_id=None if base is None else base.snapshot_id
+        )
     except BaseException:
         discard_staging(store, run_id)
         raise
     return PreprocessResult(
-        run_id=run_id, inputs=len(uris), accepted=len(uris) - len(rejected), rejected=len(rejected), added=result.rows,
-        replaced=replacement.replaced, already_present=skipped + result.already_present + replacement.already_current,
+        run_id=run_id, inputs=counts.inputs, accepted=counts.accepted, rejected=counts.rejected, added=result.rows,
+        replaced=replacement.replaced,
+        already_present=counts.already_present + result.already_present + replacement.already_current,
         snapshot_id=result.snapshot_id, config_hash=chash,
     )

@@ -9,16 +9,18 @@ from apache_beam.ml.inference.base import RunInference
 
 from featurestore.modality import Modality
 from pipelines.feature_rows import error_row, sample_row
-from pipelines.image_decoding import ImageDecodeError
-from pipelines.incremental_plan import IncrementalPlan
+from pipelines.image_decoding import ImageDecodeError, content_sha256
+from pipelines.incremental_plan import FoundSource, WorkItem, plan_source
 from pipelines.prepared_sample import PreparedSample, RejectedInput
 from pipelines.preprocess_config import PreprocessConfig
+from pipelines.run_counts import RunCounts
 from pipelines.sample_model_handler import SampleModelHandler
 from pipelines.sample_preparation import prepare_samples
-from pipelines.sources import read_image_source
+from pipelines.sources import hash_image_source, read_image_source
 from pipelines.worker_threads import limit_threads
 
 REJECTED = "rejected"
+COUNTS = "counts"
 
 
 def rejected_from(uri: str, stage: str, error: BaseException) -> RejectedInput:
@@ -30,54 +32,102 @@ INPUT_READ_ERRORS: tuple[type[OSError], ...] = (FileNotFoundError, IsADirectoryE
 """Read failures that are a property of the input; any other read error is left to the runner."""
 
 
-class PrepareSampleFn(beam.DoFn):
-    """uri -> its PreparedSamples (decoded, cropped, degraded, edges, caption), or a tagged rejection.
+class SourceChangedError(ValueError):
+    """An input's bytes changed between the run hashing and reading them."""
 
-    An input is rejected (one errors-table row, counted) only for failures that are a property of
-    the input, with the stage that found them: ``read`` (missing, a directory, unreadable),
-    ``decode`` (not an accepted image, found from its first bytes without reading the rest;
-    corrupt or truncated; a decompression bomb) or ``prepare``
-    (too small for the crop, degradation failure). Any other read error (network, service
-    unavailable) propagates so the runner retries the bundle instead of recording a good input as
-    bad. Samples already committed under the same config are skipped (and counted) when their
-    extractor versions are current, else prepared to recompute only the stale modalities (``plan``).
+
+class HashSourceFn(beam.DoFn):
+    """(uri, caption) -> (source_sha256, FoundSource), or a tagged rejection.
+
+    Rejected here: ``read`` (missing, a directory, unreadable) and ``decode`` when the file's
+    first bytes are no accepted image format (nothing more of it is read). Any other read error
+    (network, service unavailable) propagates, so the runner retries the bundle instead of
+    recording a good input as bad.
     """
 
-    def __init__(
-        self, config: PreprocessConfig, config_hash: str, captions: dict[str, str], plan: IncrementalPlan
-    ) -> None:
+    def __init__(self) -> None:
+        self._rejected = beam.metrics.Metrics.counter("mmsr", "rejected")
+
+    def process(self, element: tuple[str, str | None]) -> Iterator[tuple[str, FoundSource] | beam.pvalue.TaggedOutput]:
+        uri, caption = element
+        try:
+            digest = hash_image_source(uri)
+        except INPUT_READ_ERRORS as error:
+            self._rejected.inc()
+            yield beam.pvalue.TaggedOutput(REJECTED, rejected_from(uri, "read", error))
+            return
+        except ImageDecodeError as error:
+            self._rejected.inc()
+            yield beam.pvalue.TaggedOutput(REJECTED, rejected_from(uri, "decode", error))
+            return
+        yield digest, FoundSource(uri, caption)
+
+
+class PlanSourcesFn(beam.DoFn):
+    """(source_sha256, {"sources": [...], "committed": [...]}) -> its WorkItem, if it has crops to
+    compute; the inputs it accepts without work and the samples it skips go to the counts."""
+
+    def __init__(self, crops_per_image: int, content_hash: str, extractors: dict[str, str]) -> None:
+        self._crops = crops_per_image
+        self._content_hash = content_hash
+        self._extractors = extractors
+
+    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[WorkItem | beam.pvalue.TaggedOutput]:
+        sha, joined = element
+        work = plan_source(sha, joined["sources"], joined["committed"], self._crops, self._content_hash, self._extractors)
+        if work is None:
+            return
+        if not work.crops:
+            yield beam.pvalue.TaggedOutput(COUNTS, RunCounts(accepted=len(work.uris), already_present=work.already_present))
+            return
+        yield beam.pvalue.TaggedOutput(COUNTS, RunCounts(already_present=work.already_present))
+        yield work
+
+
+class PrepareSampleFn(beam.DoFn):
+    """WorkItem -> its PreparedSamples (decoded, cropped, degraded, edges, caption), or a tagged
+    rejection of each of its inputs.
+
+    Rejections are for failures that are a property of the input, with the stage that found
+    them: ``read`` (gone, unreadable, or changed since it was hashed), ``decode`` (corrupt or
+    truncated, a decompression bomb) or ``prepare`` (too small for the crop, degradation failure).
+    Any other read error propagates so the runner retries the bundle. Each crop computes only the
+    modalities its plan names (see :mod:`pipelines.incremental_plan`).
+    """
+
+    def __init__(self, config: PreprocessConfig, content_hash: str) -> None:
         self._config = config
-        self._config_hash = config_hash
-        self._captions = captions
-        self._plan = plan
+        self._content_hash = content_hash
         self._prepared = beam.metrics.Metrics.counter("mmsr", "prepared")
-        self._skipped = beam.metrics.Metrics.counter("mmsr", "skipped_existing")
         self._rejected = beam.metrics.Metrics.counter("mmsr", "rejected")
 
     def setup(self) -> None:
         limit_threads(self._config.runner.worker_threads)
 
-    def process(self, uri: str) -> Iterator[PreparedSample | beam.pvalue.TaggedOutput]:
+    def process(self, work: WorkItem) -> Iterator[PreparedSample | beam.pvalue.TaggedOutput]:
         try:
-            data = read_image_source(uri)
-        except INPUT_READ_ERRORS as error:
-            yield self._reject(uri, "read", error)
+            data = read_image_source(work.uri)
+            if content_sha256(data) != work.source_sha256:
+                raise SourceChangedError(f"{work.uri} changed while the run read it (its content hash differs)")
+        except INPUT_READ_ERRORS + (SourceChangedError,) as error:
+            yield from self._reject(work, "read", error)
             return
         except ImageDecodeError as error:
-            yield self._reject(uri, "decode", error)
+            yield from self._reject(work, "decode", error)
             return
         try:
-            samples = prepare_samples(uri, data, self._config, self._config_hash, self._captions, self._plan)
+            samples = prepare_samples(work, data, self._config, self._content_hash)
         except Exception as error:  # a pure function of the bytes failed: the input is bad, never a crash
-            yield self._reject(uri, "decode" if isinstance(error, ImageDecodeError) else "prepare", error)
+            yield from self._reject(work, "decode" if isinstance(error, ImageDecodeError) else "prepare", error)
             return
-        self._skipped.inc(self._config.crops_per_image - len(samples))
         self._prepared.inc(len(samples))
+        yield beam.pvalue.TaggedOutput(COUNTS, RunCounts(accepted=len(work.uris)))
         yield from samples
 
-    def _reject(self, uri: str, stage: str, error: Exception) -> beam.pvalue.TaggedOutput:
-        self._rejected.inc()
-        return beam.pvalue.TaggedOutput(REJECTED, rejected_from(uri, stage, error))
+    def _reject(self, work: WorkItem, stage: str, error: Exception) -> Iterator[beam.pvalue.TaggedOutput]:
+        self._rejected.inc(len(work.uris))
+        for uri in work.uris:
+            yield beam.pvalue.TaggedOutput(REJECTED, rejected_from(uri, stage, error))
 
 
 class ApplyModelStages(beam.PTransform):

@@ -11,10 +11,9 @@ import numpy as np
 
 from featurestore.modality import Modality
 from pipelines.cropping import random_crop
-from pipelines.incremental_plan import IncrementalPlan
+from pipelines.incremental_plan import WorkItem
 from pipelines.degradation import degrade, derive_rng
-from pipelines.image_decoding import content_sha256, decode_image
-from pipelines.modalities.captions import caption_for
+from pipelines.image_decoding import decode_image
 from pipelines.modalities.edges import canny_edges
 from pipelines.prepared_sample import PreparedSample
 from pipelines.preprocess_config import PreprocessConfig
@@ -29,32 +28,16 @@ def split_for(source_sha256: str, eval_fraction: float) -> str:
     return "eval" if int(source_sha256[:8], 16) / 0xFFFFFFFF < eval_fraction else "train"
 
 
-def prepare_samples(
-    uri: str,
-    data: bytes,
-    config: PreprocessConfig,
-    config_hash: str,
-    captions: dict[str, str],
-    plan: IncrementalPlan = IncrementalPlan(),
-) -> list[PreparedSample]:
-    """Decode one HR image once and make ``config.crops_per_image`` samples of it, except the
-    sample ids ``plan`` skips (committed and up to date); a stale committed sample computes only
-    its stale modalities (see :mod:`pipelines.incremental_plan`). Decoding / cropping errors propagate."""
-    source_sha256 = content_sha256(data)
-    enabled = frozenset(Modality(name) for name in config.modalities.enabled)
-    wanted: list[tuple[int, frozenset[Modality], bool]] = []
-    for index in range(config.crops_per_image):
-        sample_id = sample_id_for(source_sha256, config_hash, index)
-        compute = plan.modalities_to_compute(sample_id, enabled)
-        if compute is not None:
-            wanted.append((index, compute, sample_id in plan.stale))
-    if not wanted:
+def prepare_samples(work: WorkItem, data: bytes, config: PreprocessConfig, content_hash: str) -> list[PreparedSample]:
+    """Decode one HR image once and make the samples of ``work.crops`` from it, each computing only
+    its planned modalities (see :mod:`pipelines.incremental_plan`). Decoding / cropping errors propagate."""
+    if not work.crops:
         return []
     image = decode_image(data)
-    caption = caption_for(uri, captions) if Modality.CAPTION in enabled else None
     return [
-        _prepare_crop(uri, image, source_sha256, index, config, config_hash, caption, compute, replaces)
-        for index, compute, replaces in wanted
+        _prepare_crop(work.uri, image, work.source_sha256, crop.index, config, content_hash, work.caption, crop.compute,
+                      crop.replaces)
+        for crop in work.crops
     ]
 
 

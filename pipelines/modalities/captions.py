@@ -35,7 +35,7 @@ def file_name_of(uri: str) -> str:
     return uri.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _parse_line(line: str, path: str, number: int) -> tuple[str, str]:
+def parse_line(line: str, path: str, number: int) -> tuple[str, str]:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
@@ -65,7 +65,7 @@ def load_sidecar_captions(path_or_url: str) -> dict[str, str]:
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
-        uri, caption = _parse_line(raw, str(path_or_url), number)
+        uri, caption = parse_line(raw, str(path_or_url), number)
         by_uri[uri] = caption
         name = file_name_of(uri)
         if by_name.setdefault(name, caption) != caption:

@@ -7,7 +7,9 @@ import pytest
 
 from featurestore.modality import Modality
 from featurestore.schema import SAMPLES_SCHEMA
-from pipelines.incremental_plan import IncrementalPlan, carry_over, plan_from_rows, stale_modalities
+from featurestore.snapshot_manifests import CommittedKey
+from pipelines.incremental_plan import CropWork, FoundSource, carry_over, plan_source, stale_modalities
+from pipelines.sample_identity import sample_id_for
 
 CURRENT = {"depth": "d@2", "edges": "canny:100,200"}
 ENABLED = frozenset({Modality.DEPTH, Modality.EDGES})
@@ -22,13 +24,33 @@ def test_stale_modalities_are_those_whose_version_changed() -> None:
     assert stale_modalities({**CURRENT, "caption": "sidecar:x"}, CURRENT) == frozenset()  # caption disabled
 
 
-def test_plan_skips_up_to_date_ids_and_recomputes_stale_modalities_only() -> None:
-    old = json.dumps({"depth": "d@1", "edges": "canny:100,200"})
-    plan = plan_from_rows(["a", "b"], [json.dumps(CURRENT), old], CURRENT)
-    assert plan.modalities_to_compute("a", ENABLED) is None
-    assert plan.modalities_to_compute("b", ENABLED) == {Modality.DEPTH}
-    assert plan.modalities_to_compute("new", ENABLED) == ENABLED
-    assert IncrementalPlan().modalities_to_compute("a", ENABLED) == ENABLED
+SHA = "ab" * 32
+
+
+def _committed(index: int, extractors: dict[str, str]) -> CommittedKey:
+    return CommittedKey(SHA, sample_id_for(SHA, "content", index), json.dumps(extractors))
+
+
+def test_plan_skips_up_to_date_crops_and_recomputes_stale_modalities_only() -> None:
+    old = {"depth": "d@1", "edges": "canny:100,200"}
+    committed = [_committed(0, CURRENT), _committed(1, old)]
+    work = plan_source(SHA, [FoundSource("/hr/a.png", "a cat")], committed, 3, "content", CURRENT)
+    assert work is not None and (work.uri, work.caption, work.aliases, work.already_present) == ("/hr/a.png", "a cat", (), 1)
+    assert work.crops == (CropWork(1, frozenset({Modality.DEPTH}), replaces=True), CropWork(2, ENABLED))
+
+
+def test_inputs_with_the_same_bytes_are_one_source_under_the_smallest_uri() -> None:
+    sources = [FoundSource("/b/copy.png", "copy"), FoundSource("/a/first.png", "first")]
+    work = plan_source(SHA, sources, [], 1, "content", CURRENT)
+    assert work is not None and (work.uri, work.caption, work.aliases) == ("/a/first.png", "first", ("/b/copy.png",))
+    assert work.uris == ("/a/first.png", "/b/copy.png") and work.crops == (CropWork(0, ENABLED),)
+
+
+def test_a_fully_committed_source_has_no_crops_and_a_committed_only_one_no_work() -> None:
+    committed = [_committed(index, CURRENT) for index in range(2)]
+    work = plan_source(SHA, [FoundSource("/hr/a.png")], committed, 2, "content", CURRENT)
+    assert work is not None and (work.crops, work.already_present) == ((), 2)
+    assert plan_source(SHA, [], committed, 2, "content", CURRENT) is None
 
 
 def _row(sample_id: str, extractors: dict[str, str], depth: bytes | None, edges: bytes | None) -> dict[str, object]:

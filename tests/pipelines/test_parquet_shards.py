@@ -39,3 +39,12 @@ def test_transform_writes_each_row_once_even_with_bundle_repeats(tmp_path: Path)
     table = pq.read_table(sorted(str(p) for p in tmp_path.glob("*.parquet")))
     assert sorted(table.column("key").to_pylist()) == sorted(r["key"] for r in rows)
     assert table.schema.equals(SCHEMA)
+
+
+def test_rows_per_file_derives_the_shard_count_inside_the_job(tmp_path: Path) -> None:
+    rows = [{"key": f"k{i}", "value": i} for i in range(10)]
+    with TestPipeline() as pipeline:
+        urls = pipeline | beam.Create(rows) | WriteParquetShards(str(tmp_path), "part", SCHEMA, None, "key", rows_per_file=4)
+        assert_that(urls | beam.Map(lambda u: Path(u).name), equal_to([f"part-0000{i}.parquet" for i in range(3)]))
+    table = pq.read_table(sorted(str(p) for p in tmp_path.glob("*.parquet")))
+    assert sorted(table.column("value").to_pylist()) == list(range(10))

@@ -29,10 +29,9 @@ from featurestore.config import FeatureStoreConfig
 from featurestore.readers import read_arrow, snapshot_files
 from featurestore.staging import list_staged
 from orchestration.config_loading import parse_config
-from pipelines.incremental_plan import IncrementalPlan
 from pipelines.preprocess_job import build_pipeline, pipeline_options, run_preprocess
 from pipelines.sample_dataset import SampleDataset
-from pipelines.sources import expand_sources
+from pipelines.sources import expand_sources, resolve_spec
 from tests.pipelines.conftest import SmallJob, TinyModels, small_job
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -147,7 +146,7 @@ def test_hr_images_are_read_from_gcs_and_rows_staged_in_gcs(
     uris = expand_sources(job.preprocess.input)
     assert uris == [f"gs://{BUCKET}/hr/{name}" for name in sorted(PHOTOS)]
     pipeline = beam.Pipeline(options=pipeline_options(job.preprocess))
-    build_pipeline(pipeline, uris, job.preprocess, job.store, "gcs-run", IncrementalPlan())
+    build_pipeline(pipeline, resolve_spec(job.preprocess.input), job.preprocess, job.store, "gcs-run", None)
     pipeline.run().wait_until_finish()
     staged = list_staged(job.store, "gcs-run")
     assert staged.samples and all(url.startswith(f"gs://{BUCKET}/staged-only/_staging/gcs-run/") for url in staged.samples)

@@ -15,7 +15,7 @@ import json
 import os
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from featurestore.modality import CAPTION_TOKENS, SPATIAL_MODALITIES, VQ_CODEBOO
 from featurestore.readers import current_snapshot_id, read_arrow
 from featurestore.schema import SCHEMA_VERSION
 from featurestore.staging import list_staged
-from pipelines import preprocess_job, preprocess_transforms
+from pipelines import preprocess_job, preprocess_transforms, sources
 from pipelines.modalities.depth import DepthEstimator
 from pipelines.modalities.extractor import extractor_versions
 from pipelines.modalities.segmentation import SegmentationEstimator
@@ -45,7 +45,7 @@ from pipelines.preprocess_job import PreprocessResult, run_preprocess
 from pipelines.sample_identity import FieldRole, config_leaves, fields_with_role
 from pipelines.sample_dataset import SampleDataset
 from pipelines.sample_model_handler import SampleModelHandler
-from pipelines.sources import expand_sources, read_image_source
+from pipelines.sources import InputSpec, Listed, read_image_source
 from tests.pipelines.conftest import SmallJob, TinyModels, copy_photos, small_job
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -224,7 +224,7 @@ def png_header_claiming(width: int, height: int) -> bytes:
 def bad_inputs(job: SmallJob, monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[str, str]]:
     """Four bad files next to the job's four good photos: name -> (expected stage, message part).
 
-    ``vanished.png`` is listed by ``expand_sources`` and deleted right after, before any read.
+    ``vanished.png`` is listed by the job and deleted right after, before any read.
     """
     folder = Path(job.preprocess.input)
     jpeg = (folder / "flower.jpg").read_bytes()
@@ -233,12 +233,14 @@ def bad_inputs(job: SmallJob, monkeypatch: pytest.MonkeyPatch) -> dict[str, tupl
     (folder / "bomb.png").write_bytes(png_header_claiming(50_000, 50_000))
     (folder / "vanished.png").write_bytes((folder / "coffee.png").read_bytes())
 
-    def list_then_delete(spec: str, exclude: tuple[str, ...] = ()) -> list[str]:
-        uris = expand_sources(spec, exclude)
-        (folder / "vanished.png").unlink()
-        return uris
+    list_top_level = sources.list_top_level
 
-    monkeypatch.setattr(preprocess_job, "expand_sources", list_then_delete)
+    def list_then_delete(spec: InputSpec) -> Iterator[Listed]:
+        listed = list(list_top_level(spec))
+        (folder / "vanished.png").unlink(missing_ok=True)
+        yield from listed
+
+    monkeypatch.setattr(sources, "list_top_level", list_then_delete)
     return {
         "truncated.jpg": ("decode", "truncated"),
         "not_an_image.png": ("decode", "not one of the accepted formats JPEG/PNG"),
@@ -261,6 +263,16 @@ def test_bad_inputs_become_error_rows_and_good_ones_commit(job: SmallJob, bad_in
         assert row["stage"] == stage and needle in str(row["message"]), row
         assert (row["run_id"], row["config_hash"]) == (result.run_id, result.config_hash)
     assert errors["vanished.png"]["exception"] == "FileNotFoundError"
+
+
+def test_inputs_with_the_same_bytes_are_accepted_together_and_committed_once(job: SmallJob) -> None:
+    folder = Path(job.preprocess.input)
+    (folder / "copies").mkdir()
+    (folder / "copies" / "astronaut-again.png").write_bytes((folder / "astronaut.png").read_bytes())
+    result = run_preprocess(job.with_(crops_per_image=CROPS).preprocess, job.store)
+    assert (result.inputs, result.accepted, result.rejected, result.added) == (5, 5, 0, 4 * CROPS)
+    sources = read_arrow(job.store, columns=["source_uri"])["source_uri"].to_pylist()
+    assert sources.count(str(folder / "astronaut.png")) == CROPS and not any("again" in uri for uri in sources)
 
 
 def animated_gif() -> bytes:
