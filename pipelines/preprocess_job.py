@@ -131,16 +131,7 @@ def build_pipeline(
     balanced = prepared.samples | "Rebalance" >> beam.Reshuffle()
     samples = balanced | "Models" >> ApplyModelStages(model_stages(config))
     rows, replacements, errors = (samples, rejected) | "Rows" >> ToRows(chash, extractors, run_id)
-    per_file = config.rows_per_file
-    _ = rows | "WriteSamples" >> WriteParquetShards(
-        f"{staged}/samples", "part", SAMPLES_SCHEMA, None, "sample_id", rows_per_file=per_file
-    )
-    _ = replacements | "WriteReplacements" >> WriteParquetShards(
-        replacements_dir(staged), "part", SAMPLES_SCHEMA, None, "sample_id", rows_per_file=per_file
-    )
-    _ = errors | "WriteErrors" >> WriteParquetShards(
-        f"{staged}/errors", "part", ERRORS_SCHEMA, None, "source_uri", rows_per_file=ERROR_ROWS_PER_FILE
-    )
+    _write_staged(rows, replacements, errors, staged, config.rows_per_file)
     counted = (
         found | "CountFound" >> beam.Map(lambda _: RunCounts(inputs=1)),
         listing_rejects | "CountMalformedLines" >> beam.Map(lambda _: RunCounts(inputs=1)),
@@ -153,6 +144,21 @@ def build_pipeline(
         | "AllCounts" >> beam.Flatten()
         | "SumCounts" >> beam.CombineGlobally(sum_counts)
         | "WriteCounts" >> beam.Map(lambda counts: write_counts(staged, counts))
+    )
+
+
+def _write_staged(
+    rows: beam.PCollection, replacements: beam.PCollection, errors: beam.PCollection, staged: str, per_file: int
+) -> None:
+    """New rows under ``samples/``, replacements under ``replacements/``, errors under ``errors/``."""
+    _ = rows | "WriteSamples" >> WriteParquetShards(
+        f"{staged}/samples", "part", SAMPLES_SCHEMA, None, "sample_id", rows_per_file=per_file
+    )
+    _ = replacements | "WriteReplacements" >> WriteParquetShards(
+        replacements_dir(staged), "part", SAMPLES_SCHEMA, None, "sample_id", rows_per_file=per_file
+    )
+    _ = errors | "WriteErrors" >> WriteParquetShards(
+        f"{staged}/errors", "part", ERRORS_SCHEMA, None, "source_uri", rows_per_file=ERROR_ROWS_PER_FILE
     )
 
 
