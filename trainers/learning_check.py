@@ -61,6 +61,7 @@ from pipelines.modalities.edges import canny_edges
 from pipelines.sample_dataset import SAMPLE_PHOTOS
 from trainers.learning_check_arms import Arm, arm_features, arm_tokens
 from trainers.learning_check_calibration import calibrated_base, fitted_vae
+from trainers.models.conditional_unet import LrConditioning
 from trainers.models.presets import ModelPreset
 from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
@@ -96,6 +97,8 @@ class LearningCheckConfig:
     canny_high: int = 100
     modality_dropout: float = 0.0
     preset: ModelPreset = "tiny"
+    lr_conditioning: LrConditioning = "pixel"
+    """How the arms' UNets see the LR (the numbers in the README were measured with ``pixel``)."""
 
     def __post_init__(self) -> None:
         positive = (

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers import AutoencoderKL, VQModel
 
 from featurestore.modality import Modality
+from trainers.models.autoencoder_fitting import AutoencoderFitConfig, fit_autoencoder
 from trainers.models.sr_pipeline import MMSRPipeline, build_tiny_pipeline
 from trainers.models.vq_tokenizer import maps_to_vq_input, render_modality_map
 
@@ -25,26 +25,12 @@ if TYPE_CHECKING:
 
 
 def fit_vae(vae: AutoencoderKL, hr: torch.Tensor, config: LearningCheckConfig, seed: int) -> None:
-    """Fit ``vae`` (in place) to reconstruct the (N, 3, S, S) crops ``hr``: MSE + 1e-6 KL, Adam.
-
-    Then freeze it and set ``scaling_factor`` to 1 / std of the posterior means (the SD recipe),
-    so the diffusion latents have unit variance.
-    """
-    vae.train().requires_grad_(True)
-    optimizer = torch.optim.Adam(vae.parameters(), lr=config.vae_fit_learning_rate)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(config.vae_fit_steps):
-        batch = hr[torch.randperm(len(hr), generator=generator)[: config.vae_fit_batch_size]]
-        posterior = vae.encode(batch).latent_dist
-        reconstruction = vae.decode(posterior.sample(generator=generator)).sample
-        loss = F.mse_loss(reconstruction, batch) + 1e-6 * posterior.kl().mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    vae.eval().requires_grad_(False)
-    with torch.no_grad():
-        means = vae.encode(hr).latent_dist.mean
-    vae.register_to_config(scaling_factor=float(1.0 / means.std()))
+    """Fit ``vae`` (in place) to reconstruct the (N, 3, S, S) crops ``hr`` with the check's fit settings
+    (``trainers.models.autoencoder_fitting``: MSE + 1e-6 KL, Adam, then ``scaling_factor`` = 1 / std)."""
+    fit = AutoencoderFitConfig(
+        steps=config.vae_fit_steps, batch_size=config.vae_fit_batch_size, learning_rate=config.vae_fit_learning_rate
+    )
+    fit_autoencoder(vae, hr, fit, torch.Generator().manual_seed(seed))
 
 
 @torch.no_grad()
@@ -63,7 +49,7 @@ def fitted_vae(work_dir: Path, hr: torch.Tensor, config: LearningCheckConfig) ->
 
     Fitted once per check and shared by every seed, as one pretrained VAE would be.
     """
-    random_dir = build_tiny_pipeline(work_dir / "random-vae", preset=config.preset, seed=config.vae_seed)
+    random_dir = build_tiny_pipeline(work_dir / "random-vae", preset=config.preset, seed=config.vae_seed, lr_conditioning="pixel")
     vae = MMSRPipeline.from_pretrained(random_dir).vae
     fit_vae(vae, hr, config, config.vae_seed)
     vae.save_pretrained(work_dir / "vae-stand-in", safe_serialization=True)
@@ -76,7 +62,9 @@ def calibrated_base(
     """A random ``config.preset`` pipeline (seeded init) with the fitted VAE of ``vae_dir`` and its
     codebook rescaled to the (N, S, S) training edge maps ``edges``, saved under ``work_dir``; every
     arm loads it through ``MMSRPipeline.from_pretrained``."""
-    random_dir = build_tiny_pipeline(work_dir / f"random-seed{seed}", preset=config.preset, seed=seed)
+    random_dir = build_tiny_pipeline(
+        work_dir / f"random-seed{seed}", preset=config.preset, seed=seed, lr_conditioning=config.lr_conditioning
+    )
     pipeline = replace(MMSRPipeline.from_pretrained(random_dir), vae=AutoencoderKL.from_pretrained(vae_dir))
     rescale_codebook(pipeline.vq, edges[:64], seed)
     return pipeline.save_pretrained(work_dir / f"calibrated-seed{seed}")

@@ -91,6 +91,7 @@ def _setup(config: TrainConfig) -> _Run:
         mmlc=ray.train.torch.prepare_model(pipeline.mmlc, move_to_device=False),
         vae=pipeline.vae,
         noise_scheduler=pipeline.scheduler,
+        lr_conditioning=pipeline.config.lr_conditioning,
     )
     optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
     ema = AveragedModel(trainable, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
@@ -173,15 +174,16 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
             "step": step, "loss": loss, "learning_rate": run.optimizer.param_groups[0]["lr"],
             "samples_per_second": samples_per_step / (time.perf_counter() - started),
         }
-        if run.rank == 0 and step % config.log_every == 0:
-            LOG.info("step %d/%d loss %.4f (%.1f samples/s)", step, config.steps, loss, metrics["samples_per_second"])
-        if metric_log is not None and step % config.log_every == 0:
-            metric_log.log(step, {k: v for k, v in metrics.items() if k != "step"})
         final = step == config.steps
-        with tempfile.TemporaryDirectory() as directory:
-            checkpoint = None
-            if run.rank == 0 and (final or step % config.checkpoint_every == 0):
-                checkpoint = _checkpoint(run, step, final, Path(directory))
-            ray.train.report(metrics, checkpoint=checkpoint)
+        checkpointing = final or step % config.checkpoint_every == 0
+        # Reports are collective and cost a round trip to the controller: only every log_every steps.
+        if checkpointing or step % config.log_every == 0:
+            if run.rank == 0:
+                LOG.info("step %d/%d loss %.4f (%.1f samples/s)", step, config.steps, loss, metrics["samples_per_second"])
+            if metric_log is not None:
+                metric_log.log(step, {k: v for k, v in metrics.items() if k != "step"})
+            with tempfile.TemporaryDirectory() as directory:
+                checkpoint = _checkpoint(run, step, final, Path(directory)) if run.rank == 0 and checkpointing else None
+                ray.train.report(metrics, checkpoint=checkpoint)
         if spec.fault is not None:
             _maybe_crash(spec.fault, run.rank, step)

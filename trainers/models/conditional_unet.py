@@ -1,17 +1,27 @@
-"""The denoising UNet (Stable Diffusion 2 shape) with the LR image concatenated to its input, and the VAE.
+"""The denoising UNet (Stable Diffusion 2 shape) with the LR concatenated to its input.
 
-InstructPix2Pix-style conditioning: the LR image, resized to the latent's H x W, is concatenated
-to the noisy latent along channels, so ``in_channels = latent_channels + lr_channels``.
+InstructPix2Pix-style conditioning: the LR's condition channels are concatenated to the noisy
+latent, so ``in_channels = latent_channels + lr_channels``. Two variants (``LrConditioning``):
+
+- ``latent`` (the paper's, default): the autoencoder's latent of the LR bicubically upsampled to
+  the HR size, ``latent_channels`` channels in the same space as the denoised latent;
+- ``pixel`` (an ablation): the LR's 3 RGB channels resized to the latent's H x W.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, UNet2DConditionModel
+from typing import Literal
+
+from diffusers import UNet2DConditionModel
 from torch import nn
 
+from trainers.models import autoencoder
+from trainers.models.autoencoder import Autoencoder
 from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
+
+LrConditioning = Literal["latent", "pixel"]
 
 
 def build_conditional_unet(
@@ -62,34 +72,31 @@ def expand_input_channels(unet: UNet2DConditionModel, extra_channels: int) -> UN
     return unet
 
 
-def build_vae(preset: ModelPreset | ModelSizes) -> AutoencoderKL:
-    """A randomly initialised AutoencoderKL of the preset's size (sd2: the SD VAE, f8, 4 channels)."""
-    sizes = model_sizes(preset).vae
-    blocks = len(sizes.block_out_channels)
-    return AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * blocks,
-        up_block_types=("UpDecoderBlock2D",) * blocks,
-        block_out_channels=sizes.block_out_channels,
-        layers_per_block=sizes.layers_per_block,
-        latent_channels=sizes.latent_channels,
-        norm_num_groups=sizes.norm_num_groups,
-        sample_size=model_sizes(preset).unet.sample_size * sizes.scale_factor,
-    )
-
-
-def vae_scale_factor(vae: AutoencoderKL) -> int:
-    """Pixels per latent pixel (8 for the SD VAE)."""
-    return 2 ** (len(vae.config.block_out_channels) - 1)
-
-
 def resize_lr(lr: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(B, 3, h, w) LR in [-1, 1] -> (B, 3, H, W) at the latent's size (bicubic, antialiased)."""
     return F.interpolate(lr, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(-1.0, 1.0)
 
 
-def unet_input(noisy_latents: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
-    """Concatenate the noisy latent (B, C, H, W) and the LR resized to (H, W): (B, C + 3, H, W)."""
-    lr_resized = resize_lr(lr.to(noisy_latents.dtype), tuple(noisy_latents.shape[-2:]))
-    return torch.cat([noisy_latents, lr_resized], dim=1)
+def lr_channels(mode: LrConditioning, latent_channels: int) -> int:
+    """Condition channels the UNet takes besides the noisy latent."""
+    return latent_channels if mode == "latent" else 3
+
+
+@torch.no_grad()
+def lr_condition(lr: torch.Tensor, latent_hw: tuple[int, int], mode: LrConditioning, vae: Autoencoder) -> torch.Tensor:
+    """(B, 3, h, w) LR in [-1, 1] -> (B, C, H, W) condition channels at the latent's size ``latent_hw``.
+
+    ``latent``: the LR bicubically upsampled to the HR size (``latent_hw`` x the autoencoder's
+    factor), encoded (deterministically: the posterior mean of an AutoencoderKL) and scaled;
+    ``pixel``: the LR resized to ``latent_hw`` (``resize_lr``)."""
+    if mode == "pixel":
+        return resize_lr(lr, latent_hw)
+    factor = autoencoder.scale_factor(vae)
+    size = (latent_hw[0] * factor, latent_hw[1] * factor)
+    upsampled = F.interpolate(lr.float(), size=size, mode="bicubic", align_corners=False).clamp(-1.0, 1.0)
+    return autoencoder.encode(vae, upsampled)
+
+
+def unet_input(noisy_latents: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    """Concatenate the noisy latent (B, C, H, W) and the LR's condition channels (B, C_lr, H, W)."""
+    return torch.cat([noisy_latents, condition.to(noisy_latents.dtype)], dim=1)

@@ -1,4 +1,5 @@
-"""Model size presets: ``tiny`` (CPU tests and the quickstart) and ``sd2`` (the paper's sizes).
+"""Model size presets: ``tiny`` (CPU tests), ``quickstart`` (tiny with a fast-fitting autoencoder)
+and ``sd2`` (the paper's sizes).
 
 Every builder in ``trainers.models`` takes a preset name or a ``ModelSizes``; the sizes of one
 component can be changed with ``dataclasses.replace`` (e.g. ``num_latents``) before building.
@@ -6,12 +7,12 @@ component can be changed with ``dataclasses.replace`` (e.g. ``num_latents``) bef
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from featurestore.modality import VQ_CODEBOOK_SIZE, VQ_GRID
 
-ModelPreset = Literal["tiny", "sd2"]
+ModelPreset = Literal["tiny", "quickstart", "sd2"]
 VQ_INPUT_SIZE = 256
 """Side of the square RGB modality maps the VQ tokenizer encodes."""
 
@@ -40,9 +41,12 @@ class AutoencoderSizes:
     layers_per_block: int
     latent_channels: int
     norm_num_groups: int = 32
+    kind: Literal["kl", "tiny"] = "kl"
+    """``kl``: diffusers' AutoencoderKL (the SD VAE); ``tiny``: AutoencoderTiny (TAESD architecture,
+    no normalisation layers, fitted from scratch in a minute on a CPU)."""
 
     def __post_init__(self) -> None:
-        if any(c % self.norm_num_groups for c in self.block_out_channels):
+        if self.kind == "kl" and any(c % self.norm_num_groups for c in self.block_out_channels):
             raise ValueError("vae.block_out_channels must be multiples of vae.norm_num_groups")
 
     @property
@@ -139,7 +143,19 @@ SD2 = ModelSizes(
     mmlc=MMLCSizes(width=1024, num_latents=128, num_heads=16, num_cross_blocks=1, num_self_blocks=4),
 )
 
-PRESETS: dict[str, ModelSizes] = {"tiny": TINY, "sd2": SD2}
+QUICKSTART = replace(
+    TINY,
+    unet=replace(TINY.unet, norm_num_groups=8),
+    vae=AutoencoderSizes(block_out_channels=(32, 32, 32), layers_per_block=1, latent_channels=4, kind="tiny"),
+)
+"""The tiny sizes with an AutoencoderTiny (f4): the quickstart fits it to the sample photos as its
+stand-in for a pretrained VAE (an AutoencoderKL of this size reconstructs worse than bicubic
+after the same minute of fitting). The UNet uses 8 norm groups: with 32 channels and 32 groups
+every GroupNorm is an InstanceNorm, which removes each sample's mean brightness, and a model
+that predicts the clean latent then cannot render a photo darker or brighter than the training
+average (README, "What `mmsr quickstart` does", has the numbers)."""
+
+PRESETS: dict[str, ModelSizes] = {"tiny": TINY, "quickstart": QUICKSTART, "sd2": SD2}
 
 
 def model_sizes(preset: ModelPreset | ModelSizes) -> ModelSizes:

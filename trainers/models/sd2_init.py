@@ -1,8 +1,10 @@
 """Start an MMSR pipeline from a pretrained Stable Diffusion 2 repository (the paper's initialisation).
 
 VAE, UNet, CLIP text encoder, tokenizer and noise schedule come from the SD2 repo (e.g.
-"stabilityai/stable-diffusion-2-1-base" or a local copy in the same layout); the UNet gets 3 more
-zero-initialised input channels for the LR image; the VQ tokenizer is loaded (or built random
+"stabilityai/stable-diffusion-2-1-base" or a local copy in the same layout); the UNet gets more
+zero-initialised input channels for the LR (the VAE latent's 4 for ``latent`` conditioning, RGB's 3
+for ``pixel``), so it starts as the pretrained UNet; the noise schedule keeps the repo's
+``prediction_type`` (epsilon for -base, v for the 768 models), and training follows it; the VQ tokenizer is loaded (or built random
 from the preset when none is given); the MMLC is new, sized by the preset and fitted to the
 loaded models' widths.
 """
@@ -16,15 +18,12 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel, VQModel
 
 from featurestore.modality import Modality
-from trainers.models.conditional_unet import expand_input_channels
+from trainers.models.conditional_unet import LrConditioning, expand_input_channels, lr_channels
 from trainers.models.mmlc import TemperatureMode, build_mmlc
 from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
 from trainers.models.sr_pipeline import MMSRPipeline, PipelineConfig
 from trainers.models.text_encoder import load_text_encoder
 from trainers.models.vq_tokenizer import build_vq_tokenizer
-
-LR_CHANNELS = 3
-
 
 def load_or_build_vq(
     preset: ModelPreset | ModelSizes, vq_model: str | Path | None, subfolder: str | None, revision: str | None
@@ -45,6 +44,7 @@ def pipeline_from_stable_diffusion(
     modalities: Sequence[Modality] = tuple(Modality),
     temperature_mode: TemperatureMode = "fixed",
     seed: int = 0,
+    lr_conditioning: LrConditioning = "latent",
 ) -> MMSRPipeline:
     """An MMSRPipeline initialised from an SD2 repository (see the module docstring).
 
@@ -54,10 +54,13 @@ def pipeline_from_stable_diffusion(
     weights = {"revision": revision, "use_safetensors": True}
     vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **weights)
     unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **weights)
+    extra = lr_channels(lr_conditioning, unet.config.out_channels)
     if unet.config.in_channels == unet.config.out_channels:
-        unet = expand_input_channels(unet, LR_CHANNELS)
-    if unet.config.in_channels != unet.config.out_channels + LR_CHANNELS:
-        raise ValueError(f"{source}: UNet has {unet.config.in_channels} input channels, cannot add the LR image")
+        unet = expand_input_channels(unet, extra)
+    if unet.config.in_channels != unet.config.out_channels + extra:
+        raise ValueError(
+            f"{source}: UNet has {unet.config.in_channels} input channels, cannot add {extra} {lr_conditioning} LR channels"
+        )
     text = load_text_encoder(source, revision=revision)
     scheduler = DDIMScheduler.from_pretrained(source, subfolder="scheduler", revision=revision)
     with torch.random.fork_rng(devices=[]):
@@ -70,5 +73,5 @@ def pipeline_from_stable_diffusion(
         )
     return MMSRPipeline(
         vae=vae.eval(), unet=unet, mmlc=mmlc, vq=vq.eval(), text_encoder=text.model, tokenizer=text.tokenizer,
-        scheduler=scheduler, config=PipelineConfig(scale=model_sizes(preset).scale),
+        scheduler=scheduler, config=PipelineConfig(scale=model_sizes(preset).scale, lr_conditioning=lr_conditioning),
     )

@@ -17,16 +17,19 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel, VQModel
+from diffusers import DDIMScheduler, UNet2DConditionModel, VQModel
 from diffusers.utils.torch_utils import randn_tensor
 from huggingface_hub import hf_hub_download
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from featurestore.modality import Modality
-from trainers.models.conditional_unet import build_conditional_unet, build_vae, resize_lr, vae_scale_factor
+from trainers.models import autoencoder
+from trainers.models.autoencoder import Autoencoder, build_autoencoder, load_autoencoder
+from trainers.models.conditional_unet import LrConditioning, build_conditional_unet, lr_channels, lr_condition
 from trainers.models.conditioning import ModalityTokens, build_modality_tokens, concat_tokens
 from trainers.models.guidance import GuidanceMode, check_guidance_mode, combine_guidance, negative_tokens
 from trainers.models.mmlc import MultimodalLatentConnector, Temperatures, TemperatureMode, build_mmlc
@@ -48,6 +51,8 @@ class PipelineConfig:
     guidance_mode: GuidanceMode = "m-cfg"
     tile_overlap: int = 16
     """Overlap of UNet tiles in latent pixels (at most half a tile; tiles are ``unet.config.sample_size`` wide)."""
+    lr_conditioning: LrConditioning = "latent"
+    """The LR enters the UNet as the latent of its bicubic upsampling (the paper) or as resized pixels."""
 
     def __post_init__(self) -> None:
         if self.scale < 1:
@@ -61,23 +66,28 @@ class PipelineConfig:
         check_guidance_mode(self.guidance_mode)
 
 
-def ddim_scheduler() -> DDIMScheduler:
-    """The Stable Diffusion 2 (base) noise schedule, epsilon prediction, as a DDIM sampler."""
+PredictionType = Literal["epsilon", "v_prediction", "sample"]
+
+
+def ddim_scheduler(prediction_type: PredictionType = "epsilon") -> DDIMScheduler:
+    """The Stable Diffusion 2 noise schedule as a DDIM sampler; epsilon prediction is SD2-base's,
+    v-prediction SD2-768's (training reads the same field: ``training_step.prediction_target``)."""
     return DDIMScheduler(
         num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        clip_sample=False, set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon",
+        clip_sample=False, set_alpha_to_one=False, steps_offset=1, prediction_type=prediction_type,
     )
 
 
 def _read_config(source: str, revision: str | None) -> PipelineConfig:
     local = Path(source) / PIPELINE_CONFIG_NAME
     path = local if Path(source).is_dir() else Path(hf_hub_download(source, PIPELINE_CONFIG_NAME, revision=revision))
-    return PipelineConfig(**json.loads(path.read_text()))
+    # Pipelines saved before ``lr_conditioning`` existed conditioned on pixels.
+    return PipelineConfig(**{"lr_conditioning": "pixel", **json.loads(path.read_text())})
 
 
 @dataclass(frozen=True, eq=False)
 class MMSRPipeline:
-    vae: AutoencoderKL
+    vae: Autoencoder
     unet: UNet2DConditionModel
     mmlc: MultimodalLatentConnector
     vq: VQModel
@@ -133,7 +143,7 @@ class MMSRPipeline:
             verify_artifact_tree(source)
         weights = {"revision": revision, "use_safetensors": True}
         pipeline = cls(
-            vae=AutoencoderKL.from_pretrained(source, subfolder="vae", **weights),
+            vae=load_autoencoder(source, subfolder="vae", revision=revision),
             unet=UNet2DConditionModel.from_pretrained(source, subfolder="unet", **weights),
             mmlc=MultimodalLatentConnector.from_pretrained(source, subfolder="mmlc", **weights),
             vq=VQModel.from_pretrained(source, subfolder="vq", **weights),
@@ -169,7 +179,7 @@ class MMSRPipeline:
     def _pad_multiple(self) -> int:
         """LR sides must be multiples of this for the latent to fit the UNet's downsamplings."""
         unet_factor = 2 ** (len(self.unet.config.block_out_channels) - 1)
-        latent_multiple = vae_scale_factor(self.vae) * unet_factor
+        latent_multiple = autoencoder.scale_factor(self.vae) * unet_factor
         return math.lcm(latent_multiple, self.config.scale) // self.config.scale
 
     def _context(
@@ -206,14 +216,14 @@ class MMSRPipeline:
         multiple = self._pad_multiple()
         pad_h, pad_w = -height % multiple, -width % multiple
         lr = F.pad(lr.to(self.device, self.dtype), (0, pad_w, 0, pad_h), mode="replicate")
-        factor = self.config.scale / vae_scale_factor(self.vae)
+        factor = self.config.scale / autoencoder.scale_factor(self.vae)
         latent_hw = (round(lr.shape[-2] * factor), round(lr.shape[-1] * factor))
         tokens = tokens.to(device=self.device)
         if mode != "none":
             negative = None if negative_prompt is None else self.encode_prompt([negative_prompt] * lr.shape[0])
             tokens = concat_tokens(tokens, negative_tokens(mode, tokens, negative))
         latents = self._denoise(lr, latent_hw, tokens, mode, scale, steps, temperatures, generator, tile_size)
-        image = self.vae.decode(latents / self.vae.config.scaling_factor).sample.clamp(-1.0, 1.0)
+        image = autoencoder.decode(self.vae, latents)
         return image[..., : height * self.config.scale, : width * self.config.scale].float()
 
     def _denoise(
@@ -234,7 +244,7 @@ class MMSRPipeline:
         latents = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
         latents = latents * scheduler.init_noise_sigma
         branches = 1 if mode == "none" else 2
-        lr_condition = resize_lr(lr, latent_hw).repeat(branches, 1, 1, 1)
+        condition = lr_condition(lr, latent_hw, self.config.lr_conditioning, self.vae).repeat(branches, 1, 1, 1)
         fixed = self.mmlc.config.temperature_mode == "fixed"
         context = self._context(tokens, scheduler.timesteps[0], temperatures) if fixed else None
         tile = tile_size or self.unet.config.sample_size
@@ -245,7 +255,7 @@ class MMSRPipeline:
         for timestep in scheduler.timesteps:
             step_context = context if fixed else self._context(tokens, timestep, temperatures)
             model_input = scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1), timestep)
-            model_input = torch.cat([model_input, lr_condition], dim=1)
+            model_input = torch.cat([model_input, condition.to(model_input.dtype)], dim=1)
             eps = tiled_apply(
                 lambda x: self.unet(x, timestep, encoder_hidden_states=step_context, return_dict=False)[0],
                 model_input, tile, overlap,
@@ -262,6 +272,8 @@ def build_pipeline_components(
     modalities: Sequence[Modality] = tuple(Modality),
     temperature_mode: TemperatureMode = "fixed",
     seed: int = 0,
+    lr_conditioning: LrConditioning = "latent",
+    prediction_type: PredictionType = "epsilon",
 ) -> MMSRPipeline:
     """A randomly initialised pipeline of the preset's sizes (CLIP written to ``clip_dir`` first).
 
@@ -272,22 +284,31 @@ def build_pipeline_components(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         pipeline = MMSRPipeline(
-            vae=build_vae(sizes),
-            unet=build_conditional_unet(sizes, latent_channels=sizes.vae.latent_channels),
+            vae=build_autoencoder(sizes),
+            unet=build_conditional_unet(
+                sizes, latent_channels=sizes.vae.latent_channels,
+                lr_channels=lr_channels(lr_conditioning, sizes.vae.latent_channels),
+            ),
             mmlc=build_mmlc(sizes, modalities, temperature_mode),
             vq=build_vq_tokenizer(sizes),
             text_encoder=CLIPTextModel.from_pretrained(clip_dir, subfolder="text_encoder", use_safetensors=True),
             tokenizer=CLIPTokenizer.from_pretrained(clip_dir, subfolder="tokenizer"),
-            scheduler=ddim_scheduler(),
-            config=PipelineConfig(scale=sizes.scale),
+            scheduler=ddim_scheduler(prediction_type),
+            config=PipelineConfig(scale=sizes.scale, lr_conditioning=lr_conditioning),
         )
     return pipeline
 
 
 def build_tiny_pipeline(
-    path: Path, preset: ModelPreset | ModelSizes = "tiny", temperature_mode: TemperatureMode = "fixed", seed: int = 0
+    path: Path,
+    preset: ModelPreset | ModelSizes = "tiny",
+    temperature_mode: TemperatureMode = "fixed",
+    seed: int = 0,
+    lr_conditioning: LrConditioning = "latent",
 ) -> Path:
     """Save a complete random pipeline (tiny CLIP and VQ included) to ``path``; load it with
     ``MMSRPipeline.from_pretrained(path)``. Returns ``path``."""
-    pipeline = build_pipeline_components(preset, path, temperature_mode=temperature_mode, seed=seed)
+    pipeline = build_pipeline_components(
+        preset, path, temperature_mode=temperature_mode, seed=seed, lr_conditioning=lr_conditioning
+    )
     return pipeline.save_pretrained(path)

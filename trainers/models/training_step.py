@@ -11,12 +11,14 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, SchedulerMixin
+from diffusers import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 from torch import nn
 
+from trainers.models import autoencoder
+from trainers.models.autoencoder import Autoencoder
 from trainers.models.conditioning import ModalityTokens
-from trainers.models.conditional_unet import unet_input
+from trainers.models.conditional_unet import LrConditioning, lr_condition, unet_input
 from trainers.models.sr_pipeline import MMSRPipeline
 
 
@@ -28,14 +30,19 @@ class DiffusionParts:
     """UNet2DConditionModel, possibly DDP-wrapped (trained)."""
     mmlc: nn.Module
     """MultimodalLatentConnector, possibly DDP-wrapped (trained)."""
-    vae: AutoencoderKL
+    vae: Autoencoder
     """Frozen."""
     noise_scheduler: SchedulerMixin
     """Gives ``add_noise`` and ``config.num_train_timesteps`` (the pipeline's DDIM scheduler will do)."""
+    lr_conditioning: LrConditioning = "latent"
+    """How the LR enters the UNet (``PipelineConfig.lr_conditioning`` of the pipeline)."""
 
     @classmethod
     def of(cls, pipeline: MMSRPipeline) -> DiffusionParts:
-        return cls(unet=pipeline.unet, mmlc=pipeline.mmlc, vae=pipeline.vae, noise_scheduler=pipeline.scheduler)
+        return cls(
+            unet=pipeline.unet, mmlc=pipeline.mmlc, vae=pipeline.vae, noise_scheduler=pipeline.scheduler,
+            lr_conditioning=pipeline.config.lr_conditioning,
+        )
 
 
 def freeze_conditioning_models(pipeline: MMSRPipeline) -> list[nn.Parameter]:
@@ -49,10 +56,9 @@ def freeze_conditioning_models(pipeline: MMSRPipeline) -> list[nn.Parameter]:
 
 
 @torch.no_grad()
-def encode_latents(vae: AutoencoderKL, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """(B, 3, H, W) HR in [-1, 1] -> (B, C, H / f, W / f) sampled VAE latents times the scaling factor."""
-    posterior = vae.encode(hr.to(device=vae.device, dtype=vae.dtype)).latent_dist
-    return posterior.sample(generator=generator) * vae.config.scaling_factor
+def encode_latents(vae: Autoencoder, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(B, 3, H, W) HR in [-1, 1] -> (B, C, H / f, W / f) scaled latents (a posterior sample for an AutoencoderKL)."""
+    return autoencoder.encode(vae, hr, generator)
 
 
 def sample_timesteps(
@@ -72,7 +78,10 @@ def diffusion_loss(
     temperatures: dict[str, float] | None = None,
     dropout_p: float | None = None,
 ) -> torch.Tensor:
-    """Scalar MSE between the UNet's epsilon prediction and the noise added to the HR latent.
+    """Scalar MSE between the UNet's prediction and its target for the noised HR latent.
+
+    The target follows the noise scheduler's ``prediction_type`` (``prediction_target``): the noise
+    (``epsilon``, SD2-base), the velocity (``v_prediction``, SD2-768) or the clean latent (``sample``).
 
     hr (B, 3, H, W) and lr (B, 3, H / scale, W / scale) in [-1, 1]; ``tokens`` of B rows. Modality
     dropout of the MMLC is applied when it is in training mode (drawn from ``generator``), with
@@ -88,6 +97,23 @@ def diffusion_loss(
         tokens.to(device=latents.device), timesteps=timesteps, temperatures=temperatures, dropout_generator=generator,
         dropout_p=dropout_p,
     )
-    sample = unet_input(noisy, lr.to(latents.device))
+    condition = lr_condition(lr.to(latents.device), tuple(latents.shape[-2:]), parts.lr_conditioning, parts.vae)
+    sample = unet_input(noisy, condition)
     prediction = parts.unet(sample, timesteps, encoder_hidden_states=context, return_dict=False)[0]
-    return F.mse_loss(prediction.float(), noise.float())
+    target = prediction_target(parts.noise_scheduler, latents, noise, timesteps)
+    return F.mse_loss(prediction.float(), target.float())
+
+
+def prediction_target(
+    scheduler: SchedulerMixin, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
+) -> torch.Tensor:
+    """What the UNet is trained to predict for ``latents`` noised with ``noise`` at ``timesteps``,
+    per ``scheduler.config.prediction_type`` (the sampler reads the same field)."""
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return scheduler.get_velocity(latents, noise, timesteps)
+    if kind == "sample":
+        return latents
+    raise ValueError(f"scheduler prediction_type must be epsilon, v_prediction or sample, got {kind!r}")

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import torch
 
+from trainers.models import autoencoder
+from trainers.models.autoencoder import build_autoencoder
 from trainers.models.conditional_unet import (
     build_conditional_unet,
-    build_vae,
     expand_input_channels,
+    lr_channels,
+    lr_condition,
     resize_lr,
     unet_input,
-    vae_scale_factor,
 )
 
 
@@ -44,18 +46,21 @@ def test_expand_input_channels_keeps_outputs_when_extra_inputs_are_zero() -> Non
     assert expanded.conv_in.weight[:, 4:].abs().sum() == 0
 
 
-def test_vae_is_f4_in_the_tiny_preset() -> None:
-    vae = build_vae("tiny").eval()
-    assert vae_scale_factor(vae) == 4
-    with torch.no_grad():
-        latents = vae.encode(torch.zeros(1, 3, 64, 64)).latent_dist.mean
-    assert latents.shape == (1, 4, 16, 16)
-
-
-def test_unet_input_resizes_the_lr_to_the_latent() -> None:
+def test_pixel_condition_resizes_the_lr_to_the_latent() -> None:
     noisy = torch.zeros(2, 4, 32, 32)
     lr = torch.linspace(-1, 1, 16 * 16).reshape(1, 1, 16, 16).expand(2, 3, 16, 16)
-    sample = unet_input(noisy, lr)
-    assert sample.shape == (2, 7, 32, 32)
+    sample = unet_input(noisy, lr_condition(lr, (32, 32), "pixel", build_autoencoder("tiny")))
+    assert sample.shape == (2, 4 + lr_channels("pixel", 4), 32, 32)
     assert sample[:, 4:].min() >= -1 and sample[:, 4:].max() <= 1
     torch.testing.assert_close(resize_lr(lr, (16, 16)), lr)
+
+
+def test_latent_condition_is_the_latent_of_the_bicubically_upsampled_lr() -> None:
+    vae = build_autoencoder("quickstart").eval()
+    lr = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    condition = lr_condition(lr, (8, 8), "latent", vae)  # latent 8x8 = 32x32 HR (f4): LR upsampled 4x
+    assert condition.shape == (2, lr_channels("latent", 4), 8, 8)
+    upsampled = torch.nn.functional.interpolate(lr, size=(32, 32), mode="bicubic", align_corners=False).clamp(-1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(condition, autoencoder.encode(vae, upsampled))
+    assert unet_input(torch.zeros(2, 4, 8, 8), condition).shape == (2, 8, 8, 8)

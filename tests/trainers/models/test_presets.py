@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 import torch
 
-from trainers.models.conditional_unet import build_conditional_unet, build_vae
+from trainers.models.autoencoder import build_autoencoder as build_vae
+from trainers.models.conditional_unet import build_conditional_unet
 from trainers.models.presets import SD2, TINY, MMLCSizes, VQSizes, model_sizes
 
 
