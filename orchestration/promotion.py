@@ -1,10 +1,13 @@
-"""Evaluation-gated promotion: ``champion`` moves only to a candidate that beat it on one snapshot.
+"""Evaluation-gated promotion: ``champion`` moves only to a candidate that clears the floor and
+beat the champion on one snapshot.
 
 New versions are registered under the ``challenger`` alias. ``promote_version`` scores the
 candidate and the current champion on the same eval snapshot (reusing recorded evaluations, see
 ``evaluation_tags``), applies the pure rule ``decide_promotion``, writes the decision, its
-evidence and the snapshot as tags on the candidate, and moves ``champion`` only if every gate
-passed. ``rollback`` moves ``champion`` back to the version it replaced.
+evidence and the snapshot as tags on the candidate, and moves ``champion`` only if the candidate
+cleared every floor (against bicubic upscaling of the same LRs: no model worse than the trivial
+baseline is ever promoted, the first one included) and passed every gate against the champion.
+``rollback`` moves ``champion`` back to the version it replaced.
 
 Concurrency guarantee: every alias move made here happens under ``registry_lock`` (held only for
 the compare-and-set, not during evaluation), after re-reading the champion; if the champion moved
@@ -30,7 +33,7 @@ from featurestore.readers import resolve_snapshot
 from orchestration.evaluation_tags import eval_protocol, version_metrics
 from orchestration.mlflow_runs import tracking_client
 from orchestration.mmsr_config import MmsrConfig
-from orchestration.promotion_config import MetricGate
+from orchestration.promotion_config import MetricFloor, MetricGate
 from orchestration.registry_error import RegistryError
 from orchestration.registry_lock import registry_lock
 from orchestration.tracking_config import TrackingConfig
@@ -41,6 +44,8 @@ REASONS_TAG = "mmsr.promotion.reasons"
 EVIDENCE_TAG = "mmsr.promotion.evidence"
 """JSON: both models' metrics, the gates, the eval protocol, the champion compared against."""
 SNAPSHOT_TAG = "mmsr.promotion.snapshot_id"
+FLOOR_TAG = "mmsr.promotion.floor"
+"""``passed`` or ``failed``: the candidate against the trivial baseline (bicubic)."""
 AGAINST_TAG = "mmsr.promotion.champion_version"
 """The champion the candidate was compared against (``none`` if there was none)."""
 PREVIOUS_CHAMPION_TAG = "mmsr.previous_champion"
@@ -67,16 +72,42 @@ class PromotionDecision:
     """The champion compared against (None: there was none)."""
     snapshot_id: int | None = None
     evidence: Mapping[str, object] = field(default_factory=dict)
+    floor_passed: bool = True
+    """Whether the candidate cleared every floor (True when no floor is configured)."""
 
     def summary(self) -> str:
-        verdict = "promoted" if self.promote else "kept the champion; rejected"
+        if self.promote:
+            verdict = "promoted"
+        elif not self.floor_passed:
+            verdict = "rejected (below the bicubic floor)"
+        else:
+            verdict = "kept the champion; rejected"
         against = "no champion" if self.champion_version is None else f"champion version {self.champion_version}"
         return f"{verdict} version {self.candidate_version} vs {against} on snapshot {self.snapshot_id}: " + "; ".join(
             self.reasons
         )
 
 
-def check_gate(candidate: Mapping[str, float], champion: Mapping[str, float] | None, gate: MetricGate) -> GateCheck:
+def check_floor(candidate: Mapping[str, float], floor: MetricFloor) -> GateCheck:
+    """One floor: the candidate against the trivial baseline's score on the same images."""
+    value, baseline = candidate.get(floor.metric), candidate.get(floor.baseline)
+    if value is None or not math.isfinite(value):
+        return GateCheck(False, f"floor {floor.metric}: candidate has no finite value ({value}): fail")
+    if baseline is None or not math.isfinite(baseline):
+        return GateCheck(False, f"floor {floor.metric}: no finite baseline {floor.baseline} ({baseline}) to check against: fail")
+    limit = baseline - floor.margin if floor.higher_is_better else baseline + floor.margin
+    passed = value >= limit if floor.higher_is_better else value <= limit
+    side = "-" if floor.higher_is_better else "+"
+    return GateCheck(
+        passed,
+        f"floor {floor.metric}: {value:.4f} vs bicubic {baseline:.4f} {side} {floor.margin:g} = {limit:.4f}: "
+        f"{'pass' if passed else 'fail'}",
+    )
+
+
+def check_gate(
+    candidate: Mapping[str, float], champion: Mapping[str, float] | None, gate: MetricGate, accept_ties: bool = False
+) -> GateCheck:
     """One gate. The candidate needs a finite value; a champion without one cannot block it."""
     name = gate.metric
     value = candidate.get(name)
@@ -88,24 +119,31 @@ def check_gate(candidate: Mapping[str, float], champion: Mapping[str, float] | N
     if best is None or not math.isfinite(best):
         return GateCheck(True, f"{name}: {value:.4f}, champion has no finite value ({best}): pass")
     gain = value - best if gate.higher_is_better else best - value
-    passed = gain >= gate.margin
+    passed = gain >= gate.margin if accept_ties else gain > gate.margin
     return GateCheck(
         passed,
         f"{name}: {value:.4f} vs champion {best:.4f}, improvement {gain:+.4f} "
-        f"(needs >= {gate.margin:+.4f}): {'pass' if passed else 'fail'}",
+        f"(needs {'>=' if accept_ties else '>'} {gate.margin:+.4f}): {'pass' if passed else 'fail'}",
     )
 
 
 def decide_promotion(
-    candidate: Mapping[str, float], champion: Mapping[str, float] | None, gates: Sequence[MetricGate]
+    candidate: Mapping[str, float],
+    champion: Mapping[str, float] | None,
+    gates: Sequence[MetricGate],
+    floors: Sequence[MetricFloor] = (),
+    accept_ties: bool = False,
 ) -> PromotionDecision:
-    """Promote iff every gate passes (no champion: every gate passes on a finite candidate value)."""
-    checks = [check_gate(candidate, champion, gate) for gate in gates]
+    """Promote iff every floor and every gate passes (no champion: every gate passes on a finite
+    candidate value, the floors still apply). Reasons: one line per floor, then per gate."""
+    floor_checks = [check_floor(candidate, floor) for floor in floors]
+    checks = floor_checks + [check_gate(candidate, champion, gate, accept_ties) for gate in gates]
     return PromotionDecision(
         promote=all(check.passed for check in checks),
         reasons=tuple(check.reason for check in checks),
         candidate_metrics=dict(candidate),
         champion_metrics=None if champion is None else dict(champion),
+        floor_passed=all(check.passed for check in floor_checks),
     )
 
 
@@ -137,6 +175,7 @@ def _record_decision(client: MlflowClient, tracking: TrackingConfig, decision: P
     name, version = tracking.registered_model, decision.candidate_version
     tags = {
         DECISION_TAG: "promoted" if decision.promote else "rejected",
+        FLOOR_TAG: "passed" if decision.floor_passed else "failed",
         REASONS_TAG: "; ".join(decision.reasons),
         EVIDENCE_TAG: json.dumps(decision.evidence, sort_keys=True),
         SNAPSHOT_TAG: str(decision.snapshot_id),
@@ -156,11 +195,15 @@ def _decide(
     config: MmsrConfig, candidate: dict[str, float], champion: dict[str, float] | None,
     version: int, champion_version: int | None, snapshot_id: int,
 ) -> PromotionDecision:
-    decision = decide_promotion(candidate, champion, config.promotion.gates)
+    promotion = config.promotion
+    decision = decide_promotion(candidate, champion, promotion.gates, promotion.floor, promotion.accept_ties)
     evidence = {
         "candidate_version": version, "candidate": candidate,
         "champion_version": champion_version, "champion": champion,
-        "snapshot_id": snapshot_id, "gates": [asdict(gate) for gate in config.promotion.gates],
+        "snapshot_id": snapshot_id, "gates": [asdict(gate) for gate in promotion.gates],
+        "floor": [asdict(floor) for floor in promotion.floor], "floor_passed": decision.floor_passed,
+        "baseline": {floor.baseline: candidate.get(floor.baseline) for floor in promotion.floor},
+        "accept_ties": promotion.accept_ties,
         "protocol": eval_protocol(config.serve, config.promotion.eval_limit), "decided_at": time.time(),
     }
     return replace(

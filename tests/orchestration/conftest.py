@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -13,6 +14,8 @@ from orchestration.registry import RegisteredVersion, register_pipeline
 from orchestration.serve_config import ServeConfig
 from orchestration.tracking_config import TrackingConfig
 from pipelines.feature_rows import encode_png
+from pipelines.image_decoding import decode_image
+from pipelines.sample_dataset import SAMPLE_PHOTOS
 from tests.featurestore.conftest import commit_rows, sample_row
 from trainers.models.sr_pipeline import build_tiny_pipeline
 
@@ -27,6 +30,20 @@ def make_eval_store(root: Path) -> FeatureStoreConfig:
         row.update(hr_png=encode_png(hr), lr_png=encode_png(hr[::4, ::4]), split="eval" if index < 2 else "train")
         rows.append(row)
     return commit_rows(root, "eval-run", rows, config_hash="test")
+
+
+def make_photo_eval_store(root: Path) -> FeatureStoreConfig:
+    """A feature store with one snapshot: 4 crops of the sample photos (64x64 HR, 16x16 area-downsampled
+    LR), 2 of them in the eval split, so bicubic upscaling scores as it does on real images."""
+    photos = [decode_image(photo.read()) for photo in SAMPLE_PHOTOS[:4]]
+    rows = []
+    for index, photo in enumerate(photos):
+        hr = np.ascontiguousarray(photo[100:164, 100:164])
+        lr = cv2.resize(hr, (16, 16), interpolation=cv2.INTER_AREA)
+        row = sample_row(index)
+        row.update(hr_png=encode_png(hr), lr_png=encode_png(lr), split="eval" if index < 2 else "train")
+        rows.append(row)
+    return commit_rows(root, "photo-eval-run", rows, config_hash="test")
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,11 @@ reuses) instead of scoring a model, so they run in seconds; one test scores the 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,12 +22,13 @@ from featurestore.readers import resolve_snapshot
 from orchestration import promotion
 from orchestration.cli import main
 from orchestration.evaluation_tags import eval_protocol, eval_tag, record_evaluation
-from orchestration.mlflow_runs import tracking_client
+from orchestration.mlflow_runs import create_run, experiment_id, tracking_client
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.promotion import (
     AGAINST_TAG,
     DECISION_TAG,
     EVIDENCE_TAG,
+    FLOOR_TAG,
     PREVIOUS_CHAMPION_TAG,
     SNAPSHOT_TAG,
     current_champion,
@@ -33,15 +36,17 @@ from orchestration.promotion import (
     promote_version,
     rollback,
 )
-from orchestration.promotion_config import MetricGate, PromotionConfig
-from orchestration.registry import RegisteredVersion
+from orchestration.promotion_config import DEFAULT_FLOOR, MetricFloor, MetricGate, PromotionConfig
+from orchestration.registry import RegisteredVersion, register_pipeline
 from orchestration.registry_error import RegistryError
 from orchestration.registry_lock import OWNER_TAG, lock_name
 from orchestration.serve_config import ServeConfig
 from orchestration.tracking_config import TrackingConfig
-from tests.orchestration.conftest import make_eval_store
+from tests.orchestration.conftest import make_eval_store, make_photo_eval_store
 
 GATES = (MetricGate("eval_psnr", 0.0), MetricGate("eval_ssim", 0.0))
+BICUBIC = {"eval_bicubic_psnr": 18.0, "eval_bicubic_ssim": 0.45}
+"""Baseline scores recorded with every fake version: the default floor is then 16 dB / 0.35."""
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +64,8 @@ def fake_versions(config: MmsrConfig, scores: list[tuple[float, float]]) -> list
     versions = []
     for psnr, ssim in scores:
         version = int(client.create_model_version(name, source="s3://mmsr-test-bucket/no-artifacts").version)
-        record_evaluation(client, name, version, snapshot_id, {"eval_psnr": psnr, "eval_ssim": ssim}, protocol)
+        metrics = {"eval_psnr": psnr, "eval_ssim": ssim, **BICUBIC}
+        record_evaluation(client, name, version, snapshot_id, metrics, protocol)
         versions.append(version)
     return versions
 
@@ -80,7 +86,7 @@ def _tags(client: MlflowClient, name: str, version: int) -> dict[str, str]:
     [
         ({"eval_psnr": 20.0, "eval_ssim": 0.5}, None, GATES, True),
         ({"eval_psnr": 21.0, "eval_ssim": 0.6}, {"eval_psnr": 20.0, "eval_ssim": 0.5}, GATES, True),
-        ({"eval_psnr": 20.0, "eval_ssim": 0.5}, {"eval_psnr": 20.0, "eval_ssim": 0.5}, GATES, True),
+        ({"eval_psnr": 20.0, "eval_ssim": 0.5}, {"eval_psnr": 20.0, "eval_ssim": 0.5}, GATES, False),
         ({"eval_psnr": 21.0, "eval_ssim": 0.4}, {"eval_psnr": 20.0, "eval_ssim": 0.5}, GATES, False),
         ({"eval_psnr": 20.3, "eval_ssim": 0.6}, {"eval_psnr": 20.0, "eval_ssim": 0.5}, (MetricGate("eval_psnr", 0.5),), False),
         ({"lpips": 0.2}, {"lpips": 0.3}, (MetricGate("lpips", 0.05, higher_is_better=False),), True),
@@ -96,6 +102,33 @@ def test_decide_promotion_rule(candidate: dict, champion: dict | None, gates: tu
     assert len(decision.reasons) == len(gates)
     assert all(reason.startswith(gate.metric) for reason, gate in zip(decision.reasons, gates))
     assert decision.candidate_metrics == candidate and decision.champion_metrics == champion
+
+
+def test_an_exact_tie_passes_a_gate_only_when_ties_are_accepted() -> None:
+    scores = {"eval_psnr": 20.0, "eval_ssim": 0.5}
+    assert not decide_promotion(scores, scores, GATES).promote
+    assert decide_promotion(scores, scores, GATES, accept_ties=True).promote
+    assert "(needs > +0.0000): fail" in decide_promotion(scores, scores, GATES).reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "passed"),
+    [
+        ({"eval_psnr": 16.5, "eval_ssim": 0.40, **BICUBIC}, True),  # trails bicubic, within the margins
+        ({"eval_psnr": 15.9, "eval_ssim": 0.60, **BICUBIC}, False),  # PSNR below 18 - 2
+        ({"eval_psnr": 25.0, "eval_ssim": 0.34, **BICUBIC}, False),  # SSIM below 0.45 - 0.10
+        ({"eval_psnr": 25.0, "eval_ssim": 0.90}, False),  # no baseline recorded: fail closed
+    ],
+)
+def test_floor_applies_with_and_without_a_champion(candidate: dict, passed: bool) -> None:
+    for champion in (None, {"eval_psnr": 1.0, "eval_ssim": 0.0}):
+        decision = decide_promotion(candidate, champion, GATES, DEFAULT_FLOOR)
+        assert decision.promote is passed and decision.floor_passed is passed
+        assert [r.split(":")[0] for r in decision.reasons[:2]] == ["floor eval_psnr", "floor eval_ssim"]
+    if passed:
+        return
+    failed = [r for r in decision.reasons if r.startswith("floor") and r.endswith("fail")]
+    assert failed and "rejected (below the bicubic floor)" in decision.summary()
 
 
 def test_a_worse_candidate_is_never_promoted_and_a_better_one_always_is() -> None:
@@ -119,6 +152,10 @@ def test_promotion_config_errors_name_the_field() -> None:
         PromotionConfig(eval_limit=0)
     with pytest.raises(ValueError, match="margin of eval_psnr must be finite"):
         MetricGate("eval_psnr", float("inf"))
+    with pytest.raises(ValueError, match=r"floor\[\].margin of eval_ssim must be finite and >= 0"):
+        MetricFloor("eval_ssim", "eval_bicubic_ssim", -0.1)
+    with pytest.raises(ValueError, match="promotion.floor names a metric twice"):
+        PromotionConfig(floor=(*DEFAULT_FLOOR, DEFAULT_FLOOR[0]))
 
 
 def test_gate_tags_and_rollback(store: FeatureStoreConfig, tracking: TrackingConfig) -> None:
@@ -136,7 +173,8 @@ def test_gate_tags_and_rollback(store: FeatureStoreConfig, tracking: TrackingCon
     assert tags[DECISION_TAG] == "rejected" and tags[AGAINST_TAG] == str(first)
     assert tags[SNAPSHOT_TAG] == str(snapshot_id)
     evidence = json.loads(tags[EVIDENCE_TAG])
-    assert evidence["champion"] == {"eval_psnr": 20.0, "eval_ssim": 0.5} and evidence["candidate"]["eval_psnr"] == 19.0
+    assert evidence["champion"] == {"eval_psnr": 20.0, "eval_ssim": 0.5, **BICUBIC} and evidence["candidate"]["eval_psnr"] == 19.0
+    assert evidence["baseline"] == BICUBIC and evidence["floor_passed"] is True and tags[FLOOR_TAG] == "passed"
     assert PREVIOUS_CHAMPION_TAG not in tags
 
     assert promote_version(config, better).promote
@@ -211,7 +249,7 @@ def test_promote_cli_gates_and_rolls_back(
     store: FeatureStoreConfig, tracking: TrackingConfig, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = config_for(store, tracking, "cli")
-    first, better = fake_versions(config, [(20.0, 0.5), (20.5, 0.5)])
+    first, better = fake_versions(config, [(20.0, 0.5), (20.5, 0.55)])
     settings = [
         f"tracking.tracking_uri={tracking.tracking_uri}", "tracking.registered_model=cli", "serve.steps=2",
         f"featurestore.catalog_uri={store.catalog_uri}", f"featurestore.warehouse={store.warehouse}",
@@ -231,7 +269,7 @@ def test_promote_cli_gates_and_rolls_back(
 def test_real_evaluation_is_recorded_and_reused(
     store: FeatureStoreConfig, tracking: TrackingConfig, registered: RegisteredVersion
 ) -> None:
-    config = config_for(store, tracking, registered.name, gates=(MetricGate("eval_psnr", 0.5),))
+    config = config_for(store, tracking, registered.name, gates=(MetricGate("eval_psnr", 0.5),), floor=())
     client = tracking_client(config.tracking)
     decision = promote_version(config, registered.version)
     assert decision.promote and decision.champion_version is None
@@ -250,6 +288,30 @@ def test_real_evaluation_is_recorded_and_reused(
         assert rejected.candidate_metrics[metric] == pytest.approx(decision.candidate_metrics[metric])
     assert len(client.search_runs([source_experiment(client, source.run_id)])) == runs_before + 1
     assert current_champion(client, config.tracking) == registered.version
+
+
+def test_untrained_pipeline_is_refused_by_the_floor_with_no_champion(
+    tracking: TrackingConfig, tiny_pipeline_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos = make_photo_eval_store(tmp_path / "photos")
+    floored = replace(tracking, registered_model="floored")
+    client = tracking_client(floored)
+    run_id = create_run(client, experiment_id(client, floored), "untrained", {})
+    version = register_pipeline(floored, ServeConfig(steps=2), run_id, str(tiny_pipeline_dir), {}).version
+    settings = [
+        f"tracking.tracking_uri={tracking.tracking_uri}", "tracking.registered_model=floored", "serve.steps=2",
+        f"featurestore.catalog_uri={photos.catalog_uri}", f"featurestore.warehouse={photos.warehouse}",
+    ]
+    assert main(["promote", "--version", str(version), *[a for s in settings for a in ("--set", s)]]) == 0
+    out = capsys.readouterr().out
+    assert f"rejected (below the bicubic floor) version {version} vs no champion" in out
+    line = next(part for part in out.split("; ") if "floor eval_psnr" in part)
+    value, baseline = (float(x) for x in re.findall(r"floor eval_psnr: ([\d.]+) vs bicubic ([\d.]+) - 2 =", line)[0])
+    assert value < baseline - 2 and line.endswith("fail")
+    assert current_champion(client, floored) is None
+    tags = _tags(client, "floored", version)
+    assert tags[FLOOR_TAG] == "failed" and tags[DECISION_TAG] == "rejected"
+    assert json.loads(tags[EVIDENCE_TAG])["baseline"]["eval_bicubic_psnr"] == pytest.approx(baseline, abs=1e-4)
 
 
 def source_experiment(client: MlflowClient, run_id: str) -> str:
