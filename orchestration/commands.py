@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from featurestore.snapshot_error import SnapshotNotFoundError
 from orchestration.image_payload import PayloadError
@@ -26,6 +27,10 @@ def quickstart(config: MmsrConfig, args: argparse.Namespace) -> int:
 
     report = run_quickstart(config, args.workdir)
     print(report.summary())
+    if not report.floor_cleared:
+        print(f"mmsr: failed: the quickstart model did not clear the floor against bicubic ({report.quality_line()})",
+              file=sys.stderr)
+        return 1
     return 0
 
 

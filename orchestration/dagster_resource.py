@@ -13,7 +13,7 @@ import dagster as dg
 
 from orchestration.config_loading import load_config
 from orchestration.mmsr_config import MmsrConfig
-from orchestration.quickstart import ensure_tiny_models
+from orchestration.quickstart_models import ensure_quickstart_models
 from orchestration.quickstart_preset import quickstart_preset
 from pipelines.sample_dataset import write_sample_dataset
 
@@ -50,4 +50,4 @@ class MmsrConfigResource(dg.ConfigurableResource):
         inputs = Path(config.preprocess.input)
         if not inputs.exists():
             write_sample_dataset(inputs)
-        ensure_tiny_models(config)
+        ensure_quickstart_models(config)

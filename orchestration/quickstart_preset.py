@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-QUICKSTART_STEPS = 30
+QUICKSTART_STEPS = 1000
+"""UNet + MMLC steps: enough for the quickstart model to clear the promotion floor against bicubic."""
 
 
 def quickstart_preset(workdir: str, steps: int | None = None) -> dict[str, Any]:
@@ -34,7 +35,10 @@ def quickstart_preset(workdir: str, steps: int | None = None) -> dict[str, Any]:
             "steps": steps or QUICKSTART_STEPS,
             "batch_size": 2,
             "num_workers": 2,
-            "checkpoint_every": 10,
+            "learning_rate": 1e-3,
+            "ema_decay": 0.99,
+            "checkpoint_every": 200,
+            "log_every": 20,
             "storage_path": f"{workdir}/ray",
         },
         "tracking": {"tracking_uri": f"sqlite:///{workdir}/mlflow.db", "artifact_location": f"{workdir}/mlartifacts"},

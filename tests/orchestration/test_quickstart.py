@@ -1,10 +1,15 @@
-"""The whole flow, as a user runs it: ``mmsr quickstart`` twice in a fresh directory."""
+"""The whole flow, as a user runs it: ``mmsr quickstart`` twice in a fresh directory.
+
+The default-suite runs train 4 steps with the floor against bicubic turned off (they test the
+wiring); the slow test runs README command 1 as it is and asserts its champion clears the floor.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -15,11 +20,20 @@ from mlflow.tracking import MlflowClient
 from featurestore.config import FeatureStoreConfig
 from featurestore.readers import current_snapshot_id, read_arrow
 from orchestration.mlflow_runs import fluent_tracking
-from orchestration.promotion import AGAINST_TAG, DECISION_TAG, EVIDENCE_TAG, REASONS_TAG, SNAPSHOT_TAG, decide_promotion
-from orchestration.promotion_config import MetricGate
+from orchestration.promotion import (
+    AGAINST_TAG,
+    DECISION_TAG,
+    EVIDENCE_TAG,
+    FLOOR_TAG,
+    REASONS_TAG,
+    SNAPSHOT_TAG,
+    decide_promotion,
+)
+from orchestration.promotion_config import DEFAULT_FLOOR, MetricFloor, MetricGate
 from orchestration.tracking_config import TrackingConfig
 
 STEPS = 4
+WIRING = ["--steps", str(STEPS), "--set", "promotion.floor=[]", "--set", "train.log_every=1"]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +41,7 @@ def quickstart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("quickstart")
     for attempt in (1, 2):
         result = subprocess.run(
-            [sys.executable, "-m", "orchestration.cli", "quickstart", "--workdir", "runs", "--steps", str(STEPS)],
+            [sys.executable, "-m", "orchestration.cli", "quickstart", "--workdir", "runs", *WIRING],
             cwd=workdir, capture_output=True, text=True, timeout=900,
         )
         assert result.returncode == 0, f"run {attempt} failed:\n{result.stderr[-4000:]}"
@@ -42,7 +56,7 @@ def _client(workdir: Path) -> MlflowClient:
 def test_summary_names_every_output(quickstart_dir: Path) -> None:
     first = (quickstart_dir / "stdout-1.txt").read_text()
     second = (quickstart_dir / "stdout-2.txt").read_text()
-    for needle in ("feature store", "snapshot", "MLflow", "models:/mmsr-sr@champion", "SR output"):
+    for needle in ("feature store", "snapshot", "MLflow", "models:/mmsr-sr@champion", "SR output", "grid", "bicubic PSNR"):
         assert needle in first
     assert "0 rows added" in second and "already present" in second and "0 rejected" in second
 
@@ -87,7 +101,9 @@ def test_each_run_registered_a_challenger_and_the_gate_decided_the_champion(quic
         assert tags[REASONS_TAG].count("eval_psnr") == 1 and tags[REASONS_TAG].count("eval_ssim") == 1
     evidence = json.loads(second[EVIDENCE_TAG])
     gates = [MetricGate(**gate) for gate in evidence["gates"]]
-    assert decide_promotion(evidence["candidate"], evidence["champion"], gates).promote is (second[DECISION_TAG] == "promoted")
+    floors = [MetricFloor(**floor) for floor in evidence["floor"]]
+    decision = decide_promotion(evidence["candidate"], evidence["champion"], gates, floors, evidence["accept_ties"])
+    assert decision.promote is (second[DECISION_TAG] == "promoted")
     assert aliases["champion"] == ("2" if second[DECISION_TAG] == "promoted" else "1")
     stdout = (quickstart_dir / "stdout-2.txt").read_text()
     assert f"models:/mmsr-sr@champion = version {aliases['champion']}" in stdout
@@ -102,7 +118,32 @@ def test_champion_has_signature(quickstart_dir: Path) -> None:
     assert "guidance_mode" in [param.name for param in info.signature.params]
 
 
-def test_output_image_is_four_times_the_lr(quickstart_dir: Path) -> None:
+def test_output_image_is_four_times_the_lr_and_the_grid_has_four_columns(quickstart_dir: Path) -> None:
     image = cv2.imread(str(quickstart_dir / "runs/outputs/quickstart_sr.png"))
     assert image is not None
     assert image.shape == (128, 128, 3)
+    grid = cv2.imread(str(quickstart_dir / "runs/outputs/quickstart_grid.png"))
+    assert grid is not None and grid.shape[1] == 4 * 128 + 5 * 4 and (grid.shape[0] - 4) % (128 + 4) == 0
+
+
+@pytest.mark.slow
+def test_readme_quickstart_champion_clears_the_floor_against_bicubic(tmp_path: Path) -> None:
+    """README command 1 as a new user runs it (default settings): under 6 minutes on 2 cores, and
+    its champion clears the default floor on the quickstart's eval split."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "quickstart", "--workdir", "runs"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )
+    seconds = time.monotonic() - started
+    print(result.stdout)
+    print(f"quickstart wall time: {seconds:.0f} s")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "quickstart finished:" in result.stdout and "models:/mmsr-sr@champion = version 1" in result.stdout
+    tags = _client(tmp_path).get_model_version("mmsr-sr", "1").tags
+    assert tags[FLOOR_TAG] == "passed" and tags[DECISION_TAG] == "promoted"
+    metrics = json.loads(tags[EVIDENCE_TAG])["candidate"]
+    for floor in DEFAULT_FLOOR:
+        assert metrics[floor.metric] >= metrics[floor.baseline] - floor.margin
+    assert (tmp_path / "runs/outputs/quickstart_grid.png").is_file()
+    assert seconds < 360

@@ -146,7 +146,10 @@ def test_bad_request_is_4xx_with_message_and_server_keeps_serving(server: int, c
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether a new server can listen on ``port`` (with SO_REUSEADDR, as uvicorn binds: the
+    closed /ping connections may leave the port in TIME_WAIT, which is not a live listener)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
