@@ -42,8 +42,9 @@ from pipelines.modalities.depth import build_tiny_depth_model
 from pipelines.modalities.extractor import ModalityExtractionConfig
 from pipelines.modalities.segmentation import build_tiny_segmentation_model
 from pipelines.model_stages import model_stages
-from pipelines.preprocess_config import PreprocessConfig, RunnerConfig, TokenizerConfig
+from pipelines.preprocess_config import PreprocessConfig, TokenizerConfig
 from pipelines.preprocess_job import run_preprocess
+from pipelines.runner_options import RunnerConfig
 from pipelines.sample_dataset import write_sample_dataset
 from pipelines.sample_identity import content_hash
 from pipelines.sample_preparation import prepare_samples

@@ -43,12 +43,12 @@ import pandas as pd
 import psutil
 
 from orchestration.checked_model import fetch_checked_model
-from orchestration.mlflow_runs import create_run, experiment_id, tracking_client
 from orchestration.registry import register_pipeline
 from orchestration.serve_config import ServeConfig
-from orchestration.tracking_config import TrackingConfig
 from pipelines.feature_rows import encode_png
+from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.models.sr_pipeline import build_tiny_pipeline
+from trainers.tracking_config import TrackingConfig
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from enum import Enum
 
 VQ_GRID = 16
 """Each spatial modality map is tokenized into a VQ_GRID x VQ_GRID grid of codes."""
+VQ_INPUT_SIZE = 256
+"""Side of the square RGB rendering of a spatial map that the VQ tokenizer encodes."""
 VQ_TOKENS = VQ_GRID * VQ_GRID
 VQ_CODEBOOK_SIZE = 1024
 CAPTION_TOKENS = 77

@@ -18,11 +18,11 @@ import mlflow.artifacts
 import mlflow.pyfunc
 from mlflow.exceptions import MlflowException
 
-from orchestration.mlflow_runs import fluent_tracking, resolved_tracking_uri
 from orchestration.model_verification import verify_model_directory
 from orchestration.registry_error import RegistryError
-from orchestration.tracking_config import TrackingConfig
+from trainers.mlflow_runs import fluent_tracking, resolved_tracking_uri
 from trainers.models.safe_loading import UnsafeArtifactError
+from trainers.tracking_config import TrackingConfig
 
 HEALTH_TIMEOUT_S = 5.0
 """How long a tracking server may take to answer ``/health`` before it counts as unreachable."""

@@ -62,7 +62,7 @@ def train(config: MmsrConfig, args: argparse.Namespace) -> int:
 def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.evaluation import evaluate_model
     from orchestration.evaluation_tags import eval_protocol, record_result
-    from orchestration.mlflow_runs import tracking_client
+    from trainers.mlflow_runs import tracking_client
 
     result = evaluate_model(
         args.model, config.featurestore, config.tracking, config.serve, args.eval_snapshot, args.limit,

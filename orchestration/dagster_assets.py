@@ -19,11 +19,11 @@ import dagster as dg
 from orchestration.dagster_resource import MmsrConfigResource
 from orchestration.evaluation import EvaluationResult, evaluate_model
 from orchestration.evaluation_tags import eval_protocol, record_result
-from orchestration.mlflow_runs import tracking_client
 from orchestration.promotion import PromotionDecision, promote_version
 from orchestration.ray_runtime import local_ray
 from orchestration.registry import register_pipeline
 from pipelines.preprocess_job import PreprocessResult, run_preprocess
+from trainers.mlflow_runs import tracking_client
 from trainers.train_job import run_training
 
 GROUP = "mmsr_retraining"

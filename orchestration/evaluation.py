@@ -23,10 +23,10 @@ from featurestore.mlflow_dataset import snapshot_dataset
 from featurestore.readers import read_arrow, resolve_snapshot
 from orchestration.checked_model import load_checked_model
 from orchestration.image_grid import GridRow, bicubic_upsample, comparison_grid
-from orchestration.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
 from orchestration.quality_metrics import MetricSet, Psnr, QualityMetricsConfig, Ssim, load_metrics
 from orchestration.serve_config import ServeConfig
-from orchestration.tracking_config import TrackingConfig
+from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
+from trainers.tracking_config import TrackingConfig
 
 LOG = logging.getLogger(__name__)
 GRID_FILE = "eval_grid.png"

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from orchestration.evaluation import EvaluationResult, evaluate_model
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.serve_config import ServeConfig
-from orchestration.tracking_config import TrackingConfig
+from trainers.tracking_config import TrackingConfig
 
 EVAL_TAG_PREFIX = "mmsr.eval."
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>.+))$")

@@ -8,8 +8,8 @@ from featurestore.config import FeatureStoreConfig
 from orchestration.promotion_config import PromotionConfig
 from orchestration.quality_metrics_config import QualityMetricsConfig
 from orchestration.serve_config import ServeConfig
-from orchestration.tracking_config import TrackingConfig
 from pipelines.preprocess_config import PreprocessConfig
+from trainers.tracking_config import TrackingConfig
 from trainers.train_config import TrainConfig
 from trainers.vq_train_config import VqTrainConfig
 

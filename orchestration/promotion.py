@@ -31,12 +31,12 @@ from mlflow.tracking import MlflowClient
 
 from featurestore.readers import resolve_snapshot
 from orchestration.evaluation_tags import eval_protocol, version_metrics
-from orchestration.mlflow_runs import tracking_client
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.promotion_config import MetricFloor, MetricGate
 from orchestration.registry_error import RegistryError
 from orchestration.registry_lock import registry_lock
-from orchestration.tracking_config import TrackingConfig
+from trainers.mlflow_runs import tracking_client
+from trainers.tracking_config import TrackingConfig
 
 DECISION_TAG = "mmsr.promotion.decision"
 """``promoted`` or ``rejected``."""

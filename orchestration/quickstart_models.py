@@ -31,10 +31,10 @@ from pipelines.cropping import random_crop
 from pipelines.image_decoding import decode_image
 from pipelines.modalities.depth import build_tiny_depth_model
 from pipelines.modalities.segmentation import build_tiny_segmentation_model
+from pipelines.pixel_range import to_model_range
 from pipelines.sample_dataset import SAMPLE_PHOTOS
 from trainers.models.autoencoder_fitting import AutoencoderFitConfig, fit_autoencoder
 from trainers.models.sr_pipeline import build_pipeline_components
-from trainers.pixel_range import to_model_range
 
 AUTOENCODER_FIT = AutoencoderFitConfig(steps=600, batch_size=16, learning_rate=1e-3)
 FIT_CROP_SIZE = 32

@@ -15,13 +15,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-from orchestration.mlflow_runs import fluent_tracking, tracking_client
 from orchestration.model_verification import MODEL_CODE, flavor_problem
 from orchestration.registry_error import RegistryError
 from orchestration.serve_config import ServeConfig
 from orchestration.serving import serving_model_config
-from orchestration.tracking_config import TrackingConfig
+from trainers.mlflow_runs import fluent_tracking, tracking_client
 from trainers.models.safe_loading import UnsafeArtifactError, verify_artifact_tree
+from trainers.tracking_config import TrackingConfig
 
 
 @dataclass(frozen=True)

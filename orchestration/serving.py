@@ -28,9 +28,9 @@ from types import FrameType
 from mlflow.pyfunc import scoring_server
 
 from orchestration.checked_model import fetch_checked_model
-from orchestration.mlflow_runs import resolved_tracking_uri
 from orchestration.serve_config import ServeConfig
-from orchestration.tracking_config import TrackingConfig
+from trainers.mlflow_runs import resolved_tracking_uri
+from trainers.tracking_config import TrackingConfig
 
 SERVING_MODEL_CONFIG = scoring_server.SERVING_MODEL_CONFIG
 """Environment variable the MLflow scoring server reads the pyfunc's ``model_config`` from."""

@@ -16,9 +16,9 @@ import torch
 
 from featurestore.modality import Modality
 from pipelines.modalities.edges import canny_edges
+from pipelines.modality_codes import encode_to_codes, maps_to_vq_input, render_modality_map
+from pipelines.pixel_range import to_model_range
 from trainers.models.sr_pipeline import MMSRPipeline
-from trainers.models.vq_tokenizer import encode_to_codes, maps_to_vq_input, render_modality_map
-from trainers.pixel_range import to_model_range
 
 GuidanceMode = Literal["none", "cfg", "m_empty-cfg", "m-cfg"]
 _MODES: tuple[str, ...] = ("none", "cfg", "m_empty-cfg", "m-cfg")

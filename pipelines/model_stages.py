@@ -17,13 +17,13 @@ from diffusers import VQModel
 from transformers import CLIPTokenizer
 
 from featurestore.modality import Modality
+from pipelines.caption_tokens import tokenize_captions
 from pipelines.modalities.depth import DepthEstimator
 from pipelines.modalities.segmentation import SegmentationEstimator
+from pipelines.modality_codes import encode_to_codes, maps_to_vq_input, render_modality_map
 from pipelines.prepared_sample import PreparedSample
 from pipelines.preprocess_config import PreprocessConfig, TokenizerConfig
 from pipelines.sample_model_handler import SampleModelHandler
-from trainers.models.text_encoder import tokenize_captions
-from trainers.models.vq_tokenizer import encode_to_codes, maps_to_vq_input, render_modality_map
 
 
 def _add_maps(

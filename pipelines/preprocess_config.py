@@ -7,7 +7,7 @@ from typing import Literal
 
 from pipelines.degradation.config import DegradationConfig
 from pipelines.modalities.extractor import ModalityExtractionConfig
-from pipelines.runner_options import check_runner_options, check_setup_file
+from pipelines.runner_options import RunnerConfig
 
 PIPELINE_VERSION = "0.2.0"
 """Bumped whenever the job's output for the same inputs and config changes (0.2.0: sample ids hash
@@ -26,40 +26,6 @@ class TokenizerConfig:
     clip_model: str = "stabilityai/stable-diffusion-2-1-base"
     """Hub id or local path holding ``tokenizer/`` (CLIP) as in Stable Diffusion 2 repos."""
     clip_revision: str | None = None
-
-
-@dataclass(frozen=True)
-class RunnerConfig:
-    """Which Beam runner executes the job; extra pipeline options pass through verbatim.
-
-    ``DirectRunner`` runs locally on Beam's FnApiRunner; remote runners need their flags in
-    ``options`` (Dataflow: ``--project``, ``--region``, ``--temp_location``, checked here) and
-    the project shipped to their workers with ``setup_file`` or ``extra_packages``. See
-    :mod:`pipelines.runner_options`.
-    """
-
-    runner: Literal["DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner"] = "DirectRunner"
-    direct_num_workers: int = 1
-    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
-    worker_threads: int | None = None
-    """torch / OpenCV intra-op threads in each worker process; None keeps the libraries' default
-    (all cores). With ``direct_num_workers`` processes on N cores, N // workers avoids oversubscription."""
-    options: tuple[str, ...] = ()
-    """Extra Beam flags, e.g. ``("--project=my-proj", "--region=europe-west4")``."""
-    setup_file: str | None = None
-    """This repository's ``pyproject.toml``: Beam builds an sdist of it and installs it on every worker."""
-    requirements_file: str | None = None
-    """A pip requirements file installed on every worker."""
-    extra_packages: tuple[str, ...] = ()
-    """Pre-built sdists / wheels (e.g. ``dist/mmsr-0.1.0.tar.gz``) installed on every worker."""
-
-    def __post_init__(self) -> None:
-        if self.direct_num_workers < 1:
-            raise ValueError(f"runner.direct_num_workers must be >= 1, got {self.direct_num_workers}")
-        if self.worker_threads is not None and self.worker_threads < 1:
-            raise ValueError(f"runner.worker_threads must be >= 1 (or null), got {self.worker_threads}")
-        check_runner_options(self.runner, self.options)
-        check_setup_file(self.setup_file)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Beam pipeline flags for a :class:`~pipelines.preprocess_config.RunnerConfig`, checked early.
+"""Which Beam runner runs the preprocessing job (:class:`RunnerConfig`) and its pipeline flags, checked early.
 
 - ``DirectRunner`` runs on Beam's local batch runner, the ``FnApiRunner``. Beam's own
   ``DirectRunner`` would first try to download and start the Prism runner, which ignores
@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pipelines.preprocess_config import RunnerConfig
+from dataclasses import dataclass
+from typing import Literal
 
 LOCAL_RUNNER = "FnApiRunner"
 """The Beam runner that executes ``runner: DirectRunner``."""
@@ -87,3 +85,37 @@ def beam_flags(config: RunnerConfig) -> list[str]:
     else:
         flags = [f"--runner={config.runner}"]
     return flags + packaging_flags(config) + list(config.options)
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Which Beam runner executes the job; extra pipeline options pass through verbatim.
+
+    ``DirectRunner`` runs locally on Beam's FnApiRunner; remote runners need their flags in
+    ``options`` (Dataflow: ``--project``, ``--region``, ``--temp_location``, checked here) and
+    the project shipped to their workers with ``setup_file`` or ``extra_packages``. See
+    the module docstring.
+    """
+
+    runner: Literal["DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner"] = "DirectRunner"
+    direct_num_workers: int = 1
+    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
+    worker_threads: int | None = None
+    """torch / OpenCV intra-op threads in each worker process; None keeps the libraries' default
+    (all cores). With ``direct_num_workers`` processes on N cores, N // workers avoids oversubscription."""
+    options: tuple[str, ...] = ()
+    """Extra Beam flags, e.g. ``("--project=my-proj", "--region=europe-west4")``."""
+    setup_file: str | None = None
+    """This repository's ``pyproject.toml``: Beam builds an sdist of it and installs it on every worker."""
+    requirements_file: str | None = None
+    """A pip requirements file installed on every worker."""
+    extra_packages: tuple[str, ...] = ()
+    """Pre-built sdists / wheels (e.g. ``dist/mmsr-0.1.0.tar.gz``) installed on every worker."""
+
+    def __post_init__(self) -> None:
+        if self.direct_num_workers < 1:
+            raise ValueError(f"runner.direct_num_workers must be >= 1, got {self.direct_num_workers}")
+        if self.worker_threads is not None and self.worker_threads < 1:
+            raise ValueError(f"runner.worker_threads must be >= 1 (or null), got {self.worker_threads}")
+        check_runner_options(self.runner, self.options)
+        check_setup_file(self.setup_file)

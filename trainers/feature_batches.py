@@ -14,7 +14,7 @@ def decode_png_batch(blobs: np.ndarray) -> np.ndarray:
     """Object array of B PNG/JPEG blobs (equal sizes) -> (B, 3, H, W) uint8 RGB.
 
     Stays uint8 on purpose: a quarter of float32's bytes through Ray's object store and into the
-    training process; :func:`trainers.pixel_range.to_model_range` scales on the training device.
+    training process; :func:`pipelines.pixel_range.to_model_range` scales on the training device.
     """
     images = []
     for blob in blobs:

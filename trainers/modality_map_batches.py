@@ -13,9 +13,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from featurestore.modality import Modality
-from trainers.models.presets import VQ_INPUT_SIZE
-from trainers.models.vq_tokenizer import render_modality_map
+from featurestore.modality import VQ_INPUT_SIZE, Modality
+from pipelines.modality_codes import render_modality_map
 
 
 def decode_modality_png(blob: bytes, modality: Modality) -> np.ndarray:

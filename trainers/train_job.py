@@ -18,9 +18,9 @@ from ray.train.torch import TorchTrainer
 from featurestore.config import FeatureStoreConfig
 from featurestore.mlflow_dataset import snapshot_dataset
 from featurestore.readers import ray_dataset, resolve_snapshot
-from orchestration.tracking_config import TrackingConfig
-from orchestration.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
 from trainers.feature_batches import TRAINING_COLUMNS, decode_feature_batch
+from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
+from trainers.tracking_config import TrackingConfig
 from trainers.train_config import TrainConfig
 from trainers.train_loop import FaultInjection, LoopSpec, train_loop_per_worker
 

@@ -29,12 +29,12 @@ import ray.train.torch
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from pipelines.pixel_range import to_model_range
 from trainers.metric_log import MetricLog
 from trainers.mixed_precision import autocast_context, backward, make_grad_scaler, optimizer_step
 from trainers.models.conditioning import tokens_from_feature_batch
 from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
-from trainers.pixel_range import to_model_range
 from trainers.shard_batches import shard_batches
 from trainers.train_config import TrainConfig
 from trainers.train_state import PIPELINE_DIR, load_train_state, save_train_state

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from featurestore.modality import Modality
-from trainers.models.vq_tokenizer import segmentation_palette
+from pipelines.modality_codes import segmentation_palette
 
 EDGE_THRESHOLD = 128
 """Gray level from which a rendered edge-map pixel counts as an edge."""

@@ -24,9 +24,9 @@ from featurestore.config import FeatureStoreConfig
 from featurestore.mlflow_dataset import snapshot_dataset
 from featurestore.modality import Modality
 from featurestore.readers import ray_dataset, resolve_snapshot
-from orchestration.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
-from orchestration.tracking_config import TrackingConfig
+from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
 from trainers.modality_map_batches import render_map_batch
+from trainers.tracking_config import TrackingConfig
 from trainers.vq_train_config import VqTrainConfig
 from trainers.vq_train_loop import VQ_DIR, VqLoopSpec, vq_train_loop_per_worker
 

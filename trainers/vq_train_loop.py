@@ -31,9 +31,10 @@ from diffusers import VQModel
 from safetensors.torch import load_file
 
 from featurestore.modality import Modality
+from pipelines.modality_codes import maps_to_vq_input
 from trainers.metric_log import MetricLog
 from trainers.mixed_precision import PrecisionMode, autocast_context, backward, make_grad_scaler, optimizer_step
-from trainers.models.vq_tokenizer import build_vq_tokenizer, maps_to_vq_input
+from trainers.models.vq_tokenizer import build_vq_tokenizer
 from trainers.shard_batches import shard_batches
 from trainers.vq_reconstruction import mean_errors, reconstruction_errors, reconstruction_to_rgb
 from trainers.vq_train_config import VqTrainConfig

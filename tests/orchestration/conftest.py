@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from featurestore.config import FeatureStoreConfig
-from orchestration.mlflow_runs import create_run, experiment_id, tracking_client
 from orchestration.registry import RegisteredVersion, register_pipeline
 from orchestration.serve_config import ServeConfig
-from orchestration.tracking_config import TrackingConfig
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
 from pipelines.sample_dataset import SAMPLE_PHOTOS
 from tests.featurestore.conftest import commit_rows, sample_row
+from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.models.sr_pipeline import build_tiny_pipeline
+from trainers.tracking_config import TrackingConfig
 
 
 def make_eval_store(root: Path) -> FeatureStoreConfig:

@@ -11,14 +11,14 @@ import pytest
 
 from featurestore.config import FeatureStoreConfig
 from orchestration.evaluation import evaluate_model, score_image
-from orchestration.mlflow_runs import create_run, experiment_id, fluent_tracking, tracking_client
 from orchestration.model_verification import MODEL_CODE
 from orchestration.quality_metrics import QualityMetricsConfig
 from orchestration.registry import RegisteredVersion
 from orchestration.registry_error import RegistryError
 from orchestration.serve_config import ServeConfig
-from orchestration.tracking_config import TrackingConfig
 from tests.orchestration.conftest import make_eval_store
+from trainers.mlflow_runs import create_run, experiment_id, fluent_tracking, tracking_client
+from trainers.tracking_config import TrackingConfig
 
 
 def test_score_image_identical_and_noisy() -> None:

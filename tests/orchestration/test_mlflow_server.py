@@ -21,16 +21,16 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from featurestore.config import FeatureStoreConfig
-from orchestration.mlflow_runs import create_run, experiment_id, tracking_client
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.promotion import AGAINST_TAG, DECISION_TAG, EVIDENCE_TAG, current_champion, promote_version
 from orchestration.promotion_config import MetricGate, PromotionConfig
 from orchestration.registry import register_pipeline
 from orchestration.serve_config import ServeConfig
-from orchestration.tracking_config import TrackingConfig
 from pipelines.feature_rows import encode_png
 from tests.orchestration.conftest import make_eval_store
 from tests.orchestration.test_promotion import assert_concurrent_promotions_are_gated
+from trainers.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking_config import TrackingConfig
 
 STARTUP_S = 120
 

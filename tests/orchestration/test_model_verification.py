@@ -22,13 +22,13 @@ import yaml
 
 from orchestration.checked_model import fetch_checked_model
 from orchestration.cli import main
-from orchestration.mlflow_runs import create_run, experiment_id, tracking_client
 from orchestration.model_verification import verify_model_directory
 from orchestration.registry import RegisteredVersion, register_pipeline
 from orchestration.registry_error import RegistryError
 from orchestration.serve_config import ServeConfig
-from orchestration.tracking_config import TrackingConfig
+from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.models.safe_loading import UnsafeArtifactError
+from trainers.tracking_config import TrackingConfig
 
 NAME = "mmsr-poisoned"
 PIPELINE = "artifacts/mmsr-tiny"

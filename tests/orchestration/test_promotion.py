@@ -22,7 +22,6 @@ from featurestore.readers import resolve_snapshot
 from orchestration import promotion
 from orchestration.cli import main
 from orchestration.evaluation_tags import eval_protocol, eval_tag, record_evaluation
-from orchestration.mlflow_runs import create_run, experiment_id, tracking_client
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.promotion import (
     AGAINST_TAG,
@@ -41,8 +40,9 @@ from orchestration.registry import RegisteredVersion, register_pipeline
 from orchestration.registry_error import RegistryError
 from orchestration.registry_lock import OWNER_TAG, lock_name
 from orchestration.serve_config import ServeConfig
-from orchestration.tracking_config import TrackingConfig
 from tests.orchestration.conftest import make_eval_store, make_photo_eval_store
+from trainers.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking_config import TrackingConfig
 
 GATES = (MetricGate("eval_psnr", 0.0), MetricGate("eval_ssim", 0.0))
 BICUBIC = {"eval_bicubic_psnr": 18.0, "eval_bicubic_ssim": 0.45}

@@ -19,7 +19,6 @@ from mlflow.tracking import MlflowClient
 
 from featurestore.config import FeatureStoreConfig
 from featurestore.readers import current_snapshot_id, read_arrow
-from orchestration.mlflow_runs import fluent_tracking
 from orchestration.promotion import (
     AGAINST_TAG,
     DECISION_TAG,
@@ -30,7 +29,8 @@ from orchestration.promotion import (
     decide_promotion,
 )
 from orchestration.promotion_config import DEFAULT_FLOOR, MetricFloor, MetricGate
-from orchestration.tracking_config import TrackingConfig
+from trainers.mlflow_runs import fluent_tracking
+from trainers.tracking_config import TrackingConfig
 
 STEPS = 4
 WIRING = ["--steps", str(STEPS), "--set", "promotion.floor=[]", "--set", "train.log_every=1"]

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.feature_rows import encode_png
 from orchestration.image_payload import PayloadError
-from orchestration.mlflow_runs import fluent_tracking, tracking_client
 from orchestration.registry import RegisteredVersion, register_pipeline, set_alias
-from orchestration.serve_config import ServeConfig
 from orchestration.registry_error import RegistryError
-from orchestration.tracking_config import TrackingConfig
+from orchestration.serve_config import ServeConfig
+from pipelines.feature_rows import encode_png
+from trainers.mlflow_runs import fluent_tracking, tracking_client
+from trainers.tracking_config import TrackingConfig
 
 
 def _lr_payload(size: int = 16) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,16 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from orchestration.mlflow_runs import create_run, experiment_id, tracking_client
-from orchestration.registry import RegisteredVersion, register_pipeline, set_alias
-from orchestration.registry_error import RegistryError
+from orchestration.registry import RegisteredVersion, set_alias
 from orchestration.serve_config import ServeConfig
 from orchestration.serving import SERVER_MODEL_PATH, SERVING_MODEL_CONFIG, serve_command, serve_environment
-from orchestration.tracking_config import TrackingConfig
 from pipelines.feature_rows import encode_png
-
+from trainers.tracking_config import TrackingConfig
 
 
 def _free_port() -> int:

@@ -39,11 +39,12 @@ from pipelines.modalities.depth import DepthEstimator
 from pipelines.modalities.extractor import extractor_versions
 from pipelines.modalities.segmentation import SegmentationEstimator
 from pipelines.model_stages import apply_depth, model_stages
-from pipelines.preprocess_config import PIPELINE_VERSION, PreprocessConfig, RunnerConfig
+from pipelines.preprocess_config import PIPELINE_VERSION, PreprocessConfig
 from pipelines.preprocess_errors import PreprocessError
 from pipelines.preprocess_job import PreprocessResult, run_preprocess
-from pipelines.sample_identity import FieldRole, config_leaves, fields_with_role
+from pipelines.runner_options import RunnerConfig
 from pipelines.sample_dataset import SampleDataset
+from pipelines.sample_identity import FieldRole, config_leaves, fields_with_role
 from pipelines.sample_model_handler import SampleModelHandler
 from pipelines.sources import InputSpec, Listed, read_image_source
 from tests.pipelines.conftest import SmallJob, TinyModels, copy_photos, small_job

@@ -17,9 +17,9 @@ from apache_beam.options.pipeline_options import (
 )
 
 from orchestration.config_loading import ConfigError, parse_config
-from pipelines.preprocess_config import PreprocessConfig, RunnerConfig
+from pipelines.preprocess_config import PreprocessConfig
 from pipelines.preprocess_job import pipeline_options
-from pipelines.runner_options import beam_flags, flag_names
+from pipelines.runner_options import RunnerConfig, beam_flags, flag_names
 
 DATAFLOW = ("--project=my-proj", "--region=europe-west4", "--temp_location=gs://bucket/tmp")
 PYPROJECT = str(Path(__file__).parents[2] / "pyproject.toml")

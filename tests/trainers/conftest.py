@@ -17,9 +17,9 @@ from featurestore.config import FeatureStoreConfig
 from featurestore.modality import CAPTION_TOKENS, Modality
 from featurestore.readers import current_snapshot_id
 from orchestration.ray_runtime import quiet_data_progress
-from orchestration.tracking_config import TrackingConfig
 from tests.featurestore.conftest import commit_rows, sample_row
 from trainers.models.sr_pipeline import build_tiny_pipeline
+from trainers.tracking_config import TrackingConfig
 from trainers.train_config import TrainConfig
 
 TRAINING_ROWS = 32

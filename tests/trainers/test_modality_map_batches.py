@@ -6,8 +6,8 @@ import pytest
 
 from featurestore.modality import SPATIAL_MODALITIES, Modality
 from pipelines.feature_rows import modality_map_png
+from pipelines.modality_codes import render_modality_map
 from trainers.modality_map_batches import decode_modality_png, render_map_batch
-from trainers.models.vq_tokenizer import render_modality_map
 
 
 def _maps() -> dict[Modality, np.ndarray]:

@@ -13,8 +13,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from ray.train import TrainingFailedError
 
-from orchestration.mlflow_runs import tracking_client
 from tests.trainers.conftest import TrainingData, make_tracking, make_train_config
+from trainers.mlflow_runs import tracking_client
 from trainers.train_job import run_training
 from trainers.train_loop import FaultInjection
 

@@ -13,8 +13,8 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
 
-from orchestration.mlflow_runs import tracking_client
 from tests.trainers.conftest import TrainingData, make_tracking, make_train_config
+from trainers.mlflow_runs import tracking_client
 from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.train_config import TrainConfig
 from trainers.train_job import TrainResult, run_training

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from featurestore.modality import Modality
-from trainers.models.vq_tokenizer import render_modality_map, segmentation_palette
+from pipelines.modality_codes import render_modality_map, segmentation_palette
 from trainers.vq_reconstruction import (
     edge_f1,
     edge_pixel_accuracy,

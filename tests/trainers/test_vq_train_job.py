@@ -19,15 +19,16 @@ from mlflow.tracking import MlflowClient
 from featurestore.config import FeatureStoreConfig
 from featurestore.modality import SPATIAL_MODALITIES, VQ_CODEBOOK_SIZE, VQ_GRID, Modality
 from featurestore.readers import current_snapshot_id
-from orchestration.mlflow_runs import tracking_client
 from pipelines.feature_rows import modality_map_png
+from pipelines.modality_codes import encode_to_codes, maps_to_vq_input, render_modality_map
 from pipelines.model_stages import load_tokenizers
 from pipelines.preprocess_config import TokenizerConfig
 from tests.featurestore.conftest import commit_rows, sample_row
 from tests.trainers.conftest import make_tracking
 from tests.trainers.test_vq_train_loop import TEST_VQ
+from trainers.mlflow_runs import tracking_client
 from trainers.models.presets import TINY
-from trainers.models.vq_tokenizer import build_vq_tokenizer, encode_to_codes, maps_to_vq_input, render_modality_map
+from trainers.models.vq_tokenizer import build_vq_tokenizer
 from trainers.vq_train_config import VqTrainConfig
 from trainers.vq_train_job import VqTrainResult, run_vq_training
 from trainers.vq_train_loop import VQ_DIR, VQ_STATE_DIR

@@ -12,9 +12,10 @@ import torch
 from diffusers import VQModel
 
 from featurestore.modality import Modality
+from pipelines.modality_codes import maps_to_vq_input, render_modality_map
 from trainers.mixed_precision import autocast_context
 from trainers.models.presets import TINY, VQSizes
-from trainers.models.vq_tokenizer import build_vq_tokenizer, maps_to_vq_input, render_modality_map
+from trainers.models.vq_tokenizer import build_vq_tokenizer
 from trainers.vq_train_config import VqTrainConfig
 from trainers.vq_train_loop import (
     VQ_DIR,

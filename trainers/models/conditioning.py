@@ -16,8 +16,8 @@ from diffusers import VQModel
 from transformers import CLIPTextModel
 
 from featurestore.modality import CAPTION_TOKENS, VQ_TOKENS, Modality
+from pipelines.modality_codes import codebook_vectors
 from trainers.models.text_encoder import encode_caption_ids
-from trainers.models.vq_tokenizer import codebook_vectors
 
 
 def token_count(modality: Modality) -> int:

@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from featurestore.modality import VQ_CODEBOOK_SIZE, VQ_GRID
+from featurestore.modality import VQ_CODEBOOK_SIZE, VQ_GRID, VQ_INPUT_SIZE
 
 ModelPreset = Literal["tiny", "quickstart", "sd2"]
-VQ_INPUT_SIZE = 256
-"""Side of the square RGB modality maps the VQ tokenizer encodes."""
 
 
 @dataclass(frozen=True)

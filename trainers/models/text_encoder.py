@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
@@ -121,14 +120,6 @@ def load_text_encoder(model_id_or_path: str | Path, revision: str | None = None)
     tokenizer = CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", revision=revision)
     model = CLIPTextModel.from_pretrained(source, subfolder="text_encoder", revision=revision, use_safetensors=True)
     return TextEncoder(tokenizer=tokenizer, model=model.eval().requires_grad_(False))
-
-
-def tokenize_captions(tokenizer: CLIPTokenizer, captions: Sequence[str]) -> np.ndarray:
-    """B captions -> (B, 77) int32 token ids (BOS ... EOS, padded and truncated to 77)."""
-    encoded = tokenizer(
-        list(captions), padding="max_length", max_length=CAPTION_TOKENS, truncation=True, return_tensors="np"
-    )
-    return encoded["input_ids"].astype(np.int32)
 
 
 @torch.no_grad()

@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from trainers.models.text_encoder import (
-    build_tiny_clip,
-    encode_caption_ids,
-    load_text_encoder,
-    tiny_bpe,
-    tokenize_captions,
-)
+from pipelines.caption_tokens import tokenize_captions
+from trainers.models.text_encoder import build_tiny_clip, encode_caption_ids, load_text_encoder, tiny_bpe
 
 
 @pytest.fixture(scope="module")

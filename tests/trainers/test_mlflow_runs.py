@@ -7,8 +7,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from orchestration.mlflow_runs import artifact_uri, fluent_tracking
-from orchestration.tracking_config import TrackingConfig
+from trainers.mlflow_runs import artifact_uri, fluent_tracking
+from trainers.tracking_config import TrackingConfig
 
 
 def test_fluent_tracking_leaves_no_uri_behind_when_none_was_set(

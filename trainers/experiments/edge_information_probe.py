@@ -6,12 +6,9 @@ scored on crops of held-out photos. The relative drop in held-out MSE bounds wha
 conditioning can add to a model that already sees the LR: if it is a few percent, no denoising
 loss measured in CPU minutes will resolve it.
 
-Measured (``python -m trainers.edge_information_probe``, seed 0, crop 32, Canny 50/100, 3000 steps):
-Real-ESRGAN x4, 3072 training crops: LR 0.0560 vs LR + edges 0.0531 held-out MSE (edges remove 5.3 %);
-x4, 768 crops: 0.0570 vs 0.0578 (edges do not help); x8, 3072 crops: 0.1356 vs 0.1214 (10.4 %; the LR is
-resized by the UNet's ``resize_lr``, bicubic; the x4 LR is already on the grid).
+The measured ceilings (x4 and x8) are in the README's learning check row.
 
-Run it: ``python -m trainers.edge_information_probe --crops-per-photo 512 --scale 4``.
+Run it: ``python -m trainers.experiments.edge_information_probe --crops-per-photo 512 --scale 4``.
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipelines.degradation import DegradationConfig
-from trainers.learning_check import CropSet, LearningCheckConfig, make_crops, sample_photos, split_photos
+from trainers.experiments.learning_check import CropSet, LearningCheckConfig, make_crops, sample_photos, split_photos
 from trainers.models.conditional_unet import resize_lr
 
 

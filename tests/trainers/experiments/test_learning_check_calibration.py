@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from trainers.learning_check import LearningCheckConfig, make_crops, sample_photos
-from trainers.learning_check_calibration import calibrated_base, fitted_vae
+from trainers.experiments.learning_check import LearningCheckConfig, make_crops, sample_photos
+from trainers.experiments.learning_check_calibration import calibrated_base, fitted_vae
 from trainers.models.sr_pipeline import MMSRPipeline
 
 

@@ -16,30 +16,19 @@ All arms are scored on crops of held-out photos with the same fixed generators (
 noise and timesteps per crop). No Ray: only the pure pieces of ``trainers.models`` and ``pipelines``.
 
 Random tiny models need two calibrations first, standing in for the pretrained SD VAE and VQGAN:
-(1) a random VAE's latents are unrelated to the image (linear R^2 from the LR ~0.01, posterior std
-> the spread of the means), so no conditioning could lower the loss: one VAE is fitted to
+(1) a random VAE's latents barely depend on the image (its posterior noise exceeds the spread of
+its means), so no conditioning could lower the loss: one VAE is fitted to
 reconstruct crops of the training photos, once per check, and shared by every seed (as one
-pretrained VAE would be); (2) the random VQ codebook is ~±1e-3, 20x below the MMLC's embeddings, so
+pretrained VAE would be); (2) the random VQ codebook is orders of magnitude below the MMLC's embeddings, so
 edge tokens would be near invisible: it is redrawn (per seed) at the scale of the VQ encoder's outputs.
 
-The VAE fit decides whether edges can help at all, since the loss is about the VAE's latent: fitted
-1500 steps (batch 16) on 768 crops, the f4 tiny VAE (latent 8x8x4) reconstructs held-out crops with
-MSE 0.026, against 0.067 for the bicubic-upsampled LR, so its latent holds HR detail the LR lacks.
-The per-seed fit used before (300 steps, batch 8, 192 crops) reached only 0.10, worse than the LR:
-its latent held nothing for edges to add, and edges and LR-only tied (0.17737 vs 0.17736).
-Measured with the defaults (3 seeds, 500 steps, ~15 min at 2 threads): edges 0.20834, LR-only
-0.20875 (lower in every seed: gain 0.00041 +- 0.00016), no-LR 0.21388; with another VAE stand-in
-(``--vae-seed 1``): edges 0.20701, LR-only 0.20727, again lower in every seed. The oracle arm does not
-beat LR-only (gain -0.0016): the MMLC path (16 input-independent latents averaging 1101 tokens)
-learns no spatial routing in 500 steps (at 2000 steps and the old VAE: < 0.002, while the same
-oracle concatenated to the UNet input reaches 0.102 vs 0.163), so the edge gain comes through what
-the latents carry without routing (not pixel-aligned detail). Canny 50/100 is used (100/200 leaves
-35% of the crops edge-free). The ceiling
-(``trainers.edge_information_probe``: a CNN regressing the HR pixels from the LR vs LR + HR edges
-on held-out photos): edges remove 5.3 % of the LR-only error at x4 (3072 crops), none at 768 crops,
-so a small gain is what this scale allows.
+The VAE fit decides whether edges can help at all, since the loss is about the VAE's latent: the
+stand-in must reconstruct held-out crops better than the bicubic-upsampled LR does, or its latent
+holds nothing for edges to add. Canny 50/100 is used (100/200 leaves many crops edge-free). The
+ceiling is :mod:`trainers.experiments.edge_information_probe`. The measured results, and what they
+say about the oracle arm, are in the README ("Measured here", learning check row).
 
-Run it: ``python -m trainers.learning_check --steps 500 --vae-fit-steps 1500 --canny 50 100 --seeds 0 1 2``.
+Run it: ``python -m trainers.experiments.learning_check --steps 500 --vae-fit-steps 1500 --canny 50 100 --seeds 0 1 2``.
 """
 
 from __future__ import annotations
@@ -58,63 +47,16 @@ from pipelines.cropping import random_crop
 from pipelines.degradation import DegradationConfig, degrade, derive_rng
 from pipelines.image_decoding import decode_image
 from pipelines.modalities.edges import canny_edges
+from pipelines.pixel_range import to_model_range
 from pipelines.sample_dataset import SAMPLE_PHOTOS
-from trainers.learning_check_arms import Arm, arm_features, arm_tokens
-from trainers.learning_check_calibration import calibrated_base, fitted_vae
-from trainers.models.conditional_unet import LrConditioning
-from trainers.models.presets import ModelPreset
+from trainers.experiments.learning_check_arms import Arm, arm_features, arm_tokens
+from trainers.experiments.learning_check_calibration import calibrated_base, fitted_vae
+from trainers.experiments.learning_check_config import LearningCheckConfig
 from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
-from trainers.pixel_range import to_model_range
 
 EVAL_SEED = 1_000_003
 """Seed of the fixed generators that score the held-out crops (the same for both arms)."""
-
-
-@dataclass(frozen=True)
-class LearningCheckConfig:
-    seeds: tuple[int, ...] = (0, 1, 2)
-    """One run of both arms per seed (model init, crops, data order, noise); results are averaged."""
-    steps: int = 500
-    batch_size: int = 8
-    learning_rate: float = 2e-3
-    crop_size: int = 32
-    """HR crop side; the LR side is ``crop_size / scale`` (Real-ESRGAN degradation)."""
-    vae_fit_steps: int = 1500
-    vae_fit_batch_size: int = 16
-    vae_fit_learning_rate: float = 2e-3
-    vae_fit_crops_per_photo: int = 128
-    """Crops of each training photo the VAE stand-in is fitted on (more than the arms train on)."""
-    vae_seed: int = 0
-    """Seed of the one VAE stand-in (init, crops, batches): fitted once, shared by every seed's arms."""
-    train_crops_per_photo: int = 32
-    eval_crops_per_photo: int = 16
-    eval_repeats: int = 4
-    """Noise / timestep draws per held-out crop."""
-    eval_photos: tuple[str, ...] = ("chelsea.png", "china.jpg")
-    """File names of the sample photos held out for evaluation; the others are trained on."""
-    canny_low: int = 50
-    canny_high: int = 100
-    modality_dropout: float = 0.0
-    preset: ModelPreset = "tiny"
-    lr_conditioning: LrConditioning = "pixel"
-    """How the arms' UNets see the LR (the numbers in the README were measured with ``pixel``)."""
-
-    def __post_init__(self) -> None:
-        positive = (
-            "steps", "batch_size", "crop_size", "train_crops_per_photo", "eval_crops_per_photo", "eval_repeats",
-            "vae_fit_steps", "vae_fit_batch_size", "vae_fit_crops_per_photo",
-        )
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"learning_check.{name} must be >= 1, got {getattr(self, name)}")
-        if not self.seeds:
-            raise ValueError("learning_check.seeds must name at least one seed")
-        if not self.eval_photos:
-            raise ValueError("learning_check.eval_photos must name at least one photo")
-        for name in ("learning_rate", "vae_fit_learning_rate"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"learning_check.{name} must be > 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from featurestore.modality import Modality
-from trainers.models.vq_tokenizer import (
-    build_vq_tokenizer,
+from pipelines.modality_codes import (
     codebook_vectors,
     decode_codes,
     encode_to_codes,
@@ -14,6 +13,7 @@ from trainers.models.vq_tokenizer import (
     render_modality_map,
     segmentation_palette,
 )
+from trainers.models.vq_tokenizer import build_vq_tokenizer
 
 
 @pytest.fixture(scope="module")

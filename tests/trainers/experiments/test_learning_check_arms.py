@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 from featurestore.modality import Modality
-from trainers.learning_check import LearningCheckConfig, make_crops, sample_photos
-from trainers.learning_check_arms import arm_features, arm_tokens, oracle_features
+from trainers.experiments.learning_check import LearningCheckConfig, make_crops, sample_photos
+from trainers.experiments.learning_check_arms import arm_features, arm_tokens, oracle_features
 from trainers.models.sr_pipeline import MMSRPipeline
 
 

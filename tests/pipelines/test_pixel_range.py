@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainers.pixel_range import to_model_range
+from pipelines.pixel_range import to_model_range
 
 
 def test_uint8_maps_onto_minus_one_one() -> None:

@@ -12,7 +12,7 @@ import mlflow.data.dataset
 from mlflow.entities import DatasetInput, InputTag, Param
 from mlflow.tracking import MlflowClient
 
-from orchestration.tracking_config import TrackingConfig
+from trainers.tracking_config import TrackingConfig
 
 _URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
 """A URL's scheme (two characters or more, so a Windows drive letter is a path)."""

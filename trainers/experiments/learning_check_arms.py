@@ -1,4 +1,4 @@
-"""What each learning-check arm puts in the MMLC's edge slot (see ``trainers.learning_check``)."""
+"""What each learning-check arm puts in the MMLC's edge slot (see ``trainers.experiments.learning_check``)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from featurestore.modality import VQ_GRID, Modality
+from pipelines.modality_codes import codebook_vectors, encode_to_codes, maps_to_vq_input, render_modality_map
 from trainers.models.conditioning import ModalityTokens
 from trainers.models.sr_pipeline import MMSRPipeline
-from trainers.models.vq_tokenizer import codebook_vectors, encode_to_codes, maps_to_vq_input, render_modality_map
 
 Arm = Literal["edges", "lr_only", "no_lr", "oracle"]
 """The conditioning of one arm: HR edge tokens, none, none and no LR, or the HR's own VAE latent."""

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainers.learning_check import (
+from trainers.experiments.learning_check import (
     LearningCheckConfig,
     LearningCheckResult,
     SeedOutcome,
@@ -18,7 +18,7 @@ from trainers.learning_check import (
     sample_photos,
     split_photos,
 )
-from trainers.learning_check_arms import edge_codes, edge_features
+from trainers.experiments.learning_check_arms import edge_codes, edge_features
 from trainers.models.sr_pipeline import MMSRPipeline
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from trainers.edge_information_probe import EdgeInformation, ProbeConfig, probe_error, probe_inputs
-from trainers.learning_check import CropSet
+from trainers.experiments.edge_information_probe import EdgeInformation, ProbeConfig, probe_error, probe_inputs
+from trainers.experiments.learning_check import CropSet
 from trainers.models.conditional_unet import resize_lr
 
 

@@ -2,26 +2,23 @@
 
 The VAE is fitted to reconstruct training crops (its latents must hold the image), once per check
 and shared by every seed; the VQ codebook is redrawn at the scale of the VQ encoder's outputs (so
-edge tokens are not near invisible next to the MMLC's embeddings). See ``trainers.learning_check``.
+edge tokens are not near invisible next to the MMLC's embeddings). See ``trainers.experiments.learning_check``.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, VQModel
 
 from featurestore.modality import Modality
+from pipelines.modality_codes import maps_to_vq_input, render_modality_map
+from trainers.experiments.learning_check_config import LearningCheckConfig
 from trainers.models.autoencoder_fitting import AutoencoderFitConfig, fit_autoencoder
 from trainers.models.sr_pipeline import MMSRPipeline, build_tiny_pipeline
-from trainers.models.vq_tokenizer import maps_to_vq_input, render_modality_map
-
-if TYPE_CHECKING:
-    from trainers.learning_check import LearningCheckConfig
 
 
 def fit_vae(vae: AutoencoderKL, hr: torch.Tensor, config: LearningCheckConfig, seed: int) -> None:

@@ -1,0 +1,126 @@
+"""The packages form layers that only import downward, and no module imports itself in a circle.
+
+featurestore < pipelines < trainers < orchestration < benchmarks: a module may import from its own
+layer or a lower one. Every import counts, at module level, inside functions and under
+``TYPE_CHECKING``, so a cycle cannot hide behind a lazy import.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+LAYERS = ("featurestore", "pipelines", "trainers", "orchestration", "benchmarks")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def module_files(root: Path) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of every layer under ``root``."""
+    modules = {}
+    for layer in LAYERS:
+        for path in sorted((root / layer).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def imported_modules(path: Path, known: Mapping[str, Path]) -> Iterator[str]:
+    """The project modules ``path`` imports (``from package import module`` counts as the module)."""
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [name for name in submodules if name in known] or [node.module]
+        else:
+            continue
+        yield from (name for name in names if name in known)
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    modules = module_files(root)
+    return {name: set(imported_modules(path, modules)) - {name} for name, path in modules.items()}
+
+
+def upward_imports(graph: Mapping[str, set[str]]) -> list[str]:
+    """``importer -> imported`` for every import from a lower layer into a higher one."""
+    rank = {layer: index for index, layer in enumerate(LAYERS)}
+    return sorted(
+        f"{source} -> {target}"
+        for source, targets in graph.items()
+        for target in targets
+        if rank[target.split(".")[0]] > rank[source.split(".")[0]]
+    )
+
+
+def import_cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return cycles
+
+
+def test_layers_only_import_downward() -> None:
+    assert upward_imports(import_graph(ROOT)) == []
+
+
+def test_no_module_imports_itself_in_a_circle() -> None:
+    assert import_cycles(import_graph(ROOT)) == []
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    for layer in LAYERS:
+        (tmp_path / layer).mkdir()
+        (tmp_path / layer / "__init__.py").write_text("")
+    (tmp_path / "featurestore" / "low.py").write_text("def f():\n    from trainers import high\n")
+    (tmp_path / "trainers" / "high.py").write_text("import featurestore.low\n")
+    (tmp_path / "pipelines" / "a.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pipelines.b import B\n"
+    )
+    (tmp_path / "pipelines" / "b.py").write_text("from pipelines import a\n")
+    return tmp_path
+
+
+def test_the_check_sees_lazy_upward_imports_and_type_checking_cycles(tree: Path) -> None:
+    graph = import_graph(tree)
+    assert upward_imports(graph) == ["featurestore.low -> trainers.high"]
+    assert sorted(import_cycles(graph)) == [["featurestore.low", "trainers.high"], ["pipelines.a", "pipelines.b"]]
