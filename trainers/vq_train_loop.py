@@ -1,4 +1,4 @@
-"""The per-worker Ray Train loop of the VQ tokenizer: stream rendered maps, step, evaluate, checkpoint.
+"""The VQ tokenizer task for the shared worker loop (``trainers.worker_loop``): rendered maps, step, evaluate.
 
 Loss (``vq_training_loss``): reconstruction (L1 or MSE, rendered map vs ``VQModel(x).sample``)
 plus ``commitment_weight`` * the ``commit_loss`` diffusers' VQModel returns (codebook + beta *
@@ -16,9 +16,6 @@ already in the run's ``loss`` history is never logged twice.
 from __future__ import annotations
 
 import json
-import logging
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,14 +29,12 @@ from safetensors.torch import load_file
 
 from featurestore.modality import Modality
 from pipelines.modality_codes import maps_to_vq_input
-from trainers.metric_log import MetricLog
 from trainers.mixed_precision import PrecisionMode, autocast_context, backward, make_grad_scaler, optimizer_step
 from trainers.models.vq_tokenizer import build_vq_tokenizer
 from trainers.shard_batches import shard_batches
 from trainers.vq_reconstruction import mean_errors, reconstruction_errors, reconstruction_to_rgb
 from trainers.vq_train_config import VqTrainConfig
-
-LOG = logging.getLogger(__name__)
+from trainers.worker_loop import LoopSchedule, run_worker_loop
 
 VQ_DIR = "vq"
 """Checkpoint subfolder holding the VQModel (``save_pretrained`` layout)."""
@@ -84,41 +79,43 @@ def initial_vq_model(config: VqTrainConfig) -> VQModel:
         return build_vq_tokenizer(config.preset)
 
 
-@dataclass
-class _Run:
-    vq: VQModel
-    """The raw model: what checkpoints and evaluation use."""
-    model: torch.nn.Module
-    """The model as trained (DDP-wrapped when there are several workers)."""
-    optimizer: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler | None
-    device: torch.device
-    rank: int
-    world: int
+class VqTask:
+    """The VQModel of one worker: DDP-wrapped for training, raw for checkpoints and evaluation."""
 
+    def __init__(self, config: VqTrainConfig) -> None:
+        self.config = config
+        self.device = ray.train.torch.get_device()
+        self.vq = initial_vq_model(config).to(self.device).train()
+        self.model = ray.train.torch.prepare_model(self.vq, move_to_device=False)
+        self.optimizer = torch.optim.AdamW(self.vq.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        self.scaler = make_grad_scaler(self.device, config.mixed_precision)
+        self.batches = shard_batches(config.batch_size, "vq_train.batch_size", "maps")
 
-def _setup(config: VqTrainConfig) -> _Run:
-    context = ray.train.get_context()
-    device = ray.train.torch.get_device()
-    vq = initial_vq_model(config).to(device).train()
-    model = ray.train.torch.prepare_model(vq, move_to_device=False)
-    optimizer = torch.optim.AdamW(vq.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    scaler = make_grad_scaler(device, config.mixed_precision)
-    return _Run(vq, model, optimizer, scaler, device, context.get_world_rank(), context.get_world_size())
+    def restore(self, directory: Path) -> int:
+        return load_vq_train_state(directory, self.vq, self.optimizer, self.scaler)
 
+    def start(self, step: int) -> None:
+        pass
 
-def _step(run: _Run, config: VqTrainConfig, batch: dict[str, np.ndarray]) -> dict[str, float]:
-    pixels = maps_to_vq_input(list(batch["image"])).to(run.device)
-    run.optimizer.zero_grad(set_to_none=True)
-    with autocast_context(run.device, config.mixed_precision):
-        loss = vq_training_loss(run.model, pixels, config)
-    backward(loss.total, run.scaler)
-    norm = optimizer_step(run.optimizer, run.scaler, run.vq.parameters(), config.max_grad_norm)
-    metrics = {
-        "loss": float(loss.total.detach()), "reconstruction_loss": float(loss.reconstruction.detach()),
-        "commit_loss": float(loss.commitment.detach()),
-    }
-    return metrics if norm is None else metrics | {"grad_norm": norm}
+    def step(self) -> dict[str, float]:
+        pixels = maps_to_vq_input(list(next(self.batches)["image"])).to(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast_context(self.device, self.config.mixed_precision):
+            loss = vq_training_loss(self.model, pixels, self.config)
+        backward(loss.total, self.scaler)
+        norm = optimizer_step(self.optimizer, self.scaler, self.vq.parameters(), self.config.max_grad_norm)
+        metrics = {
+            "loss": float(loss.total.detach()), "reconstruction_loss": float(loss.reconstruction.detach()),
+            "commit_loss": float(loss.commitment.detach()),
+        }
+        return metrics if norm is None else metrics | {"grad_norm": norm}
+
+    def evaluate(self) -> dict[str, float]:
+        batches = ray.train.get_dataset_shard("eval").iter_batches(batch_size=self.config.batch_size, batch_format="numpy")
+        return evaluate_reconstruction(self.vq, batches, self.device, self.config.mixed_precision)
+
+    def save(self, directory: Path, step: int, final: bool) -> None:
+        save_vq_train_state(directory, step, self.vq, self.optimizer, self.scaler)
 
 
 def _errors_by_modality(batch: dict[str, np.ndarray], reconstructed: np.ndarray) -> dict[Modality, dict[str, np.ndarray]]:
@@ -183,42 +180,12 @@ def load_vq_train_state(
     return int(json.loads((directory / VQ_STATE_DIR / "state.json").read_text())["step"])
 
 
-def _restore(run: _Run) -> int:
-    """Load the checkpoint Ray Train hands a (re)started worker group; the step it holds (0 if none)."""
-    restored = ray.train.get_checkpoint()
-    if restored is None:
-        return 0
-    with restored.as_directory() as directory:
-        step = load_vq_train_state(Path(directory), run.vq, run.optimizer, run.scaler)
-    if run.rank == 0:
-        LOG.info("resumed the VQ tokenizer from the checkpoint of step %d", step)
-    return step
-
-
 def vq_train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     spec: VqLoopSpec = loop_config["spec"]
     config = spec.config
-    run = _setup(config)
-    step = _restore(run)
-    metric_log = MetricLog.open(spec.tracking_uri, spec.mlflow_run_id) if run.rank == 0 else None
-    batches = shard_batches(config.batch_size, "vq_train.batch_size", "maps")
-    while step < config.steps:
-        started = time.perf_counter()
-        metrics = _step(run, config, next(batches))
-        step += 1
-        metrics["maps_per_second"] = config.batch_size * run.world / (time.perf_counter() - started)
-        final = step == config.steps
-        evaluated = run.rank == 0 and (final or step % config.eval_every == 0)
-        if evaluated:
-            eval_batches = ray.train.get_dataset_shard("eval").iter_batches(batch_size=config.batch_size, batch_format="numpy")
-            metrics |= evaluate_reconstruction(run.vq, eval_batches, run.device, config.mixed_precision)
-        if run.rank == 0 and (final or evaluated or step % config.log_every == 0):
-            LOG.info("vq step %d/%d loss %.4f", step, config.steps, metrics["loss"])
-            if metric_log is not None:
-                metric_log.log(step, metrics)
-        with tempfile.TemporaryDirectory() as directory:
-            checkpoint = None
-            if run.rank == 0 and (final or step % config.checkpoint_every == 0):
-                save_vq_train_state(Path(directory), step, run.vq, run.optimizer, run.scaler)
-                checkpoint = ray.train.Checkpoint.from_directory(directory)
-            ray.train.report(metrics | {"step": step}, checkpoint=checkpoint)
+    world = ray.train.get_context().get_world_size()
+    schedule = LoopSchedule(
+        steps=config.steps, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
+        items_per_step=config.batch_size * world, unit="maps", eval_every=config.eval_every, label="vq step",
+    )
+    run_worker_loop(VqTask(config), schedule, spec.tracking_uri, spec.mlflow_run_id)
