@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import traceback
 import statistics
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from featurestore.modality import CAPTION_TOKENS, SPATIAL_MODALITIES, VQ_TOKENS, Modality
-from orchestration.super_resolution import GuidanceMode, InferenceOptions, super_resolve
+from orchestration.super_resolution import GuidanceMode, SamplingOptions, super_resolve
 from pipelines.modalities.depth import build_tiny_depth_model
 from trainers.mixed_precision import PrecisionMode, autocast_context, backward, make_grad_scaler, optimizer_step
 from trainers.models.conditioning import ModalityTokens
@@ -186,7 +186,7 @@ def training_rows(pipeline: MMSRPipeline, settings: SuiteSettings) -> list[Row]:
 
 def _latency(pipeline: MMSRPipeline, settings: SuiteSettings, mode: GuidanceMode, bf16: bool) -> float:
     lr = np.random.default_rng(0).integers(0, 256, (settings.lr_size, settings.lr_size, 3), dtype=np.uint8)
-    options = InferenceOptions(guidance_mode=mode, steps=settings.inference_steps)
+    options = SamplingOptions(guidance_mode=mode, steps=settings.inference_steps)
     device = torch.device(settings.device)
     precision = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 

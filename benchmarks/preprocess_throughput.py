@@ -3,8 +3,8 @@
     python -m benchmarks.preprocess_throughput --crops-per-image 64 --torch-threads 1
 
 Same inputs every run: the eight sample photos, ``--crops-per-image`` crops each (64 -> 512
-samples: enough that each SDK worker's start-up, ~10 s of imports and unpickling, is a small part
-of the run; 2 workers vs 1 measured 1.76x at 512 samples, 1.53-1.68x at 256, 1.20x at 64), all
+samples: enough that each SDK worker's start-up (imports, unpickling the models) is a small part
+of the run; the README has the measured numbers), all
 modalities, tiny random depth / segmentation / VQ / CLIP models built from configs and loaded
 through ``from_pretrained``. Each run commits to a fresh feature store.
 

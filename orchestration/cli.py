@@ -54,6 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--register", action="store_true", help="register the trained model as a new version")
     _add_config_flags(train)
 
+    _add_registry_parsers(commands)
+
+    from orchestration.features_command import add_features_parser
+
+    add_features_parser(commands, _add_config_flags)
+
+    from orchestration.vq_command import add_train_vq_parser
+
+    add_train_vq_parser(commands, _add_config_flags)
+
+    serve = commands.add_parser("serve", help="serve a registered model over HTTP (mlflow models serve)")
+    serve.add_argument("--model", help="model URI (default: models:/<registered_model>@<champion_alias>)")
+    serve.add_argument("--port", type=int, help="port (overrides serve.port)")
+    _add_config_flags(serve)
+    return parser
+
+
+def _add_registry_parsers(commands: argparse._SubParsersAction) -> None:
+    """``mmsr evaluate`` and ``mmsr promote``."""
     evaluate = commands.add_parser("evaluate", help="PSNR/SSIM of a registered model on a snapshot's eval split")
     evaluate.add_argument("--model", required=True, help="model URI, e.g. models:/mmsr-sr@champion or models:/mmsr-sr/3")
     evaluate.add_argument("--snapshot", dest="eval_snapshot", help="snapshot id or tag (default: current)")
@@ -71,20 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="snapshot id or tag both models are scored on (default: promotion.eval_snapshot, else current)",
     )
     _add_config_flags(promote)
-
-    from orchestration.features_command import add_features_parser
-
-    add_features_parser(commands, _add_config_flags)
-
-    from orchestration.vq_command import add_train_vq_parser
-
-    add_train_vq_parser(commands, _add_config_flags)
-
-    serve = commands.add_parser("serve", help="serve a registered model over HTTP (mlflow models serve)")
-    serve.add_argument("--model", help="model URI (default: models:/<registered_model>@<champion_alias>)")
-    serve.add_argument("--port", type=int, help="port (overrides serve.port)")
-    _add_config_flags(serve)
-    return parser
 
 
 def _overrides(args: argparse.Namespace) -> list[str]:

@@ -83,7 +83,7 @@ def _eval_rows(store: FeatureStoreConfig, snapshot_id: int, limit: int | None) -
 
 def super_resolve_rows(model: mlflow.pyfunc.PyFuncModel, rows: list[dict], serve: ServeConfig) -> list[EvalSample]:
     """One predict call per row (bounded memory, per-image time), with the serve config's options."""
-    params = {"steps": serve.steps, "guidance_mode": serve.guidance_mode, "guidance_scale": serve.guidance_scale}
+    params = serve.sampling().as_params()
     samples = []
     for row in rows:
         request = pd.DataFrame({"image": [base64.b64encode(row["lr_png"]).decode()], "caption": [row["caption"] or ""]})
@@ -153,8 +153,8 @@ def _log_run(
 ) -> str:
     client = tracking_client(tracking)
     params = {
-        "model_uri": model_uri, "featurestore.snapshot_id": str(snapshot_id), "steps": str(serve.steps),
-        "guidance_mode": serve.guidance_mode, "guidance_scale": str(serve.guidance_scale),
+        "model_uri": model_uri, "featurestore.snapshot_id": str(snapshot_id),
+        **{name: str(value) for name, value in serve.sampling().as_params().items()},
         "metrics": ",".join(metric.name for metric in metric_set.metrics),
     }
     run_id = create_run(client, experiment_id(client, tracking), "evaluate", params)

@@ -29,7 +29,11 @@ def eval_tag(snapshot_id: int) -> str:
 
 def eval_protocol(serve: ServeConfig, limit: int | None) -> dict[str, Any]:
     """The settings that change scores besides the model and the snapshot."""
-    return {"steps": serve.steps, "guidance_mode": serve.guidance_mode, "limit": limit}
+    sampling = serve.sampling()
+    return {
+        "steps": sampling.steps, "guidance_mode": sampling.guidance_mode, "guidance_scale": sampling.guidance_scale,
+        "negative_prompt": sampling.negative_prompt, "limit": limit,
+    }
 
 
 def record_evaluation(

@@ -41,6 +41,7 @@ def serving_signature(serve: ServeConfig) -> ModelSignature:
             ParamSpec("guidance_mode", "string", serve.guidance_mode),
             ParamSpec("guidance_scale", "double", serve.guidance_scale),
             ParamSpec("steps", "long", serve.steps),
+            ParamSpec("negative_prompt", "string", serve.negative_prompt or ""),
             ParamSpec("seed", "long", 0),
             ParamSpec("temperature_caption", "double", 1.0),
             ParamSpec("temperature_depth", "double", 1.0),

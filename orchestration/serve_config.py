@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from trainers.models.sampling_options import SamplingOptions
+
 
 @dataclass(frozen=True)
 class ServeConfig:
@@ -17,6 +19,8 @@ class ServeConfig:
     guidance_mode: Literal["none", "cfg", "m_empty-cfg", "m-cfg"] = "m-cfg"
     guidance_scale: float = 4.0
     steps: int = 50
+    negative_prompt: str | None = None
+    """Negative prompt of the guided modes (``trainers.models.guidance``); None: m_empty."""
     max_input_pixels: int = 1024 * 1024
     """Larger LR inputs are refused (the model tiles, but requests must stay bounded)."""
     max_rows: int = 16
@@ -25,8 +29,10 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"serve.port must be in 1..65535, got {self.port}")
-        if self.steps < 1:
-            raise ValueError(f"serve.steps must be >= 1, got {self.steps}")
+        try:
+            self.sampling()
+        except ValueError as error:
+            raise ValueError(f"serve: {error}") from None
         if self.max_input_pixels < 1:
             raise ValueError(f"serve.max_input_pixels must be >= 1, got {self.max_input_pixels}")
         if self.max_rows < 1:
@@ -35,6 +41,13 @@ class ServeConfig:
             raise ValueError(f"serve.workers must be >= 1, got {self.workers}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"serve.threads must be >= 1 (or null for cores / workers), got {self.threads}")
+
+    def sampling(self) -> SamplingOptions:
+        """The sampling defaults of requests and evaluations (a request's params override them)."""
+        return SamplingOptions(
+            guidance_mode=self.guidance_mode, guidance_scale=self.guidance_scale, steps=self.steps,
+            negative_prompt=self.negative_prompt,
+        )
 
     def worker_threads(self, cpu_count: int) -> int:
         """Torch threads of each worker on a machine of ``cpu_count`` cores."""

@@ -22,8 +22,9 @@ import pandas as pd
 import torch
 
 from orchestration.image_payload import PayloadError, decode_image_payload, encode_image_payload
-from orchestration.super_resolution import InferenceOptions, super_resolve_batch
+from orchestration.super_resolution import super_resolve_batch
 from trainers.models.safe_loading import verify_artifact_tree
+from trainers.models.sampling_options import SamplingOptions
 from trainers.models.sr_pipeline import MMSRPipeline
 
 MAX_INPUT_PIXELS = 1024 * 1024
@@ -34,7 +35,8 @@ MAX_ROWS = 16
 
 class MMSRPyfunc(mlflow.pyfunc.PythonModel):
     """Request: rows with ``image`` (base64 PNG/JPEG LR) and optional ``caption``; params set
-    guidance mode/scale, steps, seed and ``temperature_<modality>``. Response: ``image`` (base64 PNG)."""
+    guidance mode/scale, negative prompt, steps, seed and ``temperature_<modality>``
+    (``trainers.models.sampling_options``). Response: ``image`` (base64 PNG)."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         """Load the pipeline artifact (each file checked by content first: ``verify_artifact_tree``)."""
@@ -61,15 +63,15 @@ class MMSRPyfunc(mlflow.pyfunc.PythonModel):
         outputs = self._compute.submit(self._super_resolve, images, texts, options).result()
         return pd.DataFrame({"image": [encode_image_payload(image) for image in outputs]})
 
-    def _super_resolve(self, images: list, captions: list[str | None], options: InferenceOptions) -> list:
+    def _super_resolve(self, images: list, captions: list[str | None], options: SamplingOptions) -> list:
         """On the model's own compute thread (torch's thread count is per calling thread)."""
         if self._threads is not None and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
         return super_resolve_batch(self._pipeline, images, captions, options)
 
 
-def _options(params: dict[str, Any] | None) -> InferenceOptions:
+def _options(params: dict[str, Any] | None) -> SamplingOptions:
     try:
-        return InferenceOptions.from_params(params)
+        return SamplingOptions().with_params(params)
     except (TypeError, ValueError) as error:
         raise PayloadError(f"invalid params: {error}") from None

@@ -1,4 +1,4 @@
-"""Serve-time super-resolution: an LR image (+ optional caption) in, an SR image out.
+"""Serve-time super-resolution: an LR image (+ optional caption) and ``SamplingOptions`` in, an SR image out.
 
 Modalities at inference are extracted from the LR (as in the paper): Canny edges here, cheap
 enough for every request; modalities without an extractor at serve time are m_empty.
@@ -6,9 +6,7 @@ enough for every request; modalities without an extractor at serve time are m_em
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -18,46 +16,11 @@ from featurestore.modality import Modality
 from pipelines.modalities.edges import canny_edges
 from pipelines.modality_codes import encode_to_codes, maps_to_vq_input, render_modality_map
 from pipelines.pixel_range import to_model_range
+from trainers.models.guidance import GuidanceMode
+from trainers.models.sampling_options import SamplingOptions
 from trainers.models.sr_pipeline import MMSRPipeline
 
-GuidanceMode = Literal["none", "cfg", "m_empty-cfg", "m-cfg"]
-_MODES: tuple[str, ...] = ("none", "cfg", "m_empty-cfg", "m-cfg")
-
-
-@dataclass(frozen=True)
-class InferenceOptions:
-    guidance_mode: GuidanceMode = "m-cfg"
-    guidance_scale: float = 4.0
-    steps: int = 50
-    seed: int = 0
-    temperatures: dict[str, float] = field(default_factory=dict)
-    """Per-modality attention temperature s (delta = s * sqrt(d_k)); 1.0 = as trained."""
-
-    def __post_init__(self) -> None:
-        if self.guidance_mode not in _MODES:
-            raise ValueError(f"guidance_mode must be one of {', '.join(_MODES)}, got {self.guidance_mode!r}")
-        if not 1 <= self.steps <= 1000:
-            raise ValueError(f"steps must be in 1..1000, got {self.steps}")
-        if self.guidance_scale < 0:
-            raise ValueError(f"guidance_scale must be >= 0, got {self.guidance_scale}")
-        for name, value in self.temperatures.items():
-            if not 0.05 <= value <= 20.0:
-                raise ValueError(f"temperature_{name} must be in [0.05, 20], got {value}")
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any] | None) -> InferenceOptions:
-        """Options from MLflow request params (``temperature_<modality>`` keys give temperatures)."""
-        params = dict(params or {})
-        temperatures = {m.value: float(params.pop(f"temperature_{m.value}")) for m in Modality if f"temperature_{m.value}" in params}
-        known = {k: params[k] for k in ("guidance_mode", "guidance_scale", "steps", "seed") if k in params}
-        typed = {
-            "guidance_mode": str(known.get("guidance_mode", cls.guidance_mode)),
-            "guidance_scale": float(known.get("guidance_scale", cls.guidance_scale)),
-            "steps": int(known.get("steps", cls.steps)),
-            "seed": int(known.get("seed", cls.seed)),
-        }
-        return cls(**typed, temperatures=temperatures)  # type: ignore[arg-type]
-
+__all__ = ["GuidanceMode", "SamplingOptions", "super_resolve", "super_resolve_batch"]
 
 def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     return to_model_range(torch.from_numpy(rgb).permute(2, 0, 1)[None].to(device))
@@ -74,23 +37,23 @@ def lr_edge_codes(pipeline: MMSRPipeline, lrs: Sequence[np.ndarray]) -> torch.Te
 
 
 def _super_resolve_same_size(
-    pipeline: MMSRPipeline, lrs: Sequence[np.ndarray], captions: Sequence[str | None], options: InferenceOptions
+    pipeline: MMSRPipeline, lrs: Sequence[np.ndarray], captions: Sequence[str | None], options: SamplingOptions
 ) -> list[np.ndarray]:
     codes = {Modality.EDGES: lr_edge_codes(pipeline, lrs)}
     tokens = pipeline.condition_tokens(len(lrs), codes=codes, captions=list(captions))
     generator = torch.Generator(device="cpu").manual_seed(options.seed)
-    temperatures = {Modality(k): v for k, v in options.temperatures.items()} or None
     batch = torch.cat([_to_tensor(lr, pipeline.device) for lr in lrs])
     images = pipeline(
         batch, tokens, guidance_mode=options.guidance_mode,
-        guidance_scale=options.guidance_scale, steps=options.steps, temperatures=temperatures, generator=generator,
+        guidance_scale=options.guidance_scale, steps=options.steps, temperatures=options.modality_temperatures(),
+        generator=generator, negative_prompt=options.negative_prompt,
     )
     pixels = ((images.clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
     return list(pixels)
 
 
 def super_resolve_batch(
-    pipeline: MMSRPipeline, lrs: Sequence[np.ndarray], captions: Sequence[str | None], options: InferenceOptions
+    pipeline: MMSRPipeline, lrs: Sequence[np.ndarray], captions: Sequence[str | None], options: SamplingOptions
 ) -> list[np.ndarray]:
     """(h, w, 3) uint8 RGB LRs -> (h * scale, w * scale, 3) uint8 SRs, in order.
 
@@ -109,6 +72,6 @@ def super_resolve_batch(
     return outputs  # type: ignore[return-value]
 
 
-def super_resolve(pipeline: MMSRPipeline, lr: np.ndarray, caption: str | None, options: InferenceOptions) -> np.ndarray:
+def super_resolve(pipeline: MMSRPipeline, lr: np.ndarray, caption: str | None, options: SamplingOptions) -> np.ndarray:
     """(h, w, 3) uint8 RGB LR -> (h * scale, w * scale, 3) uint8 RGB SR."""
     return super_resolve_batch(pipeline, [lr], [caption], options)[0]

@@ -1,0 +1,71 @@
+"""How one super-resolution is sampled: the options the sampler (``MMSRPipeline.__call__``) takes,
+in one type that serving (request params), evaluation and the config share, with one set of bounds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from featurestore.modality import Modality
+from trainers.models.guidance import GUIDANCE_MODES, GuidanceMode
+
+MAX_STEPS = 1000
+"""DDIM steps at most (the training schedule has 1000 timesteps)."""
+TEMPERATURE_RANGE = (0.05, 20.0)
+"""Per-modality attention temperatures accepted (1.0 = as trained)."""
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    guidance_mode: GuidanceMode = "m-cfg"
+    """What the negative branch sees (``trainers.models.guidance``); "none" = one UNet pass."""
+    guidance_scale: float = 4.0
+    steps: int = 50
+    seed: int = 0
+    """Seeds the initial noise (one generator per request or batch)."""
+    negative_prompt: str | None = None
+    """The negative branch's caption in every guided mode but ``m_empty-cfg`` (None: m_empty)."""
+    temperatures: Mapping[str, float] = field(default_factory=dict)
+    """Per-modality attention temperature s (delta = s * sqrt(d_k)), by modality name."""
+
+    def __post_init__(self) -> None:
+        if self.guidance_mode not in GUIDANCE_MODES:
+            raise ValueError(f"guidance_mode must be one of {', '.join(GUIDANCE_MODES)}, got {self.guidance_mode!r}")
+        if not 1 <= self.steps <= MAX_STEPS:
+            raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {self.steps}")
+        if not self.guidance_scale >= 0:
+            raise ValueError(f"guidance_scale must be >= 0, got {self.guidance_scale}")
+        low, high = TEMPERATURE_RANGE
+        for name, value in self.temperatures.items():
+            if name not in {m.value for m in Modality}:
+                raise ValueError(f"temperature_{name}: {name!r} is not a modality")
+            if not low <= value <= high:
+                raise ValueError(f"temperature_{name} must be in [{low}, {high}], got {value}")
+
+    def with_params(self, params: Mapping[str, Any] | None) -> SamplingOptions:
+        """These options with request params applied (``temperature_<modality>`` keys give
+        temperatures; an empty ``negative_prompt`` means none)."""
+        params = dict(params or {})
+        temperatures = dict(self.temperatures)
+        for modality in Modality:
+            key = f"temperature_{modality.value}"
+            if key in params:
+                temperatures[modality.value] = float(params[key])
+        changes: dict[str, Any] = {"temperatures": temperatures}
+        for name, cast in (("guidance_mode", str), ("guidance_scale", float), ("steps", int), ("seed", int)):
+            if name in params:
+                changes[name] = cast(params[name])
+        if "negative_prompt" in params:
+            changes["negative_prompt"] = str(params["negative_prompt"] or "") or None
+        return replace(self, **changes)
+
+    def as_params(self) -> dict[str, Any]:
+        """Request params that reproduce these options (``with_params`` of the defaults)."""
+        params = {k: v for k, v in asdict(self).items() if k not in ("temperatures", "negative_prompt")}
+        params["negative_prompt"] = self.negative_prompt or ""
+        return params | {f"temperature_{name}": value for name, value in self.temperatures.items()}
+
+    def modality_temperatures(self) -> dict[Modality, float] | None:
+        """The temperatures keyed by modality, as the pipeline takes them (None when none is set)."""
+        return {Modality(name): value for name, value in self.temperatures.items()} or None
