@@ -77,6 +77,11 @@ def _add_registry_parsers(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--model", required=True, help="model URI, e.g. models:/mmsr-sr@champion or models:/mmsr-sr/3")
     evaluate.add_argument("--snapshot", dest="eval_snapshot", help="snapshot id or tag (default: current)")
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate at most this many eval rows")
+    evaluate.add_argument(
+        "--sweep", action="append", default=[], metavar="KEY=V1,V2",
+        help="evaluate once per value (repeatable: every combination), e.g. temperature.depth=0.5,1,2 "
+        "or guidance_mode=cfg,m_empty-cfg,m-cfg; one MLflow run per setting",
+    )
     _add_config_flags(evaluate)
 
     promote = commands.add_parser(

@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from tqdm import tqdm
+
 from featurestore.snapshot_error import SnapshotNotFoundError
 from orchestration.image_payload import PayloadError
 from orchestration.mmsr_config import MmsrConfig
@@ -64,6 +66,8 @@ def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.evaluation_tags import eval_protocol, record_result
     from trainers.mlflow_runs import tracking_client
 
+    if args.sweep:
+        return _evaluate_sweep(config, args)
     result = evaluate_model(
         args.model, config.featurestore, config.tracking, config.serve, args.eval_snapshot, args.limit,
         quality=config.evaluate,
@@ -74,6 +78,28 @@ def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
     print(f"evaluated {args.model} on snapshot {result.snapshot_id} ({result.images} images): {scores}; MLflow run {result.mlflow_run_id}")
     if version is not None:
         print(f"recorded on {config.tracking.registered_model} version {version} (reused by `mmsr promote`)")
+    return 0
+
+
+def _evaluate_sweep(config: MmsrConfig, args: argparse.Namespace) -> int:
+    """One evaluation (one MLflow run) per setting of ``--sweep``; a line per setting."""
+    from orchestration.config_loading import ConfigError
+    from orchestration.evaluation import evaluate_model
+    from orchestration.evaluation_sweep import setting_label, sweep_settings
+
+    try:
+        settings = sweep_settings(args.sweep, config.serve.sampling())
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    print(f"sweeping {len(settings)} settings of {args.model}")
+    for setting, sampling in tqdm(settings, desc="evaluate --sweep", unit="setting"):
+        label = setting_label(setting)
+        result = evaluate_model(
+            args.model, config.featurestore, config.tracking, config.serve, args.eval_snapshot, args.limit,
+            quality=config.evaluate, sampling=sampling, sweep_setting=label,
+        )
+        scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
+        print(f"  {label}: {scores}; MLflow run {result.mlflow_run_id}")
     return 0
 
 

@@ -26,6 +26,7 @@ from orchestration.image_grid import GridRow, bicubic_upsample, comparison_grid
 from orchestration.quality_metrics import MetricSet, Psnr, QualityMetricsConfig, Ssim, load_metrics
 from orchestration.serve_config import ServeConfig
 from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
+from trainers.models.sampling_options import SamplingOptions
 from trainers.tracking_config import TrackingConfig
 
 LOG = logging.getLogger(__name__)
@@ -81,9 +82,9 @@ def _eval_rows(store: FeatureStoreConfig, snapshot_id: int, limit: int | None) -
     return rows
 
 
-def super_resolve_rows(model: mlflow.pyfunc.PyFuncModel, rows: list[dict], serve: ServeConfig) -> list[EvalSample]:
-    """One predict call per row (bounded memory, per-image time), with the serve config's options."""
-    params = serve.sampling().as_params()
+def super_resolve_rows(model: mlflow.pyfunc.PyFuncModel, rows: list[dict], sampling: SamplingOptions) -> list[EvalSample]:
+    """One predict call per row (bounded memory, per-image time), sampled with ``sampling``."""
+    params = sampling.as_params()
     samples = []
     for row in rows:
         request = pd.DataFrame({"image": [base64.b64encode(row["lr_png"]).decode()], "caption": [row["caption"] or ""]})
@@ -117,53 +118,65 @@ def evaluate_model(
     limit: int | None = None,
     quality: QualityMetricsConfig | None = None,
     grid_rows: int = 8,
+    sampling: SamplingOptions | None = None,
+    sweep_setting: str | None = None,
 ) -> EvaluationResult:
     """Run the registered pyfunc on every eval row's LR and score it against the HR crop.
 
     ``quality``: learned metrics to add to PSNR/SSIM (default: all, each reported unavailable
     when pyiqa or its weights are missing). ``grid_rows``: samples shown in the logged grid.
+    ``sampling``: how to sample (default: ``serve.sampling()``); ``sweep_setting``: the sweep
+    setting it comes from, tagged on the run (``eval.sweep_setting``).
     """
+    sampling = sampling or serve.sampling()
     snapshot_id = resolve_snapshot(store, snapshot)
     rows = _eval_rows(store, snapshot_id, limit)
     metric_set = load_metrics(quality or QualityMetricsConfig())
     for line in metric_set.unavailable_lines():
         LOG.warning("%s", line)
     with load_checked_model(model_uri, tracking) as model:
-        samples = super_resolve_rows(model, rows, serve)
+        samples = super_resolve_rows(model, rows, sampling)
     table = score_samples(samples, metric_set)
     metrics = {f"eval_{column}": float(table[column].mean()) for column in table.columns if column != "sample_id"}
     lower = {m.name for m in metric_set.metrics if m.lower_better} | {"seconds"}
-    run_id = _log_run(model_uri, store, tracking, serve, snapshot_id, metrics, metric_set, table, samples[:grid_rows])
+    logged = _LoggedEvaluation(model_uri, snapshot_id, sampling, sweep_setting, metrics, metric_set, table)
+    run_id = _log_run(store, tracking, logged, samples[:grid_rows])
     return EvaluationResult(
         mlflow_run_id=run_id, snapshot_id=snapshot_id, images=len(rows), metrics=metrics,
         unavailable=dict(metric_set.unavailable), lower_better=tuple(sorted(f"eval_{name}" for name in lower)),
     )
 
 
+@dataclass(frozen=True)
+class _LoggedEvaluation:
+    model_uri: str
+    snapshot_id: int
+    sampling: SamplingOptions
+    sweep_setting: str | None
+    metrics: dict[str, float]
+    metric_set: MetricSet
+    table: pd.DataFrame
+
+
 def _log_run(
-    model_uri: str,
-    store: FeatureStoreConfig,
-    tracking: TrackingConfig,
-    serve: ServeConfig,
-    snapshot_id: int,
-    metrics: dict[str, float],
-    metric_set: MetricSet,
-    table: pd.DataFrame,
-    grid_samples: list[EvalSample],
+    store: FeatureStoreConfig, tracking: TrackingConfig, logged: _LoggedEvaluation, grid_samples: list[EvalSample]
 ) -> str:
     client = tracking_client(tracking)
+    metric_set, snapshot_id = logged.metric_set, logged.snapshot_id
     params = {
-        "model_uri": model_uri, "featurestore.snapshot_id": str(snapshot_id),
-        **{name: str(value) for name, value in serve.sampling().as_params().items()},
+        "model_uri": logged.model_uri, "featurestore.snapshot_id": str(snapshot_id),
+        **{name: str(value) for name, value in logged.sampling.as_params().items()},
         "metrics": ",".join(metric.name for metric in metric_set.metrics),
     }
     run_id = create_run(client, experiment_id(client, tracking), "evaluate", params)
     log_dataset_input(client, run_id, snapshot_dataset(store, snapshot_id), context="evaluation")
-    for key, value in metrics.items():
+    for key, value in logged.metrics.items():
         client.log_metric(run_id, key, value)
+    if logged.sweep_setting is not None:
+        client.set_tag(run_id, "eval.sweep_setting", logged.sweep_setting)
     for name, reason in metric_set.unavailable.items():
         client.set_tag(run_id, f"eval.unavailable.{name}", reason[:5000])
-    client.log_table(run_id, table, TABLE_FILE)
+    client.log_table(run_id, logged.table, TABLE_FILE)
     grid = comparison_grid([GridRow(hr=s.hr, lr=s.lr, sr=s.sr) for s in grid_samples])
     client.log_image(run_id, grid, artifact_file=GRID_FILE)
     client.set_terminated(run_id, "FINISHED")
