@@ -163,8 +163,14 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
         key_modality: torch.Tensor,
         timesteps: torch.Tensor | None = None,
         temperatures: Temperatures | None = None,
+        present: torch.Tensor | None = None,
     ) -> torch.Tensor | None:
-        """Per-key 1 / s: (M,) in fixed mode (None when every s is 1), (B, M) in timestep mode."""
+        """Per-key 1 / s: (M,) in fixed mode (None when every s is 1), (B, M) in timestep mode or
+        with ``present``.
+
+        ``present`` (B, num_modalities) bool: a temperature then applies only to the rows that carry
+        the modality's tokens; m_empty slots keep s = 1 (a temperature of an absent modality changes
+        nothing)."""
         values = [1.0] * len(self.modality_order)
         for name, value in (temperatures or {}).items():
             modality = Modality(name)
@@ -174,14 +180,15 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
                 raise ValueError(f"temperature of {modality.value} must be > 0, got {value}")
             values[self.modality_order.index(modality)] = float(value)
         s = torch.tensor(values, device=self.m_empty.device)
+        rows = s[None, :] if present is None else torch.where(present.to(s.device), s[None, :], torch.ones_like(s))
         if self.config.temperature_mode == "timestep":
             if timesteps is None:
                 raise ValueError("temperature_mode='timestep' needs the diffusion timesteps")
             steps = timesteps.to(self.m_empty.device).expand(batch_size)
-            return 1.0 / (s[None, :] * self.timestep_temperature(steps))[:, key_modality]
+            return 1.0 / (rows * self.timestep_temperature(steps))[:, key_modality]
         if all(value == 1.0 for value in values):
             return None
-        return (1.0 / s)[key_modality]
+        return (1.0 / s)[key_modality] if present is None else (1.0 / rows)[:, key_modality]
 
     def forward(
         self,
@@ -198,7 +205,7 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
         """
         sequence = self.modality_sequence(tokens, dropout_generator, dropout_p)
         context = self.embed_context(sequence)
-        key_scale = self.key_scales(tokens.batch_size, sequence.key_modality, timesteps, temperatures)
+        key_scale = self.key_scales(tokens.batch_size, sequence.key_modality, timesteps, temperatures, sequence.present)
         latents = self.latents.unsqueeze(0).expand(tokens.batch_size, -1, -1)
         for cross_block in self.cross_blocks:
             latents = cross_block(latents, context, key_scale)
@@ -217,7 +224,7 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
         (mean over heads and latents; rows sum to 1). A diagnostic of per-modality control."""
         sequence = self.modality_sequence(tokens)
         context = self.embed_context(sequence)
-        key_scale = self.key_scales(tokens.batch_size, sequence.key_modality, timesteps, temperatures)
+        key_scale = self.key_scales(tokens.batch_size, sequence.key_modality, timesteps, temperatures, sequence.present)
         latents = self.latents.unsqueeze(0).expand(tokens.batch_size, -1, -1)
         per_key = self.cross_blocks[0].attention_probs(latents, context, key_scale).mean(dim=(1, 2))
         one_hot = F.one_hot(sequence.key_modality, len(self.modality_order)).to(per_key.dtype)

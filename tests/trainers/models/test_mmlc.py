@@ -86,6 +86,17 @@ def test_unit_temperatures_change_nothing_and_others_do() -> None:
         assert not torch.allclose(mmlc(tokens, temperatures={DEPTH: 10.0}), base)
 
 
+def test_a_temperature_acts_only_on_rows_that_carry_the_modality() -> None:
+    mmlc = _mmlc()
+    tokens = _tokens(present={DEPTH: torch.tensor([True, False])})  # row 1: depth is m_empty
+    with torch.no_grad():
+        base, warm = mmlc(tokens), mmlc(tokens, temperatures={DEPTH: 5.0})
+        no_depth = tokens.only([CAPTION, EDGES])
+        torch.testing.assert_close(mmlc(no_depth, temperatures={DEPTH: 5.0}), mmlc(no_depth))
+    assert not torch.allclose(warm[0], base[0])
+    torch.testing.assert_close(warm[1], base[1])
+
+
 def test_temperature_moves_the_attention_mass_on_its_modality() -> None:
     mmlc, tokens = _mmlc(), _tokens(batch=4)
     masses = [mmlc.modality_attention_mass(tokens, temperatures={DEPTH: s}) for s in (0.4, 1.0, 10.0)]
