@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import mlflow.artifacts
 import mlflow.pyfunc
@@ -62,7 +63,10 @@ def fetch_checked_model(model_uri: str, tracking: TrackingConfig, destination: s
 
 
 @contextlib.contextmanager
-def load_checked_model(model_uri: str, tracking: TrackingConfig) -> Iterator[mlflow.pyfunc.PyFuncModel]:
-    """The pyfunc of ``model_uri``, loaded from a checked download that is removed on exit."""
+def load_checked_model(
+    model_uri: str, tracking: TrackingConfig, model_config: dict[str, Any] | None = None
+) -> Iterator[mlflow.pyfunc.PyFuncModel]:
+    """The pyfunc of ``model_uri``, loaded from a checked download that is removed on exit;
+    ``model_config`` overrides the registered one's keys (device, precision, ...)."""
     with tempfile.TemporaryDirectory(prefix="mmsr-model-") as workdir:
-        yield mlflow.pyfunc.load_model(str(fetch_checked_model(model_uri, tracking, workdir)))
+        yield mlflow.pyfunc.load_model(str(fetch_checked_model(model_uri, tracking, workdir)), model_config=model_config)

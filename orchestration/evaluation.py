@@ -134,7 +134,7 @@ def evaluate_model(
     metric_set = load_metrics(quality or QualityMetricsConfig())
     for line in metric_set.unavailable_lines():
         LOG.warning("%s", line)
-    with load_checked_model(model_uri, tracking) as model:
+    with load_checked_model(model_uri, tracking, serve.placement()) as model:
         samples = super_resolve_rows(model, rows, sampling)
     table = score_samples(samples, metric_set)
     metrics = {f"eval_{column}": float(table[column].mean()) for column in table.columns if column != "sample_id"}

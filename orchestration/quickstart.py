@@ -121,7 +121,7 @@ def showcase(config: MmsrConfig, model_uri: str, snapshot_id: int | None, out_di
         "caption": [r["caption"] or "" for r in rows],
     })
     params = config.serve.sampling().as_params()
-    with load_checked_model(model_uri, config.tracking) as model:
+    with load_checked_model(model_uri, config.tracking, config.serve.placement()) as model:
         response = model.predict(request, params=params)
     srs = [base64.b64decode(image) for image in response["image"]]
     out_dir.mkdir(parents=True, exist_ok=True)

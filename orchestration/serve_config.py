@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from trainers.models.inference_device import InferenceDevice, InferencePrecision
 from trainers.models.sampling_options import SamplingOptions
 
 
@@ -21,6 +22,10 @@ class ServeConfig:
     steps: int = 50
     negative_prompt: str | None = None
     """Negative prompt of the guided modes (``trainers.models.guidance``); None: m_empty."""
+    device: InferenceDevice = "auto"
+    """Where the model runs when served or evaluated: auto = the first GPU if there is one, else the CPU."""
+    precision: InferencePrecision = "auto"
+    """Weights and activations: auto = bf16 (fp16 without bf16 support) on a GPU, fp32 on the CPU."""
     max_input_pixels: int = 1024 * 1024
     """Larger LR inputs are refused (the model tiles, but requests must stay bounded)."""
     max_rows: int = 16
@@ -48,6 +53,10 @@ class ServeConfig:
             guidance_mode=self.guidance_mode, guidance_scale=self.guidance_scale, steps=self.steps,
             negative_prompt=self.negative_prompt,
         )
+
+    def placement(self) -> dict[str, str]:
+        """``model_config`` keys that put a loaded model on ``device`` in ``precision``."""
+        return {"device": self.device, "precision": self.precision}
 
     def worker_threads(self, cpu_count: int) -> int:
         """Torch threads of each worker on a machine of ``cpu_count`` cores."""

@@ -48,10 +48,13 @@ class ServeStopped(Exception):
     """SIGINT or SIGTERM reached ``mmsr serve``."""
 
 
-def serving_model_config(serve: ServeConfig) -> dict[str, int | None]:
-    """The pyfunc ``model_config`` registered with a version: request limits and torch threads
-    (MLflow accepts a loader's override only for keys registered here)."""
-    return {"max_input_pixels": serve.max_input_pixels, "max_rows": serve.max_rows, "threads": serve.threads}
+def serving_model_config(serve: ServeConfig) -> dict[str, int | str | None]:
+    """The pyfunc ``model_config`` registered with a version: request limits, torch threads, device
+    and precision (MLflow accepts a loader's override only for keys registered here)."""
+    return {
+        "max_input_pixels": serve.max_input_pixels, "max_rows": serve.max_rows, "threads": serve.threads,
+        "device": serve.device, "precision": serve.precision,
+    }
 
 
 def serve_command(serve: ServeConfig) -> list[str]:

@@ -23,6 +23,7 @@ import torch
 
 from orchestration.image_payload import PayloadError, decode_image_payload, encode_image_payload
 from orchestration.super_resolution import super_resolve_batch
+from trainers.models.inference_device import resolve_device, resolve_dtype
 from trainers.models.safe_loading import verify_artifact_tree
 from trainers.models.sampling_options import SamplingOptions
 from trainers.models.sr_pipeline import MMSRPipeline
@@ -39,7 +40,8 @@ class MMSRPyfunc(mlflow.pyfunc.PythonModel):
     (``trainers.models.sampling_options``). Response: ``image`` (base64 PNG)."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        """Load the pipeline artifact (each file checked by content first: ``verify_artifact_tree``)."""
+        """Load the pipeline artifact (each file checked by content first: ``verify_artifact_tree``)
+        on ``model_config["device"]`` in ``model_config["precision"]`` (``trainers.models.inference_device``)."""
         verify_artifact_tree(context.artifacts["pipeline"])
         config = context.model_config or {}
         self._max_pixels = int(config.get("max_input_pixels", MAX_INPUT_PIXELS))
@@ -47,7 +49,9 @@ class MMSRPyfunc(mlflow.pyfunc.PythonModel):
         threads = config.get("threads")
         self._threads = None if threads is None else int(threads)
         self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmsr-inference")
-        self._pipeline = MMSRPipeline.from_pretrained(context.artifacts["pipeline"])
+        device = resolve_device(str(config.get("device", "auto")))
+        dtype = resolve_dtype(str(config.get("precision", "auto")), device)
+        self._pipeline = MMSRPipeline.from_pretrained(context.artifacts["pipeline"], device=device, dtype=dtype)
 
     def predict(
         self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None

@@ -66,7 +66,9 @@ def test_serve_command_runs_the_scoring_app_in_this_interpreter() -> None:
 def test_serve_environment_carries_model_limits_and_threads() -> None:
     serve = ServeConfig(max_input_pixels=99, max_rows=3, workers=2)
     env = serve_environment("/models/m", TrackingConfig(), serve, {"PATH": "/usr/bin"}, cpu_count=8)
-    assert json.loads(env[SERVING_MODEL_CONFIG]) == {"max_input_pixels": 99, "max_rows": 3, "threads": 4}
+    assert json.loads(env[SERVING_MODEL_CONFIG]) == {
+        "max_input_pixels": 99, "max_rows": 3, "threads": 4, "device": "auto", "precision": "auto",
+    }
     assert env[SERVER_MODEL_PATH] == "/models/m" and env["PATH"] == "/usr/bin"
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "4"
     pinned = serve_environment("/m", TrackingConfig(), ServeConfig(threads=1, workers=2), {}, cpu_count=8)
