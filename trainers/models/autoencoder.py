@@ -95,3 +95,18 @@ def scale_factor(vae: Autoencoder) -> int:
 
 def latent_channels(vae: Autoencoder) -> int:
     return int(vae.config.latent_channels)
+
+
+def set_tiling(vae: Autoencoder, tile_pixels: int | None) -> None:
+    """Encode and decode images larger than ``tile_pixels`` (a multiple of the scale factor) in
+    overlapping, blended tiles (diffusers' tiled VAE: bounded memory at any image size); None turns
+    tiling off (AutoencoderTiny tiles every image while it is on: turn it on only for larger ones)."""
+    if tile_pixels is None:
+        vae.disable_tiling()
+        return
+    factor = scale_factor(vae)
+    if tile_pixels < factor or tile_pixels % factor:
+        raise ValueError(f"vae tile size must be a positive multiple of {factor} pixels, got {tile_pixels}")
+    vae.enable_tiling()
+    vae.tile_sample_min_size = tile_pixels
+    vae.tile_latent_min_size = tile_pixels // factor

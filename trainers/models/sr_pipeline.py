@@ -41,6 +41,8 @@ from trainers.models.tiling import tiled_apply
 from trainers.models.vq_tokenizer import build_vq_tokenizer
 
 PIPELINE_CONFIG_NAME = "mmsr_pipeline.json"
+VAE_TILE_PIXELS = 512
+"""Default largest image side the VAE encodes or decodes in one piece (the SD VAE's training size)."""
 
 
 @dataclass(frozen=True)
@@ -201,13 +203,18 @@ class MMSRPipeline:
         generator: torch.Generator | None = None,
         negative_prompt: str | None = None,
         tile_size: int | None = None,
+        vae_tile_size: int | None = VAE_TILE_PIXELS,
     ) -> torch.Tensor:
         """Super-resolve (B, 3, h, w) LR in [-1, 1] -> (B, 3, h * scale, w * scale) in [-1, 1].
 
         ``tokens``: conditioning of the B rows (``condition_tokens``); None arguments take the
         config's defaults. Latents larger than ``tile_size`` (default ``unet.config.sample_size``)
         are denoised in overlapping blended tiles; the same global tokens condition every tile.
+        Images larger than ``vae_tile_size`` pixels are VAE-encoded and -decoded in tiles
+        (``autoencoder.set_tiling``; None: whole images).
         """
+        hr_side = max(lr.shape[-2:]) * self.config.scale
+        autoencoder.set_tiling(self.vae, vae_tile_size if vae_tile_size is not None and hr_side > vae_tile_size else None)
         mode = guidance_mode or self.config.guidance_mode
         scale = self.config.guidance_scale if guidance_scale is None else guidance_scale
         check_guidance_mode(mode)
