@@ -8,7 +8,7 @@ from featurestore.catalog import open_catalog
 from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
 from featurestore.maintenance import tag_snapshot
-from featurestore.modality import Modality, VQ_TOKENS
+from featurestore.modality import VQ_TOKENS, Modality
 from featurestore.readers import current_snapshot_id
 from featurestore.schema import SAMPLES_SCHEMA
 from featurestore.snapshot_diff import RowChange, diff_snapshots

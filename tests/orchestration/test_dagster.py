@@ -36,8 +36,8 @@ from orchestration.dagster_resource import MmsrConfigResource
 from orchestration.dagster_sensor import SENSOR_NAME, list_inputs
 from orchestration.evaluation import EvaluationResult
 from orchestration.promotion import DECISION_TAG, PromotionDecision
-from orchestration.ray_runtime import quiet_data_progress
 from orchestration.quickstart_preset import QUICKSTART_STEPS
+from orchestration.ray_runtime import quiet_data_progress
 from orchestration.registry import RegisteredVersion
 from pipelines.preprocess_job import PreprocessResult
 from pipelines.sample_dataset import CAPTIONS_FILE, SampleDataset, write_sample_dataset

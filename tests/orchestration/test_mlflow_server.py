@@ -1,5 +1,6 @@
 """Tracking-server mode: a real ``mlflow server`` on 127.0.0.1 (SQLite backend, proxied artifacts);
-register, evaluate + promote, race promoters, roll back and serve the champion, all through HTTP."""
+register, evaluate + promote, race promoters, roll back and serve the champion, all through HTTP.
+Then the shared deployment: the server backed by PostgreSQL, artifacts proxied to S3 (moto)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psycopg2
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -29,6 +32,8 @@ from orchestration.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png
 from tests.orchestration.conftest import make_eval_store
 from tests.orchestration.test_promotion import assert_concurrent_promotions_are_gated
+from tests.services.postgres_server import PostgresServer
+from tests.services.s3_server import S3Server
 from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.tracking_config import TrackingConfig
 
@@ -71,22 +76,30 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("mlflow-server")
+@contextmanager
+def _running_server(root: Path, backend_uri: str, artifacts: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``mlflow server`` on a free loopback port with proxied artifacts; its URL."""
     port = _free_port()
     command = [
         sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{root}/mlflow.db", "--artifacts-destination", str(root / "artifacts"),
+        "--backend-store-uri", backend_uri, "--artifacts-destination", artifacts,
     ]
     log = root / "server.log"
     with log.open("w") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**os.environ, **(env or {})})
     try:
         _wait_until_up(process, f"http://127.0.0.1:{port}/health", log)
-        yield Server(url=f"http://127.0.0.1:{port}", artifacts=root / "artifacts")
+        yield f"http://127.0.0.1:{port}"
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("mlflow-server")
+    with _running_server(root, f"sqlite:///{root}/mlflow.db", str(root / "artifacts")) as url:
+        yield Server(url=url, artifacts=root / "artifacts")
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +172,26 @@ def test_concurrent_promotions_through_the_server(
     server: Server, store: FeatureStoreConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert_concurrent_promotions_are_gated(_config(server, store, "raced-over-http", PromotionConfig()), monkeypatch)
+
+
+def test_promotion_through_a_server_on_postgres_with_artifacts_in_s3(
+    postgres: PostgresServer, s3: S3Server, store: FeatureStoreConfig, tiny_pipeline_dir: Path,
+    tmp_path: Path,
+) -> None:
+    backend = postgres.create_database("mlflow")
+    bucket = s3.create_bucket("mmsr-mlflow")
+    with _running_server(tmp_path, backend, f"{bucket}/artifacts", env=s3.env()) as url:
+        config = _config(Server(url=url, artifacts=tmp_path / "unused"), store, "mmsr-shared", PromotionConfig())
+        client = tracking_client(config.tracking)
+        run_id = create_run(client, experiment_id(client, config.tracking), "shared-test", {"source": "test"})
+        version = register_pipeline(config.tracking, config.serve, run_id, str(tiny_pipeline_dir), {}).version
+        assert any(key.endswith(".safetensors") for key in s3.keys("mmsr-mlflow")), "artifacts did not reach S3"
+        decision = promote_version(config, version)  # evaluates the version it downloads through the proxy
+        assert decision.promote and current_champion(client, config.tracking) == version
+    connection = psycopg2.connect(backend.replace("postgresql+psycopg2", "postgresql"))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT alias, version FROM registered_model_aliases WHERE name = %s", ("mmsr-shared",))
+            assert cursor.fetchall() == [("champion", int(version))]
+    finally:
+        connection.close()

@@ -48,15 +48,20 @@ _RUN = textwrap.dedent(
 )
 
 
-def _config_file(job: SmallJob, path: Path) -> Path:
+def config_file(job: SmallJob, path: Path) -> Path:
+    """``job`` as an ``mmsr`` YAML config file at ``path``."""
     sections = {"preprocess": dataclasses.asdict(job.preprocess), "featurestore": dataclasses.asdict(job.store)}
     path.write_text(yaml.safe_dump(json.loads(json.dumps(sections))))
     return path
 
 
-def _start(config: Path, input_dir: Path, barrier: Path, name: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-c", _RUN, str(barrier), name, "preprocess", "--config", str(config), "--input", str(input_dir)]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+def start_racing_run(
+    config: Path, input_spec: str, barrier: Path, name: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``mmsr preprocess --config config --input input_spec`` in a new process whose commit waits
+    until two processes have staged (a file each in ``barrier``); ``env`` adds to this environment."""
+    command = [sys.executable, "-c", _RUN, str(barrier), name, "preprocess", "--config", str(config), "--input", input_spec]
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -67,9 +72,9 @@ def test_two_preprocess_processes_at_once_commit_each_sample_id_once(
     copy_photos(sample_photos, tmp_path / "a", first)
     copy_photos(sample_photos, tmp_path / "b", second)
     job = small_job(tiny_models, sample_photos, str(tmp_path / "a"), tmp_path / "store").with_(crops_per_image=CROPS)
-    config = _config_file(job, tmp_path / "mmsr.yaml")
+    config = config_file(job, tmp_path / "mmsr.yaml")
     (tmp_path / "barrier").mkdir()
-    runs = [_start(config, tmp_path / name, tmp_path / "barrier", name) for name in ("a", "b")]
+    runs = [start_racing_run(config, str(tmp_path / name), tmp_path / "barrier", name) for name in ("a", "b")]
     outputs = [run.communicate(timeout=600)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], "\n".join(outputs)
     assert sorted(path.name for path in (tmp_path / "barrier").iterdir()) == ["a", "b"]  # both raced
