@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import ray
 import ray.train
 import ray.train.torch
 import torch
@@ -39,18 +41,26 @@ from trainers.worker_loop import LoopSchedule, run_worker_loop
 
 @dataclass(frozen=True)
 class FaultInjection:
-    """Test seam: the worker of rank ``rank`` dies (``os._exit(1)``) right after reporting step
-    ``after_step``, once: it creates the file ``marker`` first and never crashes while it exists."""
+    """Test seam, once per run: right after reporting step ``after_step`` the worker of rank ``rank``
+    creates the file ``marker`` and then, by ``mode``, dies (``exit``: ``os._exit(1)``) or writes its
+    Ray node id into ``marker`` and waits up to ``wait_s`` for the test to kill that node
+    (``await_node_kill``). Nothing happens while ``marker`` exists."""
 
     after_step: int
     marker: str
     rank: int = 1
+    mode: Literal["exit", "await_node_kill"] = "exit"
+    wait_s: float = 300.0
 
     def __call__(self, rank: int, step: int) -> None:
         marker = Path(self.marker)
-        if rank == self.rank and step == self.after_step and not marker.exists():
+        if rank != self.rank or step != self.after_step or marker.exists():
+            return
+        if self.mode == "exit":
             marker.touch()
             os._exit(1)
+        marker.write_text(ray.get_runtime_context().get_node_id())
+        time.sleep(self.wait_s)
 
 
 @dataclass(frozen=True)
