@@ -4,6 +4,10 @@
   ``DirectRunner`` would first try to download and start the Prism runner, which ignores
   ``direct_num_workers`` / ``direct_running_mode`` / ``--direct_runner_bundle_repeat``; naming
   the ``FnApiRunner`` keeps local runs offline and honours those settings.
+- ``PortableRunner`` submits to any Beam job service (``--job_endpoint``: a Flink or Spark job
+  server, or Beam's own ``local_job_service_main``); ``--environment_type`` says where the SDK
+  workers run (``DOCKER``, ``PROCESS``, or ``EXTERNAL`` for a worker pool you start,
+  ``python -m apache_beam.runners.worker.worker_pool_main``).
 - Remote runners get only ``--runner`` plus the user's ``options``; the flags a runner cannot
   start without (:data:`REQUIRED_FLAGS`) are checked when the config is built, so a missing
   ``--project`` is a one-line error before any input is listed or any model is loaded.
@@ -34,6 +38,7 @@ LOCAL_RUNNER = "FnApiRunner"
 
 REQUIRED_FLAGS: dict[str, tuple[str, ...]] = {
     "DataflowRunner": ("project", "region", "temp_location"),
+    "PortableRunner": ("job_endpoint",),
 }
 """Flags (without ``--``) that ``RunnerConfig.options`` must set for each runner."""
 
@@ -41,6 +46,7 @@ _EXAMPLES = {
     "project": "--project=my-gcp-project",
     "region": "--region=europe-west4",
     "temp_location": "--temp_location=gs://my-bucket/tmp",
+    "job_endpoint": "--job_endpoint=localhost:8099",
 }
 SETUP_FILE_NAMES = ("pyproject.toml", "setup.py")
 
@@ -97,7 +103,7 @@ class RunnerConfig:
     the module docstring.
     """
 
-    runner: Literal["DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner"] = "DirectRunner"
+    runner: Literal["DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner"] = "DirectRunner"
     direct_num_workers: int = 1
     direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
     worker_threads: int | None = None

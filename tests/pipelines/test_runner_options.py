@@ -74,6 +74,16 @@ def test_flink_options() -> None:
     assert options.view_as(PortableOptions).environment_type == "PROCESS"
 
 
+def test_portable_runner_needs_a_job_endpoint() -> None:
+    with pytest.raises(ValueError, match=r"must set --job_endpoint for PortableRunner"):
+        RunnerConfig(runner="PortableRunner", options=("--environment_type=EXTERNAL",))
+    flags = ("--job_endpoint=localhost:8099", "--environment_type=EXTERNAL", "--environment_config=localhost:50000")
+    options = options_for(RunnerConfig(runner="PortableRunner", options=flags))
+    assert options.view_as(StandardOptions).runner == "PortableRunner"
+    portable = options.view_as(PortableOptions)
+    assert (portable.job_endpoint, portable.environment_type) == ("localhost:8099", "EXTERNAL")
+
+
 def test_spark_options() -> None:
     options = options_for(RunnerConfig(runner="SparkRunner", options=("--spark_master_url=spark://master:7077",)))
     assert options.view_as(StandardOptions).runner == "SparkRunner"
