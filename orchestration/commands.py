@@ -56,6 +56,7 @@ def train(config: MmsrConfig, args: argparse.Namespace) -> int:
         version = register_pipeline(
             config.tracking, config.serve, result.mlflow_run_id, result.model_dir,
             {"featurestore.snapshot_id": str(result.snapshot_id)}, alias=config.promotion.challenger_alias,
+            extractors=config.preprocess.modalities,
         )
         print(f"registered {version.model_uri} as {version.name}@{config.promotion.challenger_alias}")
     return 0

@@ -66,7 +66,8 @@ def trained_model(
         result = run_training(train, config.featurestore, config.tracking, f"dagster-{context.run_id[:8]}")
     tags = {"featurestore.snapshot_id": str(result.snapshot_id), "mmsr.source": "dagster", "dagster.run_id": context.run_id}
     registered = register_pipeline(
-        config.tracking, config.serve, result.mlflow_run_id, result.model_dir, tags, alias=config.promotion.challenger_alias
+        config.tracking, config.serve, result.mlflow_run_id, result.model_dir, tags, alias=config.promotion.challenger_alias,
+        extractors=config.preprocess.modalities,
     )
     model = TrainedModel(
         snapshot_id=result.snapshot_id, mlflow_run_id=result.mlflow_run_id, final_step=result.final_step,

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from trainers.models.safe_loading import FileKind, UnsafeArtifactError, file_problem, refusal
+from trainers.models.safe_loading import FileKind, file_problem, refusal
 
 MODEL_CODE = Path(__file__).with_name("sr_model_code.py")
 """The models-from-code file every registered version carries (and MLflow executes on load)."""

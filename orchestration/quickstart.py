@@ -150,7 +150,8 @@ def run_quickstart(config: MmsrConfig, workdir: str) -> QuickstartReport:
     stages.set_postfix_str("register (MLflow)")
     tags = {"featurestore.snapshot_id": str(trained.snapshot_id), "mmsr.source": "quickstart"}
     registered = register_pipeline(
-        config.tracking, config.serve, trained.mlflow_run_id, trained.model_dir, tags, config.promotion.challenger_alias
+        config.tracking, config.serve, trained.mlflow_run_id, trained.model_dir, tags, config.promotion.challenger_alias,
+        extractors=config.preprocess.modalities,
     )
     stages.update()
     stages.set_postfix_str("evaluate + promote (floor, gates)")

@@ -15,10 +15,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+from orchestration.lr_modalities import package_extractors
 from orchestration.model_verification import MODEL_CODE, flavor_problem
 from orchestration.registry_error import RegistryError
 from orchestration.serve_config import ServeConfig
 from orchestration.serving import serving_model_config
+from pipelines.modalities.extractor import ModalityExtractionConfig
 from trainers.mlflow_runs import fluent_tracking, tracking_client
 from trainers.models.safe_loading import UnsafeArtifactError, verify_artifact_tree
 from trainers.tracking_config import TrackingConfig
@@ -43,6 +45,7 @@ def serving_signature(serve: ServeConfig) -> ModelSignature:
             ParamSpec("steps", "long", serve.steps),
             ParamSpec("negative_prompt", "string", serve.negative_prompt or ""),
             ParamSpec("seed", "long", 0),
+            ParamSpec("disable_modalities", "string", ""),
             ParamSpec("temperature_caption", "double", 1.0),
             ParamSpec("temperature_depth", "double", 1.0),
             ParamSpec("temperature_segmentation", "double", 1.0),
@@ -54,13 +57,17 @@ def serving_signature(serve: ServeConfig) -> ModelSignature:
 
 def register_pipeline(
     tracking: TrackingConfig, serve: ServeConfig, run_id: str, pipeline_dir: str, tags: dict[str, str],
-    alias: str | None = None,
+    alias: str | None = None, extractors: ModalityExtractionConfig | None = None,
 ) -> RegisteredVersion:
     """Log ``pipeline_dir`` as the run's pyfunc model and register it as a new version, tagged
     with ``tags`` and, if given, pointed at by ``alias`` (``promotion.challenger_alias``).
 
-    RegistryError, and nothing registered, when a file of ``pipeline_dir`` or the logged flavor
-    is not what serving accepts."""
+    ``extractors`` (``preprocess.modalities``): its depth and segmentation models are packaged
+    into ``pipeline_dir`` first, so serving extracts them from the LR (``orchestration.lr_modalities``);
+    None registers an edges-only model. RegistryError, and nothing registered, when a file of
+    ``pipeline_dir`` or the logged flavor is not what serving accepts."""
+    if extractors is not None:
+        package_extractors(pipeline_dir, extractors)
     try:
         verify_artifact_tree(pipeline_dir)
     except UnsafeArtifactError as error:

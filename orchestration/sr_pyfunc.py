@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from orchestration.image_payload import PayloadError, decode_image_payload, encode_image_payload
+from orchestration.lr_modalities import LrModalities
 from orchestration.super_resolution import super_resolve_batch
 from trainers.models.inference_device import resolve_device, resolve_dtype
 from trainers.models.safe_loading import verify_artifact_tree
@@ -36,12 +37,13 @@ MAX_ROWS = 16
 
 class MMSRPyfunc(mlflow.pyfunc.PythonModel):
     """Request: rows with ``image`` (base64 PNG/JPEG LR) and optional ``caption``; params set
-    guidance mode/scale, negative prompt, steps, seed and ``temperature_<modality>``
-    (``trainers.models.sampling_options``). Response: ``image`` (base64 PNG)."""
+    guidance mode/scale, negative prompt, steps, seed, ``temperature_<modality>`` and
+    ``disable_modalities`` (``trainers.models.sampling_options``). Response: ``image`` (base64 PNG)."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         """Load the pipeline artifact (each file checked by content first: ``verify_artifact_tree``)
-        on ``model_config["device"]`` in ``model_config["precision"]`` (``trainers.models.inference_device``)."""
+        on ``model_config["device"]`` in ``model_config["precision"]`` (``trainers.models.inference_device``),
+        and the LR extractors packaged with it (``orchestration.lr_modalities``) on that device in fp32."""
         verify_artifact_tree(context.artifacts["pipeline"])
         config = context.model_config or {}
         self._max_pixels = int(config.get("max_input_pixels", MAX_INPUT_PIXELS))
@@ -52,6 +54,7 @@ class MMSRPyfunc(mlflow.pyfunc.PythonModel):
         device = resolve_device(str(config.get("device", "auto")))
         dtype = resolve_dtype(str(config.get("precision", "auto")), device)
         self._pipeline = MMSRPipeline.from_pretrained(context.artifacts["pipeline"], device=device, dtype=dtype)
+        self._extractors = LrModalities.load(context.artifacts["pipeline"], device=device)
 
     def predict(
         self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
@@ -71,7 +74,7 @@ class MMSRPyfunc(mlflow.pyfunc.PythonModel):
         """On the model's own compute thread (torch's thread count is per calling thread)."""
         if self._threads is not None and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
-        return super_resolve_batch(self._pipeline, images, captions, options)
+        return super_resolve_batch(self._pipeline, images, captions, options, self._extractors)
 
 
 def _options(params: dict[str, Any] | None) -> SamplingOptions:

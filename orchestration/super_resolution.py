@@ -1,46 +1,42 @@
 """Serve-time super-resolution: an LR image (+ optional caption) and ``SamplingOptions`` in, an SR image out.
 
-Modalities at inference are extracted from the LR (as in the paper): Canny edges here, cheap
-enough for every request; modalities without an extractor at serve time are m_empty.
+Modalities at inference are extracted from the LR, as in the paper (:mod:`orchestration.lr_modalities`):
+edges always, depth and segmentation with the extractors packaged in the registered model. A
+modality in ``options.disabled`` is m_empty whatever was extracted or given.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import torch
 
 from featurestore.modality import Modality
-from pipelines.modalities.edges import canny_edges
-from pipelines.modality_codes import encode_to_codes, maps_to_vq_input, render_modality_map
+from orchestration.lr_modalities import LrModalities, lr_modality_codes
 from pipelines.pixel_range import to_model_range
 from trainers.models.guidance import GuidanceMode
 from trainers.models.sampling_options import SamplingOptions
 from trainers.models.sr_pipeline import MMSRPipeline
 
-__all__ = ["GuidanceMode", "SamplingOptions", "super_resolve", "super_resolve_batch"]
+__all__ = ["GuidanceMode", "LrModalities", "SamplingOptions", "super_resolve", "super_resolve_batch"]
+
+EDGES_ONLY = LrModalities()
+"""The extractors of a pipeline packaged without depth and segmentation."""
+
 
 def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     return to_model_range(torch.from_numpy(rgb).permute(2, 0, 1)[None].to(device))
 
 
-def lr_edge_codes(pipeline: MMSRPipeline, lrs: Sequence[np.ndarray]) -> torch.Tensor:
-    """(B, 256) VQ codes of the Canny edges of B same-size LRs, bicubically upsampled to the output size."""
-    scale = pipeline.config.scale
-    rendered = []
-    for lr in lrs:
-        upsampled = cv2.resize(lr, (lr.shape[1] * scale, lr.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
-        rendered.append(render_modality_map(canny_edges(upsampled), Modality.EDGES))
-    return encode_to_codes(pipeline.vq, maps_to_vq_input(rendered).to(pipeline.device))
-
-
 def _super_resolve_same_size(
-    pipeline: MMSRPipeline, lrs: Sequence[np.ndarray], captions: Sequence[str | None], options: SamplingOptions
+    pipeline: MMSRPipeline, lrs: Sequence[np.ndarray], captions: Sequence[str | None], options: SamplingOptions,
+    extractors: LrModalities,
 ) -> list[np.ndarray]:
-    codes = {Modality.EDGES: lr_edge_codes(pipeline, lrs)}
-    tokens = pipeline.condition_tokens(len(lrs), codes=codes, captions=list(captions))
+    disabled = options.disabled_modalities()
+    codes = lr_modality_codes(pipeline, extractors, lrs, skip=disabled)
+    captions = [None] * len(lrs) if Modality.CAPTION in disabled else list(captions)
+    tokens = pipeline.condition_tokens(len(lrs), codes=codes, captions=captions)
     generator = torch.Generator(device="cpu").manual_seed(options.seed)
     batch = torch.cat([_to_tensor(lr, pipeline.device) for lr in lrs])
     images = pipeline(
@@ -53,9 +49,11 @@ def _super_resolve_same_size(
 
 
 def super_resolve_batch(
-    pipeline: MMSRPipeline, lrs: Sequence[np.ndarray], captions: Sequence[str | None], options: SamplingOptions
+    pipeline: MMSRPipeline, lrs: Sequence[np.ndarray], captions: Sequence[str | None], options: SamplingOptions,
+    extractors: LrModalities = EDGES_ONLY,
 ) -> list[np.ndarray]:
-    """(h, w, 3) uint8 RGB LRs -> (h * scale, w * scale, 3) uint8 SRs, in order.
+    """(h, w, 3) uint8 RGB LRs -> (h * scale, w * scale, 3) uint8 SRs, in order; ``extractors``
+    give the LR's modalities (``LrModalities.load`` of the pipeline folder).
 
     LRs of the same size run as one batch through the pipeline (noise from one generator seeded
     with ``options.seed``, so a batch of one equals ``super_resolve``)."""
@@ -66,12 +64,16 @@ def super_resolve_batch(
         groups.setdefault(lr.shape, []).append(index)
     outputs: list[np.ndarray | None] = [None] * len(lrs)
     for indices in groups.values():
-        results = _super_resolve_same_size(pipeline, [lrs[i] for i in indices], [captions[i] for i in indices], options)
+        same_size = [lrs[i] for i in indices]
+        results = _super_resolve_same_size(pipeline, same_size, [captions[i] for i in indices], options, extractors)
         for index, result in zip(indices, results):
             outputs[index] = result
     return outputs  # type: ignore[return-value]
 
 
-def super_resolve(pipeline: MMSRPipeline, lr: np.ndarray, caption: str | None, options: SamplingOptions) -> np.ndarray:
+def super_resolve(
+    pipeline: MMSRPipeline, lr: np.ndarray, caption: str | None, options: SamplingOptions,
+    extractors: LrModalities = EDGES_ONLY,
+) -> np.ndarray:
     """(h, w, 3) uint8 RGB LR -> (h * scale, w * scale, 3) uint8 RGB SR."""
-    return super_resolve_batch(pipeline, [lr], [caption], options)[0]
+    return super_resolve_batch(pipeline, [lr], [caption], options, extractors)[0]

@@ -174,8 +174,11 @@ def _fake_stage_functions(monkeypatch: pytest.MonkeyPatch, calls: dict[str, Any]
         calls["train_snapshot"] = train.snapshot
         return TrainResult(mlflow_run_id="run-train", snapshot_id=111, final_step=2, metrics={}, model_dir="/m")
 
-    def register_pipeline(tracking: Any, serve: Any, run_id: str, model_dir: str, tags: dict[str, str], alias: str | None) -> RegisteredVersion:
+    def register_pipeline(
+        tracking: Any, serve: Any, run_id: str, model_dir: str, tags: dict[str, str], alias: str | None, extractors: Any
+    ) -> RegisteredVersion:
         calls["register"] = (run_id, tags["featurestore.snapshot_id"], alias)
+        calls["extractors"] = extractors.enabled
         return RegisteredVersion("mmsr-sr", 7, "models:/mmsr-sr/7")
 
     def evaluate_model(uri: str, store: Any, tracking: Any, serve: Any, snapshot: str, limit: int | None, quality: Any = None
@@ -218,6 +221,7 @@ def test_assets_chain_the_cli_functions_and_record_ids(
     assert result.success
     assert calls["train_snapshot"] == "111"  # trained on the snapshot the first asset committed
     assert calls["register"] == ("run-train", "111", "challenger")
+    assert calls["extractors"] == ("caption", "depth", "segmentation", "edges")  # packaged for LR-side extraction
     scored_on = str(eval_snapshot or 111)
     assert calls["evaluate"] == ("models:/mmsr-sr/7", scored_on, None)
     assert calls["recorded"] == "models:/mmsr-sr/7"

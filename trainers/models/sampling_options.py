@@ -28,6 +28,9 @@ class SamplingOptions:
     """The negative branch's caption in every guided mode but ``m_empty-cfg`` (None: m_empty)."""
     temperatures: Mapping[str, float] = field(default_factory=dict)
     """Per-modality attention temperature s (delta = s * sqrt(d_k)), by modality name."""
+    disabled: tuple[str, ...] = ()
+    """Modalities sampled as m_empty even when extracted from the LR or given (request param
+    ``disable_modalities``: names separated by commas)."""
 
     def __post_init__(self) -> None:
         if self.guidance_mode not in GUIDANCE_MODES:
@@ -42,6 +45,9 @@ class SamplingOptions:
                 raise ValueError(f"temperature_{name}: {name!r} is not a modality")
             if not low <= value <= high:
                 raise ValueError(f"temperature_{name} must be in [{low}, {high}], got {value}")
+        unknown = [name for name in self.disabled if name not in {m.value for m in Modality}]
+        if unknown:
+            raise ValueError(f"disable_modalities: {unknown} are not modalities ({', '.join(m.value for m in Modality)})")
 
     def with_params(self, params: Mapping[str, Any] | None) -> SamplingOptions:
         """These options with request params applied (``temperature_<modality>`` keys give
@@ -58,13 +64,21 @@ class SamplingOptions:
                 changes[name] = cast(params[name])
         if "negative_prompt" in params:
             changes["negative_prompt"] = str(params["negative_prompt"] or "") or None
+        if "disable_modalities" in params:
+            names = str(params["disable_modalities"] or "").split(",")
+            changes["disabled"] = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
         return replace(self, **changes)
 
     def as_params(self) -> dict[str, Any]:
         """Request params that reproduce these options (``with_params`` of the defaults)."""
-        params = {k: v for k, v in asdict(self).items() if k not in ("temperatures", "negative_prompt")}
+        params = {k: v for k, v in asdict(self).items() if k not in ("temperatures", "negative_prompt", "disabled")}
         params["negative_prompt"] = self.negative_prompt or ""
+        params["disable_modalities"] = ",".join(self.disabled)
         return params | {f"temperature_{name}": value for name, value in self.temperatures.items()}
+
+    def disabled_modalities(self) -> frozenset[Modality]:
+        """The modalities this sampling leaves m_empty."""
+        return frozenset(Modality(name) for name in self.disabled)
 
     def modality_temperatures(self) -> dict[Modality, float] | None:
         """The temperatures keyed by modality, as the pipeline takes them (None when none is set)."""
