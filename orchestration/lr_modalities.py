@@ -1,17 +1,20 @@
-"""Modalities extracted from the LR at inference, as in the paper: depth, segmentation and edges.
+"""Modalities extracted from the LR at inference, as in the paper: caption, depth, segmentation and edges.
 
 The extractor models travel inside the registered model. :func:`package_extractors` saves the
-depth and segmentation checkpoints that preprocessing used (``preprocess.modalities``: the same
-hub id and revision, or local folder) into the pipeline folder as ``depth/`` and
-``segmentation/`` (safetensors weights and JSON configs, so the model verification checks them
-like every other file). :meth:`LrModalities.load` reads them back with the classes preprocessing
-uses (``DepthEstimator``, ``SegmentationEstimator``); a pipeline without them extracts edges
-only. Maps are predicted on the LR bicubically upsampled to the output size, then rendered and
-VQ-coded exactly as preprocessing renders and codes them (``pipelines.modality_codes``).
+captioner, depth and segmentation checkpoints that preprocessing used (``preprocess.modalities``:
+the same hub id and revision, or local folder) into the pipeline folder as ``captioner/``,
+``depth/`` and ``segmentation/`` (safetensors weights, JSON configs and tokenizer files, so the
+model verification checks them like every other file). :meth:`LrModalities.load` reads them back
+with the classes preprocessing uses (``Captioner``, ``DepthEstimator``, ``SegmentationEstimator``);
+a pipeline without them extracts edges only. Everything is extracted from the LR bicubically
+upsampled to the output size; maps are then rendered and VQ-coded exactly as preprocessing
+renders and codes them (``pipelines.modality_codes``).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +22,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from transformers import AutoImageProcessor, AutoModelForDepthEstimation, Mask2FormerForUniversalSegmentation
+from transformers import (
+    AutoImageProcessor,
+    AutoModelForDepthEstimation,
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    Mask2FormerForUniversalSegmentation,
+)
 
 from featurestore.modality import Modality
+from pipelines.modalities.captioner import Captioner
 from pipelines.modalities.depth import DepthEstimator
 from pipelines.modalities.edges import canny_edges
 from pipelines.modalities.extractor import ModalityExtractionConfig
@@ -29,32 +39,46 @@ from pipelines.modalities.segmentation import SegmentationEstimator
 from pipelines.modality_codes import encode_to_codes, maps_to_vq_input, render_modality_map
 from trainers.models.sr_pipeline import MMSRPipeline
 
-EXTRACTOR_FOLDERS = {Modality.DEPTH: "depth", Modality.SEGMENTATION: "segmentation"}
+EXTRACTOR_FOLDERS = {Modality.CAPTION: "captioner", Modality.DEPTH: "depth", Modality.SEGMENTATION: "segmentation"}
 """Subfolder of the pipeline folder holding each packaged extractor."""
-_MODEL_CLASSES = {Modality.DEPTH: AutoModelForDepthEstimation, Modality.SEGMENTATION: Mask2FormerForUniversalSegmentation}
+_MODEL_CLASSES = {
+    Modality.CAPTION: AutoModelForImageTextToText,
+    Modality.DEPTH: AutoModelForDepthEstimation,
+    Modality.SEGMENTATION: Mask2FormerForUniversalSegmentation,
+}
+CAPTION_TOKENS_FILE = "max_new_tokens.json"
+"""In ``captioner/``: the caption length the data was made with (``modalities.caption_max_tokens``)."""
 
 
-def _source(config: ModalityExtractionConfig, modality: Modality) -> tuple[str, str | None]:
+def _source(config: ModalityExtractionConfig, modality: Modality) -> tuple[str | None, str | None]:
+    if modality is Modality.CAPTION:
+        return config.caption_model, config.caption_revision
     if modality is Modality.DEPTH:
         return config.depth_model, config.depth_revision
     return config.segmentation_model, config.segmentation_revision
 
 
 def package_extractors(pipeline_dir: str | Path, config: ModalityExtractionConfig) -> list[Modality]:
-    """Save the enabled depth / segmentation extractors of ``config`` into ``pipeline_dir``; the
-    modalities packaged. A folder already there is kept (packaging twice is a no-op)."""
+    """Save the enabled captioner / depth / segmentation extractors of ``config`` into ``pipeline_dir``;
+    the modalities packaged. A folder already there is kept (packaging twice is a no-op)."""
     packaged = []
     for modality, folder in EXTRACTOR_FOLDERS.items():
-        if modality.value not in config.enabled:
+        model_id, revision = _source(config, modality)
+        if modality.value not in config.enabled or model_id is None:
             continue
         target = Path(pipeline_dir) / folder
         if not target.is_dir():
-            model_id, revision = _source(config, modality)
-            model = _MODEL_CLASSES[modality].from_pretrained(model_id, revision=revision)
-            processor = AutoImageProcessor.from_pretrained(model_id, revision=revision)
+            # As the preprocessing classes load them: safetensors only, but Mask2Former takes what the hub has.
+            weights = {} if modality is Modality.SEGMENTATION else {"use_safetensors": True}
+            model = _MODEL_CLASSES[modality].from_pretrained(model_id, revision=revision, **weights)
+            loader = AutoProcessor if modality is Modality.CAPTION else AutoImageProcessor
+            processor = loader.from_pretrained(model_id, revision=revision)
             staging = target.with_name(f".{folder}.partial")
+            shutil.rmtree(staging, ignore_errors=True)  # left by a packaging that crashed
             model.save_pretrained(staging, safe_serialization=True)
             processor.save_pretrained(staging)
+            if modality is Modality.CAPTION:
+                (staging / CAPTION_TOKENS_FILE).write_text(json.dumps(config.caption_max_tokens))
             staging.rename(target)
         packaged.append(modality)
     return packaged
@@ -62,27 +86,45 @@ def package_extractors(pipeline_dir: str | Path, config: ModalityExtractionConfi
 
 @dataclass(frozen=True, eq=False)
 class LrModalities:
-    """The extractors run on every LR; edges always (Canny is cheap), depth and segmentation when packaged."""
+    """The extractors run on every LR; edges always (Canny is cheap), the others when packaged."""
 
     depth: DepthEstimator | None = None
     segmentation: SegmentationEstimator | None = None
+    captioner: Captioner | None = None
 
     @classmethod
     def load(cls, pipeline_dir: str | Path, device: torch.device | str = "cpu") -> LrModalities:
         """The extractors packaged in ``pipeline_dir`` (already verified file by file), on ``device`` in fp32."""
-        root = Path(pipeline_dir)
-        depth_dir, segmentation_dir = (root / EXTRACTOR_FOLDERS[m] for m in (Modality.DEPTH, Modality.SEGMENTATION))
+        folders = {m: Path(pipeline_dir) / name for m, name in EXTRACTOR_FOLDERS.items()}
+        found = {m: str(folder) for m, folder in folders.items() if folder.is_dir()}
+        captioner = None
+        if Modality.CAPTION in found:
+            tokens = json.loads((folders[Modality.CAPTION] / CAPTION_TOKENS_FILE).read_text())
+            captioner = Captioner(found[Modality.CAPTION], device=str(device), max_new_tokens=int(tokens))
         return cls(
-            depth=DepthEstimator(str(depth_dir), device=str(device)) if depth_dir.is_dir() else None,
-            segmentation=SegmentationEstimator(str(segmentation_dir), device=str(device))
-            if segmentation_dir.is_dir() else None,
+            depth=DepthEstimator(found[Modality.DEPTH], device=str(device)) if Modality.DEPTH in found else None,
+            segmentation=SegmentationEstimator(found[Modality.SEGMENTATION], device=str(device))
+            if Modality.SEGMENTATION in found else None,
+            captioner=captioner,
         )
 
     @property
     def modalities(self) -> tuple[Modality, ...]:
-        """What :meth:`maps` extracts."""
-        extra = [m for m, model in ((Modality.DEPTH, self.depth), (Modality.SEGMENTATION, self.segmentation)) if model]
-        return (*extra, Modality.EDGES)
+        """What :meth:`maps` and :meth:`fill_captions` extract."""
+        models = {
+            Modality.CAPTION: self.captioner, Modality.DEPTH: self.depth, Modality.SEGMENTATION: self.segmentation,
+        }
+        return (*(m for m, model in models.items() if model is not None), Modality.EDGES)
+
+    def fill_captions(self, lrs: Sequence[np.ndarray], captions: Sequence[str | None], scale: int) -> list[str | None]:
+        """``captions`` with each missing one generated from its (upsampled) LR; as given without a captioner."""
+        missing = [i for i, caption in enumerate(captions) if not caption]
+        filled = list(captions)
+        if self.captioner is None or not missing:
+            return filled
+        for index, caption in zip(missing, self.captioner.caption([upsample(lrs[i], scale) for i in missing])):
+            filled[index] = caption or None
+        return filled
 
     def maps(self, images: Sequence[np.ndarray], skip: Collection[Modality] = ()) -> dict[Modality, list[np.ndarray]]:
         """(H, W, 3) uint8 RGB images -> each extracted modality's maps (one per image), ``skip`` left out."""
@@ -96,14 +138,16 @@ class LrModalities:
         return found
 
 
+def upsample(lr: np.ndarray, scale: int) -> np.ndarray:
+    """(h, w, 3) uint8 -> (h * scale, w * scale, 3) uint8, bicubic: what every extractor sees."""
+    return cv2.resize(lr, (lr.shape[1] * scale, lr.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
+
+
 def lr_modality_codes(
     pipeline: MMSRPipeline, extractors: LrModalities, lrs: Sequence[np.ndarray], skip: Collection[Modality] = ()
 ) -> dict[Modality, torch.Tensor]:
     """(B, 256) VQ codes per extracted modality of B same-size LRs, upsampled (bicubic) to the output size."""
-    scale = pipeline.config.scale
-    upsampled = [
-        cv2.resize(lr, (lr.shape[1] * scale, lr.shape[0] * scale), interpolation=cv2.INTER_CUBIC) for lr in lrs
-    ]
+    upsampled = [upsample(lr, pipeline.config.scale) for lr in lrs]
     codes = {}
     for modality, maps in extractors.maps(upsampled, skip).items():
         rendered = maps_to_vq_input([render_modality_map(map_, modality) for map_ in maps])

@@ -37,7 +37,7 @@ class RegisteredVersion:
 def serving_signature(serve: ServeConfig) -> ModelSignature:
     """Request: one row per LR image (base64 PNG/JPEG, optional caption); options as params."""
     inputs = Schema([ColSpec("string", "image"), ColSpec("string", "caption", required=False)])
-    outputs = Schema([ColSpec("string", "image")])
+    outputs = Schema([ColSpec("string", "image"), ColSpec("string", "caption")])
     params = ParamSchema(
         [
             ParamSpec("guidance_mode", "string", serve.guidance_mode),

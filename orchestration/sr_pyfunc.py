@@ -21,6 +21,7 @@ import mlflow.pyfunc
 import pandas as pd
 import torch
 
+from featurestore.modality import Modality
 from orchestration.image_payload import PayloadError, decode_image_payload, encode_image_payload
 from orchestration.lr_modalities import LrModalities
 from orchestration.super_resolution import super_resolve_batch
@@ -38,7 +39,9 @@ MAX_ROWS = 16
 class MMSRPyfunc(mlflow.pyfunc.PythonModel):
     """Request: rows with ``image`` (base64 PNG/JPEG LR) and optional ``caption``; params set
     guidance mode/scale, negative prompt, steps, seed, ``temperature_<modality>`` and
-    ``disable_modalities`` (``trainers.models.sampling_options``). Response: ``image`` (base64 PNG)."""
+    ``disable_modalities`` (``trainers.models.sampling_options``). Response: ``image`` (base64 PNG)
+    and ``caption``, the caption it was conditioned on (generated from the LR when the request had
+    none and the model packages a captioner; "" for none)."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         """Load the pipeline artifact (each file checked by content first: ``verify_artifact_tree``)
@@ -67,14 +70,22 @@ class MMSRPyfunc(mlflow.pyfunc.PythonModel):
         captions = model_input["caption"] if "caption" in model_input else [None] * len(model_input)
         images = [decode_image_payload(payload, self._max_pixels) for payload in model_input["image"]]
         texts = [caption if isinstance(caption, str) and caption else None for caption in captions]
-        outputs = self._compute.submit(self._super_resolve, images, texts, options).result()
-        return pd.DataFrame({"image": [encode_image_payload(image) for image in outputs]})
+        outputs, used = self._compute.submit(self._super_resolve, images, texts, options).result()
+        return pd.DataFrame({"image": [encode_image_payload(image) for image in outputs], "caption": used})
 
-    def _super_resolve(self, images: list, captions: list[str | None], options: SamplingOptions) -> list:
-        """On the model's own compute thread (torch's thread count is per calling thread)."""
+    def _super_resolve(
+        self, images: list, captions: list[str | None], options: SamplingOptions
+    ) -> tuple[list, list[str]]:
+        """On the model's own compute thread (torch's thread count is per calling thread): the SRs
+        and the caption each was conditioned on ("" for none; generated when the request had none)."""
         if self._threads is not None and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
-        return super_resolve_batch(self._pipeline, images, captions, options, self._extractors)
+        if Modality.CAPTION in options.disabled_modalities():
+            captions = [None] * len(images)
+        else:
+            captions = self._extractors.fill_captions(images, captions, self._pipeline.config.scale)
+        outputs = super_resolve_batch(self._pipeline, images, captions, options, self._extractors)
+        return outputs, [caption or "" for caption in captions]
 
 
 def _options(params: dict[str, Any] | None) -> SamplingOptions:

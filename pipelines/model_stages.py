@@ -18,6 +18,7 @@ from transformers import CLIPTokenizer
 
 from featurestore.modality import Modality
 from pipelines.caption_tokens import tokenize_captions
+from pipelines.modalities.captioner import Captioner
 from pipelines.modalities.depth import DepthEstimator
 from pipelines.modalities.segmentation import SegmentationEstimator
 from pipelines.modality_codes import encode_to_codes, maps_to_vq_input, render_modality_map
@@ -35,6 +36,16 @@ def _add_maps(
     if todo:
         for i, found in zip(todo, predict([out[i].modality_input() for i in todo])):
             out[i] = out[i].with_map(modality, found)
+    return out
+
+
+def apply_captioner(model: Captioner, samples: Sequence[PreparedSample]) -> list[PreparedSample]:
+    """Caption, in one call, the samples that compute captions and have none from the sidecar."""
+    out = list(samples)
+    todo = [i for i, sample in enumerate(out) if Modality.CAPTION in sample.compute and not sample.caption]
+    if todo:
+        for i, caption in zip(todo, model.caption([out[i].modality_input() for i in todo])):
+            out[i] = out[i].with_caption(caption or None)
     return out
 
 
@@ -83,10 +94,17 @@ def apply_tokenizers(tokenizers: Tokenizers, samples: Sequence[PreparedSample]) 
 
 
 def model_stages(config: PreprocessConfig) -> list[SampleModelHandler]:
-    """The RunInference handlers for the enabled modalities, then tokenization."""
+    """The RunInference handlers for the enabled modalities (the captioner when one is configured),
+    then tokenization."""
     modalities = config.modalities
     batch, threads = modalities.batch_size, config.runner.worker_threads
     stages: list[SampleModelHandler] = []
+    if Modality.CAPTION.value in modalities.enabled and modalities.caption_model is not None:
+        load = functools.partial(
+            Captioner, modalities.caption_model, revision=modalities.caption_revision, device=config.device,
+            max_new_tokens=modalities.caption_max_tokens,
+        )
+        stages.append(SampleModelHandler("caption", load, apply_captioner, batch, threads))
     if Modality.DEPTH.value in modalities.enabled:
         load = functools.partial(
             DepthEstimator, modalities.depth_model, revision=modalities.depth_revision, device=config.device

@@ -54,6 +54,9 @@ class PreparedSample:
     def with_map(self, modality: Modality, modality_map: np.ndarray) -> PreparedSample:
         return dataclasses.replace(self, maps={**self.maps, modality: modality_map})
 
+    def with_caption(self, caption: str | None) -> PreparedSample:
+        return dataclasses.replace(self, caption=caption)
+
     def with_tokens(self, modality: Modality, tokens: np.ndarray) -> PreparedSample:
         return dataclasses.replace(self, tokens={**self.tokens, modality: tokens})
 

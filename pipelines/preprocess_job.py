@@ -33,8 +33,8 @@ from featurestore.staging import claim_staging, discard_staging, list_staged, st
 from pipelines.caption_join import JoinCaptions
 from pipelines.committed_samples import CommittedSamples
 from pipelines.input_listing import ListInputs
-from pipelines.model_stages import model_stages
 from pipelines.modalities.extractor import extractor_versions
+from pipelines.model_stages import model_stages
 from pipelines.parquet_shards import WriteParquetShards
 from pipelines.preprocess_config import PreprocessConfig
 from pipelines.preprocess_errors import PreprocessError

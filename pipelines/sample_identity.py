@@ -61,6 +61,9 @@ FIELD_ROLES: Mapping[str, FieldRole] = {
     "modalities.canny_low": FieldRole.EXTRACTOR,
     "modalities.canny_high": FieldRole.EXTRACTOR,
     "modalities.captions_path": FieldRole.EXTRACTOR,
+    "modalities.caption_model": FieldRole.EXTRACTOR,
+    "modalities.caption_revision": FieldRole.EXTRACTOR,
+    "modalities.caption_max_tokens": FieldRole.EXTRACTOR,
     "modalities.source": FieldRole.CONTENT,  # what every modality sees
     "modalities.batch_size": FieldRole.POLICY,
     "tokenizer.vq_model": FieldRole.CONTENT,

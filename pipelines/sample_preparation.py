@@ -11,9 +11,9 @@ import numpy as np
 
 from featurestore.modality import Modality
 from pipelines.cropping import random_crop
-from pipelines.incremental_plan import WorkItem
 from pipelines.degradation import degrade, derive_rng
 from pipelines.image_decoding import decode_image
+from pipelines.incremental_plan import WorkItem
 from pipelines.modalities.edges import canny_edges
 from pipelines.prepared_sample import PreparedSample
 from pipelines.preprocess_config import PreprocessConfig

@@ -36,7 +36,13 @@ class ModalityExtractionConfig:
     source: ModalitySource = "hr"
     """Extract from the HR crop (training, as in the paper) or the upsampled LR (inference-like)."""
     captions_path: str | None = None
-    """Sidecar ``captions.jsonl`` (local path or fsspec URL); None leaves captions empty."""
+    """Sidecar ``captions.jsonl`` (local path or fsspec URL); its captions win over the model's."""
+    caption_model: str | None = None
+    """Hub id or local folder of an image-to-text model (e.g. ``Salesforce/blip-image-captioning-base``)
+    that captions what the sidecar does not, in preprocessing and at inference; None: sidecar only."""
+    caption_revision: str | None = None
+    caption_max_tokens: int = 30
+    """Longest generated caption, in tokens (greedy decoding)."""
     batch_size: int = 8
     """Images per model forward pass."""
 
@@ -54,6 +60,8 @@ class ModalityExtractionConfig:
             )
         if self.batch_size < 1:
             raise ValueError(f"modalities.batch_size must be >= 1, got {self.batch_size}")
+        if self.caption_max_tokens < 1:
+            raise ValueError(f"modalities.caption_max_tokens must be >= 1, got {self.caption_max_tokens}")
 
 
 def _model_version(model: str, revision: str | None) -> str:
@@ -64,10 +72,14 @@ def extractor_versions(config: ModalityExtractionConfig) -> dict[str, str]:
     """Lineage string per enabled modality: ``model_id@revision`` ("unpinned" when no revision).
 
     Edges record ``opencv-canny@<cv2 version>:<low>,<high>``; captions record their sidecar file
-    (``sidecar:<path>``, or ``sidecar:none`` when no file is configured).
+    (``sidecar:<path>``, or ``sidecar:none`` when no file is configured), then the captioner that
+    fills the gaps, if any (``+model_id@revision:<max tokens>``).
     """
+    caption = f"sidecar:{config.captions_path or 'none'}"
+    if config.caption_model is not None:
+        caption += f"+{_model_version(config.caption_model, config.caption_revision)}:{config.caption_max_tokens}"
     versions = {
-        "caption": f"sidecar:{config.captions_path or 'none'}",
+        "caption": caption,
         "depth": _model_version(config.depth_model, config.depth_revision),
         "segmentation": _model_version(config.segmentation_model, config.segmentation_revision),
         "edges": f"opencv-canny@{cv2.__version__}:{config.canny_low},{config.canny_high}",

@@ -12,10 +12,11 @@ import pytest
 from featurestore.modality import Modality
 from orchestration.checked_model import load_checked_model
 from orchestration.image_payload import decode_image_payload, encode_image_payload
-from orchestration.lr_modalities import LrModalities, package_extractors
+from orchestration.lr_modalities import LrModalities, package_extractors, upsample
 from orchestration.registry import register_pipeline
 from orchestration.serve_config import ServeConfig
 from orchestration.super_resolution import SamplingOptions, super_resolve
+from pipelines.modalities.captioner import Captioner, build_tiny_captioner
 from pipelines.modalities.depth import build_tiny_depth_model
 from pipelines.modalities.extractor import ModalityExtractionConfig
 from pipelines.modalities.segmentation import build_tiny_segmentation_model
@@ -27,22 +28,28 @@ from trainers.tracking_config import TrackingConfig
 
 @pytest.fixture(scope="module")
 def packaged_dir(tiny_pipeline_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the tiny pipeline with tiny depth and segmentation extractors packaged in."""
+    """A copy of the tiny pipeline with a tiny captioner, depth and segmentation extractors packaged in."""
     root = tmp_path_factory.mktemp("extractors")
     extraction = ModalityExtractionConfig(
         depth_model=str(build_tiny_depth_model(root / "depth-model")),
         segmentation_model=str(build_tiny_segmentation_model(root / "segmentation-model")),
+        caption_model=str(build_tiny_captioner(root / "caption-model")), caption_max_tokens=4,
     )
     pipeline_dir = shutil.copytree(tiny_pipeline_dir, root / "pipeline")
-    assert package_extractors(pipeline_dir, extraction) == [Modality.DEPTH, Modality.SEGMENTATION]
+    assert package_extractors(pipeline_dir, extraction) == [Modality.CAPTION, Modality.DEPTH, Modality.SEGMENTATION]
+    assert package_extractors(pipeline_dir, extraction) == [Modality.CAPTION, Modality.DEPTH, Modality.SEGMENTATION]
     return pipeline_dir
 
 
-def test_packaged_extractors_pass_the_model_verification_and_load_back(packaged_dir: Path, tiny_pipeline_dir: Path) -> None:
+def test_packaged_extractors_pass_the_model_verification_and_load_back(
+    packaged_dir: Path, tiny_pipeline_dir: Path
+) -> None:
     verify_artifact_tree(packaged_dir)
-    assert sorted(p.name for p in (packaged_dir / "depth").iterdir()) == ["config.json", "model.safetensors", "preprocessor_config.json"]
+    depth_files = sorted(p.name for p in (packaged_dir / "depth").iterdir())
+    assert depth_files == ["config.json", "model.safetensors", "preprocessor_config.json"]
     extractors = LrModalities.load(packaged_dir)
-    assert extractors.modalities == (Modality.DEPTH, Modality.SEGMENTATION, Modality.EDGES)
+    assert extractors.modalities == (Modality.CAPTION, Modality.DEPTH, Modality.SEGMENTATION, Modality.EDGES)
+    assert extractors.captioner is not None and extractors.captioner.max_new_tokens == 4
     assert LrModalities.load(tiny_pipeline_dir).modalities == (Modality.EDGES,)  # nothing packaged: edges only
     lr = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     maps = extractors.maps([lr], skip={Modality.SEGMENTATION})
@@ -51,8 +58,9 @@ def test_packaged_extractors_pass_the_model_verification_and_load_back(packaged_
 
 def test_packaging_without_depth_and_segmentation_enabled_adds_nothing(tiny_pipeline_dir: Path, tmp_path: Path) -> None:
     pipeline_dir = shutil.copytree(tiny_pipeline_dir, tmp_path / "pipeline")
-    assert package_extractors(pipeline_dir, ModalityExtractionConfig(enabled=("caption", "edges"))) == []
-    assert not (pipeline_dir / "depth").exists() and not (pipeline_dir / "segmentation").exists()
+    only_sidecar = ModalityExtractionConfig(enabled=("caption", "edges"))  # no caption_model: sidecar captions only
+    assert package_extractors(pipeline_dir, only_sidecar) == []
+    assert not any((pipeline_dir / name).exists() for name in ("captioner", "depth", "segmentation"))
 
 
 def test_depth_temperature_steers_the_output_only_while_depth_is_extracted(packaged_dir: Path) -> None:
@@ -76,20 +84,27 @@ def test_depth_temperature_steers_the_output_only_while_depth_is_extracted(packa
 def test_registered_with_extractors_the_served_model_extracts_them(
     packaged_dir: Path, tiny_pipeline_dir: Path, tmp_path: Path
 ) -> None:
-    tracking = TrackingConfig(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "artifacts"))
+    tracking = TrackingConfig(f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "artifacts"))
     client = tracking_client(tracking)
     run_id = create_run(client, experiment_id(client, tracking), "test", {"source": "test"})
     pipeline_dir = shutil.copytree(tiny_pipeline_dir, tmp_path / "pipeline")
     extraction = ModalityExtractionConfig(
-        depth_model=str(packaged_dir / "depth"), segmentation_model=str(packaged_dir / "segmentation")
+        depth_model=str(packaged_dir / "depth"), segmentation_model=str(packaged_dir / "segmentation"),
+        caption_model=str(packaged_dir / "captioner"), caption_max_tokens=4,
     )
     version = register_pipeline(tracking, ServeConfig(steps=2), run_id, str(pipeline_dir), {}, extractors=extraction)
     lr = np.random.default_rng(3).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     frame = pd.DataFrame({"image": [encode_image_payload(lr)]})
     params = {"guidance_mode": "none", "steps": 2}
     with load_checked_model(version.model_uri, tracking) as model:
-        with_depth = model.predict(frame, params=params)["image"][0]
+        answer = model.predict(frame, params=params)
         without = model.predict(frame, params={**params, "disable_modalities": "depth,segmentation"})["image"][0]
         steered = model.predict(frame, params={**params, "temperature_depth": 4.0})["image"][0]
-    decoded = [decode_image_payload(payload, 1 << 20) for payload in (with_depth, without, steered)]
+        given = model.predict(frame.assign(caption=["a red house"]), params=params)["caption"][0]
+        no_caption = model.predict(frame, params={**params, "disable_modalities": "caption"})["caption"][0]
+    decoded = [decode_image_payload(payload, 1 << 20) for payload in (answer["image"][0], without, steered)]
     assert not np.array_equal(decoded[0], decoded[1]) and not np.array_equal(decoded[0], decoded[2])
+    scale = MMSRPipeline.from_pretrained(packaged_dir).config.scale
+    generated = Captioner(str(packaged_dir / "captioner"), max_new_tokens=4).caption([upsample(lr, scale)])[0]
+    assert answer["caption"][0] == generated and generated  # captioned from the LR, returned with the image
+    assert (given, no_caption) == ("a red house", "")

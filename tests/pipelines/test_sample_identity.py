@@ -48,7 +48,16 @@ EXTRACTOR_CHANGES: dict[str, Any] = {
     "modalities.canny_low": 10,
     "modalities.canny_high": 250,
     "modalities.captions_path": "captions.jsonl",
+    "modalities.caption_model": "other/blip",
+    "modalities.caption_revision": "fed789",
+    "modalities.caption_max_tokens": 12,
 }
+"""Another valid value for every extractor setting (applied to :func:`with_captioner`)."""
+
+
+def with_captioner() -> PreprocessConfig:
+    """The default config with a captioner, so that the captioner's own settings are in its version."""
+    return with_path(PreprocessConfig(), "modalities.caption_model", "org/blip")
 
 CONTENT_CHANGES: dict[str, Any] = {
     "crop_size": 256,
@@ -120,7 +129,7 @@ def test_a_policy_knob_changes_neither_the_content_hash_nor_the_extractor_versio
 
 @pytest.mark.parametrize("path", sorted(EXTRACTOR_CHANGES))
 def test_an_extractor_setting_changes_its_version_not_the_content_hash(path: str) -> None:
-    config = PreprocessConfig()
+    config = with_captioner()
     changed = with_path(config, path, EXTRACTOR_CHANGES[path])
     assert content_hash(changed) == content_hash(config)
     assert extractor_versions(changed.modalities) != extractor_versions(config.modalities)
