@@ -7,8 +7,8 @@ the same hub id and revision, or local folder) into the pipeline folder as ``cap
 model verification checks them like every other file). :meth:`LrModalities.load` reads them back
 with the classes preprocessing uses (``Captioner``, ``DepthEstimator``, ``SegmentationEstimator``);
 a pipeline without them extracts edges only. Everything is extracted from the LR bicubically
-upsampled to the output size; maps are then rendered and VQ-coded exactly as preprocessing
-renders and codes them (``pipelines.modality_codes``).
+upsampled to the output size (at most :data:`EXTRACTION_MAX_SIDE` on its longer side); maps are
+then rendered and VQ-coded exactly as preprocessing renders and codes them (``pipelines.modality_codes``).
 """
 
 from __future__ import annotations
@@ -46,6 +46,10 @@ _MODEL_CLASSES = {
     Modality.DEPTH: AutoModelForDepthEstimation,
     Modality.SEGMENTATION: Mask2FormerForUniversalSegmentation,
 }
+EXTRACTION_MAX_SIDE = 1024
+"""Longest side of the image the extractors see. Every map is rendered to the VQ's 256 px input
+anyway; past this, Mask2Former's per-query masks at full size alone would need gigabytes
+(100 queries x 4096^2 floats for a 1024 px LR at x4)."""
 CAPTION_TOKENS_FILE = "max_new_tokens.json"
 """In ``captioner/``: the caption length the data was made with (``modalities.caption_max_tokens``)."""
 
@@ -138,15 +142,19 @@ class LrModalities:
         return found
 
 
-def upsample(lr: np.ndarray, scale: int) -> np.ndarray:
-    """(h, w, 3) uint8 -> (h * scale, w * scale, 3) uint8, bicubic: what every extractor sees."""
-    return cv2.resize(lr, (lr.shape[1] * scale, lr.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
+def upsample(lr: np.ndarray, scale: int, max_side: int = EXTRACTION_MAX_SIDE) -> np.ndarray:
+    """(h, w, 3) uint8 -> the image every extractor sees: the LR resized (bicubic) to the output size
+    (h * scale, w * scale), or, for outputs over ``max_side``, to the same aspect with that longer side."""
+    height, width = lr.shape[0] * scale, lr.shape[1] * scale
+    shrink = min(1.0, max_side / max(height, width))
+    size = (max(1, round(width * shrink)), max(1, round(height * shrink)))
+    return cv2.resize(lr, size, interpolation=cv2.INTER_CUBIC)
 
 
 def lr_modality_codes(
     pipeline: MMSRPipeline, extractors: LrModalities, lrs: Sequence[np.ndarray], skip: Collection[Modality] = ()
 ) -> dict[Modality, torch.Tensor]:
-    """(B, 256) VQ codes per extracted modality of B same-size LRs, upsampled (bicubic) to the output size."""
+    """(B, 256) VQ codes per extracted modality of B same-size LRs, each seen as :func:`upsample` gives it."""
     upsampled = [upsample(lr, pipeline.config.scale) for lr in lrs]
     codes = {}
     for modality, maps in extractors.maps(upsampled, skip).items():

@@ -108,3 +108,10 @@ def test_registered_with_extractors_the_served_model_extracts_them(
     generated = Captioner(str(packaged_dir / "captioner"), max_new_tokens=4).caption([upsample(lr, scale)])[0]
     assert answer["caption"][0] == generated and generated  # captioned from the LR, returned with the image
     assert (given, no_caption) == ("a red house", "")
+
+
+def test_extractors_see_the_lr_at_the_output_size_capped_for_large_outputs() -> None:
+    lr = np.zeros((30, 20, 3), dtype=np.uint8)
+    assert upsample(lr, 4).shape == (120, 80, 3)
+    assert upsample(lr, 4, max_side=60).shape == (60, 40, 3)  # same aspect, longer side at the cap
+    assert upsample(np.zeros((1024, 512, 3), dtype=np.uint8), 4).shape == (1024, 512, 3)

@@ -10,10 +10,9 @@ named in its properties: both FileIOs are checked, configured the way a user wou
 from __future__ import annotations
 
 import dataclasses
-import socket
+import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from pipelines.preprocess_job import build_pipeline, pipeline_options, run_prepr
 from pipelines.sample_dataset import SampleDataset
 from pipelines.sources import expand_sources, resolve_spec
 from tests.pipelines.conftest import SmallJob, TinyModels, small_job
+from tests.services.ports import free_port, stop, wait_for_port
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -56,24 +56,6 @@ ICEBERG_EMULATOR_PROPERTIES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gcp-storage-emulator exited with status {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"gcp-storage-emulator did not listen on port {port} within {timeout_s}s")
-
-
 def use_plain_gcsfs(env: pytest.MonkeyPatch) -> None:
     """Use gcsfs's plain GCSFileSystem for ``gs://`` in this process.
 
@@ -92,16 +74,17 @@ def use_plain_gcsfs(env: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def gcs(sample_photos: SampleDataset) -> Iterator[str]:
+def gcs(sample_photos: SampleDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An in-memory emulator with ``gs://mmsr-test/hr/`` holding three photos and their captions;
     yields its endpoint URL while the environment points gcsfs at it."""
     if not EMULATOR.exists():
-        pytest.skip("gcp-storage-emulator is not installed (pip install mmsr[test])")
-    port = free_port()
+        pytest.fail("gcp-storage-emulator is not installed (pip install -e '.[test]')")
+    port, log = free_port(), tmp_path_factory.mktemp("gcs-emulator") / "emulator.log"
     command = [str(EMULATOR), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(port, process)
+        wait_for_port(port, process, log, "gcp-storage-emulator")
         with pytest.MonkeyPatch.context() as env:
             env.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
             env.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
@@ -114,12 +97,7 @@ def gcs(sample_photos: SampleDataset) -> Iterator[str]:
             yield f"http://127.0.0.1:{port}"
             GCSFileSystem.clear_instance_cache()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # a keep-alive request thread can hold SIGTERM up
-            process.kill()
-            process.wait()
+        stop(process, signal.SIGTERM, timeout_s=10)  # kills it if a keep-alive request thread holds SIGTERM up
 
 
 def gcs_job(
