@@ -49,7 +49,8 @@ def test_pyfunc_super_resolves_by_alias_deterministically(tracking: TrackingConf
     first = model.predict(request, params={"steps": 2, "seed": 3})
     second = model.predict(request, params={"steps": 2, "seed": 3})
     other = model.predict(request, params={"steps": 2, "seed": 4})
-    assert list(first.columns) == ["image"]
+    assert list(first.columns) == ["image", "caption"]
+    assert first["caption"][0] == "a cat on a sofa"
     assert first["image"][0] == second["image"][0]
     assert first["image"][0] != other["image"][0]
     import cv2
