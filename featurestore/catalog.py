@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import sqlalchemy.exc
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.catalog.sql import SqlCatalog
@@ -85,7 +86,20 @@ def open_catalog(config: FeatureStoreConfig) -> Catalog:
     sqlite = _sqlite_path(properties["uri"])
     if sqlite is not None:
         sqlite.parent.mkdir(parents=True, exist_ok=True)
-    return SqlCatalog(name, **properties)
+    return _sql_catalog(name, properties)
+
+
+def _sql_catalog(name: str, properties: dict[str, str], attempts: int = 3) -> SqlCatalog:
+    """``SqlCatalog``, which creates its bookkeeping tables on first use: two processes opening a
+    fresh catalog database at once both see no tables and both create them, and the slower one gets
+    "already exists" (PostgreSQL). Opening again then finds the tables, so that error is retried."""
+    for attempt in range(attempts):
+        try:
+            return SqlCatalog(name, **properties)
+        except (sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.IntegrityError) as error:
+            if "already exists" not in str(error) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _ensure_table(catalog: Catalog, identifier: str, schema: pa.Schema) -> Table:

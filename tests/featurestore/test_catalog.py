@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import sqlalchemy.exc
 from pyiceberg.table import TableProperties
 
+from featurestore import catalog as catalog_module
 from featurestore.catalog import (
     SCHEMA_VERSION_PROPERTY,
     catalog_properties,
@@ -14,6 +18,7 @@ from featurestore.catalog import (
 )
 from featurestore.config import FeatureStoreConfig
 from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA, SCHEMA_VERSION
+from tests.services.postgres_server import PostgresServer
 
 
 def test_open_catalog_creates_sqlite_directory(store: FeatureStoreConfig, tmp_path: Path) -> None:
@@ -52,3 +57,35 @@ def test_other_schema_version_is_refused(store: FeatureStoreConfig) -> None:
         transaction.set_properties({SCHEMA_VERSION_PROPERTY: "0"})
     with pytest.raises(ValueError, match=r"mmsr.samples has mmsr.schema-version='0'"):
         ensure_tables(open_catalog(store), store)
+
+
+def test_processes_opening_a_fresh_postgres_catalog_at_once_all_get_it(postgres: PostgresServer, tmp_path: Path) -> None:
+    config = FeatureStoreConfig(catalog_uri=postgres.create_database("race"), warehouse=str(tmp_path / "wh"))
+    barrier = threading.Barrier(6)
+
+    def open_when_all_are_ready(_: int) -> str:
+        barrier.wait()
+        return type(open_catalog(config)).__name__
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(open_when_all_are_ready, range(6))) == ["SqlCatalog"] * 6
+
+
+def test_an_already_exists_error_while_creating_the_catalog_tables_is_retried(
+    store: FeatureStoreConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = catalog_module.SqlCatalog
+
+    def lose_the_first_race(name: str, **properties: str) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlalchemy.exc.ProgrammingError("CREATE TABLE", {}, Exception('relation "iceberg_tables" already exists'))
+        return real(name, **properties)
+
+    monkeypatch.setattr(catalog_module, "SqlCatalog", lose_the_first_race)
+    assert isinstance(open_catalog(store), real) and len(calls) == 2
+    monkeypatch.setattr(catalog_module, "SqlCatalog", lambda *a, **k: (_ for _ in ()).throw(
+        sqlalchemy.exc.ProgrammingError("SELECT", {}, Exception("permission denied"))))
+    with pytest.raises(sqlalchemy.exc.ProgrammingError, match="permission denied"):
+        open_catalog(store)
