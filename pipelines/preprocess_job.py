@@ -42,9 +42,11 @@ from pipelines.preprocess_transforms import (
     COUNTS,
     REJECTED,
     ApplyModelStages,
+    CropAndDegrade,
+    DecodeSources,
+    ExtractEdges,
     HashSourceFn,
     PlanSourcesFn,
-    PrepareSampleFn,
     ToRows,
 )
 from pipelines.run_counts import RunCounts, read_counts, sum_counts, write_counts
@@ -101,9 +103,10 @@ def build_pipeline(
     base: SnapshotRef | None,
 ) -> None:
     """Add the whole job to ``pipeline``: list -> hash -> plan (a join with ``base``'s committed
-    samples) -> prepare -> models -> rows -> staged Parquet (new rows under ``samples/``,
-    replacements of committed rows under ``replacements/``, errors under ``errors/``) and the run's
-    counts. The graph's size does not depend on the number of inputs or committed rows."""
+    samples) -> decode -> crop and degrade -> edges -> model stages -> rows -> staged Parquet (new
+    rows under ``samples/``, replacements of committed rows under ``replacements/``, errors under
+    ``errors/``) and the run's counts. The graph's size does not depend on the number of inputs or
+    committed rows."""
     chash = content_hash(config)
     extractors = extractor_versions(config.modalities)
     staged = staging_dir(store, run_id)
@@ -120,15 +123,14 @@ def build_pipeline(
         | "JoinCommitted" >> beam.CoGroupByKey()
         | "Plan" >> beam.ParDo(PlanSourcesFn(config.crops_per_image, chash, extractors)).with_outputs(COUNTS, main="work")
     )
-    prepared = (
-        planned.work
-        | "SpreadSources" >> beam.Reshuffle()
-        | "Prepare" >> beam.ParDo(PrepareSampleFn(config, chash)).with_outputs(REJECTED, COUNTS, main="samples")
+    threads = config.runner.worker_threads
+    decoded = planned.work | "SpreadSources" >> beam.Reshuffle() | "Decode" >> DecodeSources(threads)
+    cropped = decoded.images | "CropAndDegrade" >> CropAndDegrade(config, chash)
+    rejected = (
+        (listing_rejects, hashed[REJECTED], decoded[REJECTED], cropped[REJECTED]) | "AllRejected" >> beam.Flatten()
     )
-    rejected = (listing_rejects, hashed[REJECTED], prepared[REJECTED]) | "AllRejected" >> beam.Flatten()
-    # Each source fans out into crops_per_image samples: spread the samples, not the few sources,
-    # over the workers before the model stages (Beam's remedy for fusion after a high fan-out).
-    balanced = prepared.samples | "Rebalance" >> beam.Reshuffle()
+    # Spread the crops, not the few sources, over the workers (Beam's remedy for fusion after a fan-out).
+    balanced = cropped.samples | "Rebalance" >> beam.Reshuffle() | "Edges" >> ExtractEdges(config.modalities, threads)
     samples = balanced | "Models" >> ApplyModelStages(model_stages(config))
     rows, replacements, errors = (samples, rejected) | "Rows" >> ToRows(chash, extractors, run_id)
     _write_staged(rows, replacements, errors, staged, config.rows_per_file)
@@ -137,7 +139,7 @@ def build_pipeline(
         listing_rejects | "CountMalformedLines" >> beam.Map(lambda _: RunCounts(inputs=1)),
         rejected | "CountRejected" >> beam.Map(lambda _: RunCounts(rejected=1)),
         planned[COUNTS],
-        prepared[COUNTS],
+        cropped[COUNTS],
     )
     _ = (
         counted

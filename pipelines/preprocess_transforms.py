@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.ml.inference.base import RunInference
 
 from featurestore.modality import Modality
 from pipelines.feature_rows import error_row, sample_row
-from pipelines.image_decoding import ImageDecodeError, content_sha256
+from pipelines.image_decoding import ImageDecodeError, content_sha256, decode_image
 from pipelines.incremental_plan import FoundSource, WorkItem, plan_source
+from pipelines.modalities.extractor import ModalityExtractionConfig
 from pipelines.prepared_sample import PreparedSample, RejectedInput
 from pipelines.preprocess_config import PreprocessConfig
 from pipelines.run_counts import RunCounts
 from pipelines.sample_model_handler import SampleModelHandler
-from pipelines.sample_preparation import prepare_samples
+from pipelines.sample_preparation import add_edges, crop_samples
 from pipelines.sources import hash_image_source, read_image_source
 from pipelines.worker_threads import limit_threads
 
@@ -84,50 +86,115 @@ class PlanSourcesFn(beam.DoFn):
         yield work
 
 
-class PrepareSampleFn(beam.DoFn):
-    """WorkItem -> its PreparedSamples (decoded, cropped, degraded, edges, caption), or a tagged
-    rejection of each of its inputs.
+def _reject_work(work: WorkItem, stage: str, error: BaseException) -> Iterator[beam.pvalue.TaggedOutput]:
+    """One tagged rejection per input of ``work`` (a source and its byte-identical aliases)."""
+    beam.metrics.Metrics.counter("mmsr", "rejected").inc(len(work.uris))
+    for uri in work.uris:
+        yield beam.pvalue.TaggedOutput(REJECTED, rejected_from(uri, stage, error))
 
-    Rejections are for failures that are a property of the input, with the stage that found
-    them: ``read`` (gone, unreadable, or changed since it was hashed), ``decode`` (corrupt or
-    truncated, a decompression bomb) or ``prepare`` (too small for the crop, degradation failure).
-    Any other read error propagates so the runner retries the bundle. Each crop computes only the
-    modalities its plan names (see :mod:`pipelines.incremental_plan`).
-    """
 
-    def __init__(self, config: PreprocessConfig, content_hash: str) -> None:
-        self._config = config
-        self._content_hash = content_hash
-        self._prepared = beam.metrics.Metrics.counter("mmsr", "prepared")
-        self._rejected = beam.metrics.Metrics.counter("mmsr", "rejected")
+class DecodeSourceFn(beam.DoFn):
+    """WorkItem -> (WorkItem, decoded HR image), or a tagged rejection of each of its inputs:
+    ``read`` (gone, unreadable, or changed since it was hashed) or ``decode`` (corrupt or truncated,
+    a decompression bomb, anything the decoder refuses). Any other read error propagates so the
+    runner retries the bundle instead of recording a good input as bad."""
+
+    def __init__(self, worker_threads: int | None) -> None:
+        self._threads = worker_threads
 
     def setup(self) -> None:
-        limit_threads(self._config.runner.worker_threads)
+        limit_threads(self._threads)
 
-    def process(self, work: WorkItem) -> Iterator[PreparedSample | beam.pvalue.TaggedOutput]:
+    def process(self, work: WorkItem) -> Iterator[tuple[WorkItem, np.ndarray] | beam.pvalue.TaggedOutput]:
         try:
             data = read_image_source(work.uri)
             if content_sha256(data) != work.source_sha256:
                 raise SourceChangedError(f"{work.uri} changed while the run read it (its content hash differs)")
         except INPUT_READ_ERRORS + (SourceChangedError,) as error:
-            yield from self._reject(work, "read", error)
+            yield from _reject_work(work, "read", error)
             return
         except ImageDecodeError as error:
-            yield from self._reject(work, "decode", error)
+            yield from _reject_work(work, "decode", error)
             return
         try:
-            samples = prepare_samples(work, data, self._config, self._content_hash)
+            image = decode_image(data)
         except Exception as error:  # a pure function of the bytes failed: the input is bad, never a crash
-            yield from self._reject(work, "decode" if isinstance(error, ImageDecodeError) else "prepare", error)
+            yield from _reject_work(work, "decode", error)
+            return
+        yield work, image
+
+
+class CropAndDegradeFn(beam.DoFn):
+    """(WorkItem, decoded image) -> the PreparedSamples of its planned crops (cropped, degraded, the
+    caption where planned), or a tagged ``prepare`` rejection of each of its inputs (too small for
+    the crop, a degradation failure); each accepted input goes to the counts."""
+
+    def __init__(self, config: PreprocessConfig, content_hash: str) -> None:
+        self._config = config
+        self._content_hash = content_hash
+        self._prepared = beam.metrics.Metrics.counter("mmsr", "prepared")
+
+    def setup(self) -> None:
+        limit_threads(self._config.runner.worker_threads)
+
+    def process(self, element: tuple[WorkItem, np.ndarray]) -> Iterator[PreparedSample | beam.pvalue.TaggedOutput]:
+        work, image = element
+        try:
+            samples = crop_samples(work, image, self._config, self._content_hash)
+        except Exception as error:  # a pure function of the pixels failed: the input is bad, never a crash
+            yield from _reject_work(work, "prepare", error)
             return
         self._prepared.inc(len(samples))
         yield beam.pvalue.TaggedOutput(COUNTS, RunCounts(accepted=len(work.uris)))
         yield from samples
 
-    def _reject(self, work: WorkItem, stage: str, error: Exception) -> Iterator[beam.pvalue.TaggedOutput]:
-        self._rejected.inc(len(work.uris))
-        for uri in work.uris:
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected_from(uri, stage, error))
+
+class ExtractEdgesFn(beam.DoFn):
+    """PreparedSample -> the same sample with its Canny edges when its plan computes them."""
+
+    def __init__(self, canny_low: int, canny_high: int, worker_threads: int | None) -> None:
+        self._low, self._high, self._threads = canny_low, canny_high, worker_threads
+
+    def setup(self) -> None:
+        limit_threads(self._threads)
+
+    def process(self, sample: PreparedSample) -> Iterator[PreparedSample]:
+        yield add_edges(sample, self._low, self._high)
+
+
+class DecodeSources(beam.PTransform):
+    """WorkItems -> ``images`` (WorkItem, decoded image) and ``rejected`` (see :class:`DecodeSourceFn`)."""
+
+    def __init__(self, worker_threads: int | None = None) -> None:
+        super().__init__()
+        self._threads = worker_threads
+
+    def expand(self, work: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        return work | beam.ParDo(DecodeSourceFn(self._threads)).with_outputs(REJECTED, main="images")
+
+
+class CropAndDegrade(beam.PTransform):
+    """(WorkItem, image) -> ``samples``, ``rejected`` and ``counts`` (see :class:`CropAndDegradeFn`)."""
+
+    def __init__(self, config: PreprocessConfig, content_hash: str) -> None:
+        super().__init__()
+        self._config = config
+        self._content_hash = content_hash
+
+    def expand(self, images: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        crop = CropAndDegradeFn(self._config, self._content_hash)
+        return images | beam.ParDo(crop).with_outputs(REJECTED, COUNTS, main="samples")
+
+
+class ExtractEdges(beam.PTransform):
+    """PreparedSamples -> the same samples, with Canny edges where planned."""
+
+    def __init__(self, config: ModalityExtractionConfig, worker_threads: int | None = None) -> None:
+        super().__init__()
+        self._low, self._high, self._threads = config.canny_low, config.canny_high, worker_threads
+
+    def expand(self, samples: beam.PCollection) -> beam.PCollection:
+        return samples | beam.ParDo(ExtractEdgesFn(self._low, self._high, self._threads))
 
 
 class ApplyModelStages(beam.PTransform):
@@ -135,7 +202,7 @@ class ApplyModelStages(beam.PTransform):
 
     A model stage that raises is a failure of the worker, never of the input: every sample that
     reaches it is an already decoded ``crop_size`` x ``crop_size`` RGB crop (undecodable or too
-    small inputs were rejected by :class:`PrepareSampleFn`), so a failing forward pass means an
+    small inputs were rejected by :class:`DecodeSourceFn` / :class:`CropAndDegradeFn`), so a failing forward pass means an
     OOM, a device or network error, or a broken model. The exception therefore propagates, the
     bundle fails and the *runner* retries it (Dataflow: 4 attempts per bundle in batch;
     Flink / Spark: their task-retry settings; the local FnApiRunner does not retry); if it still

@@ -1,4 +1,4 @@
-"""Pure per-input work: bytes -> decoded, cropped, degraded sample with cheap modalities.
+"""Pure per-input work: decoded image -> cropped, degraded samples; edges on a sample.
 
 Everything random comes from a generator derived from (source content hash, crop index, config
 seed), so the same input and content settings always give the same crop, the same LR bytes and the
@@ -29,28 +29,44 @@ def split_for(source_sha256: str, eval_fraction: float) -> str:
 
 
 def prepare_samples(work: WorkItem, data: bytes, config: PreprocessConfig, content_hash: str) -> list[PreparedSample]:
-    """Decode one HR image once and make the samples of ``work.crops`` from it, each computing only
-    its planned modalities (see :mod:`pipelines.incremental_plan`). Decoding / cropping errors propagate."""
+    """The job's first sample stages in one call: decode once, crop and degrade each planned crop,
+    add edges where planned (what the Decode -> CropAndDegrade -> Edges transforms do, for loops
+    and tests). Decoding / cropping errors propagate."""
     if not work.crops:
         return []
-    image = decode_image(data)
+    samples = crop_samples(work, decode_image(data), config, content_hash)
+    return [add_edges(sample, config.modalities.canny_low, config.modalities.canny_high) for sample in samples]
+
+
+def crop_samples(work: WorkItem, image: np.ndarray, config: PreprocessConfig, content_hash: str) -> list[PreparedSample]:
+    """The samples of ``work.crops`` from the decoded HR ``image``: each cropped and degraded with
+    the generator of (source, crop index, seed), with the caption where the plan computes it.
+
+    Crop and degradation are one step because they draw from one generator, the crop position
+    first: the sample id names the crop, and the crop fixes the LR bytes.
+    """
     return [
-        _prepare_crop(work.uri, image, work.source_sha256, crop.index, config, content_hash, work.caption, crop.compute,
-                      crop.replaces)
+        _crop_and_degrade(work.uri, image, work.source_sha256, crop.index, config, content_hash, work.caption,
+                          crop.compute, crop.replaces)
         for crop in work.crops
     ]
 
 
-def _prepare_crop(
+def add_edges(sample: PreparedSample, canny_low: int, canny_high: int) -> PreparedSample:
+    """``sample`` with its Canny edge map when its plan computes edges, else unchanged."""
+    if Modality.EDGES not in sample.compute:
+        return sample
+    return sample.with_map(Modality.EDGES, canny_edges(sample.modality_input(), canny_low, canny_high))
+
+
+def _crop_and_degrade(
     uri: str, image: np.ndarray, source_sha256: str, crop_index: int, config: PreprocessConfig, config_hash: str,
     caption: str | None, compute: frozenset[Modality], replaces: bool,
 ) -> PreparedSample:
-    """Crop and degrade with the generator of (source, crop index, seed); add the caption and edges
-    if they are in ``compute``."""
     rng = derive_rng(f"{source_sha256}:{crop_index}", config.seed)
     crop = random_crop(image, config.crop_size, rng, multiple_of=config.degradation.scale)
     degraded = degrade(crop.pixels, config.degradation, rng)
-    sample = PreparedSample(
+    return PreparedSample(
         sample_id=sample_id_for(source_sha256, config_hash, crop_index),
         split=split_for(source_sha256, config.eval_fraction),
         source_uri=uri,
@@ -66,7 +82,3 @@ def _prepare_crop(
         compute=compute,
         replaces=replaces,
     )
-    if Modality.EDGES in compute:
-        edges = canny_edges(sample.modality_input(), config.modalities.canny_low, config.modalities.canny_high)
-        sample = sample.with_map(Modality.EDGES, edges)
-    return sample

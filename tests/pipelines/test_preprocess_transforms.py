@@ -17,8 +17,9 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from featurestore.modality import Modality
-from pipelines.image_decoding import content_sha256
+from pipelines.image_decoding import content_sha256, decode_image
 from pipelines.incremental_plan import CropWork, FoundSource, WorkItem
+from pipelines.modalities.edges import canny_edges
 from pipelines.modalities.extractor import extractor_versions
 from pipelines.model_stages import model_stages
 from pipelines.prepared_sample import RejectedInput
@@ -26,14 +27,16 @@ from pipelines.preprocess_transforms import (
     COUNTS,
     REJECTED,
     ApplyModelStages,
+    CropAndDegrade,
+    DecodeSources,
+    ExtractEdges,
     HashSourceFn,
     PlanSourcesFn,
-    PrepareSampleFn,
     ToRows,
 )
 from pipelines.run_counts import RunCounts, sum_counts
 from pipelines.sample_identity import content_hash
-from pipelines.sample_preparation import prepare_samples
+from pipelines.sample_preparation import add_edges, crop_samples, prepare_samples
 from tests.pipelines.conftest import SmallJob
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -85,30 +88,66 @@ def test_plan_counts_inputs_with_nothing_to_compute_and_emits_work_for_the_rest(
         assert_that(total, equal_to([RunCounts(already_present=0)]), label="counts")
 
 
-def test_prepare_makes_each_planned_crop_and_rejects_changed_or_too_small_inputs(job: SmallJob, tmp_path: Path) -> None:
+def test_decode_reads_each_planned_source_and_rejects_changed_missing_or_corrupt_ones(job: SmallJob, tmp_path: Path) -> None:
+    photo = _photo(job)
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(Path(photo).read_bytes()[:200])
+    items = [
+        _work(photo, aliases=("/dup/same.png",)), _work(photo, crops=1, sha="0" * 64),
+        _work(str(corrupt), crops=1), _work(str(tmp_path / "gone.png"), crops=1, sha="1" * 64),
+    ]
+    with BeamTestPipeline() as pipeline:
+        out = pipeline | beam.Create(items) | DecodeSources()
+        shapes = out.images | beam.Map(lambda pair: (pair[0].uri, pair[1].shape, pair[1].dtype.name))
+        assert_that(shapes, equal_to([(photo, cv2.imread(photo).shape, "uint8")]), label="images")
+        stages = out[REJECTED] | beam.Map(lambda r: (Path(r.source_uri).name, r.stage, r.exception))
+        name = Path(photo).name
+        expected = [(name, "read", "SourceChangedError"), ("corrupt.png", "decode", "ImageDecodeError"),
+                    ("gone.png", "read", "FileNotFoundError")]
+        assert_that(stages, equal_to(expected), label="rejected")
+
+
+def test_crop_and_degrade_makes_each_planned_crop_and_rejects_too_small_images(job: SmallJob) -> None:
     config, chash = job.preprocess, content_hash(job.preprocess)
     photo = _photo(job)
-    tiny = tmp_path / "tiny.png"
-    cv2.imwrite(str(tiny), np.zeros((8, 8, 3), dtype=np.uint8))
-    items = [_work(photo, aliases=("/dup/same.png",)), _work(photo, crops=1, sha="0" * 64), _work(str(tiny), crops=1)]
+    image = cv2.cvtColor(cv2.imread(photo), cv2.COLOR_BGR2RGB)
+    items = [(_work(photo, aliases=("/dup/same.png",)), image), (_work(photo, crops=1, sha="0" * 64), image[:8, :8])]
     with BeamTestPipeline() as pipeline:
-        out = (
-            pipeline
-            | beam.Create(items)
-            | beam.ParDo(PrepareSampleFn(config, chash)).with_outputs(REJECTED, COUNTS, main="samples")
-        )
-        shapes = out.samples | beam.Map(lambda s: (s.hr.shape, s.lr.shape, Modality.EDGES in s.maps, s.caption))
+        out = pipeline | beam.Create(items) | CropAndDegrade(config, chash)
+        shapes = out.samples | beam.Map(lambda s: (s.hr.shape, s.lr.shape, sorted(s.maps), s.caption))
         side, low = config.crop_size, config.crop_size // config.degradation.scale
-        expected = ((side, side, 3), (low, low, 3), True, "a photo")
+        expected = ((side, side, 3), (low, low, 3), [], "a photo")
         assert_that(shapes, equal_to([expected, expected]), label="samples")
         stages = out[REJECTED] | beam.Map(lambda r: (Path(r.source_uri).name, r.stage, r.exception))
-        assert_that(
-            stages,
-            equal_to([(Path(photo).name, "read", "SourceChangedError"), ("tiny.png", "prepare", "ImageTooSmallError")]),
-            label="rejected",
-        )
+        assert_that(stages, equal_to([(Path(photo).name, "prepare", "ImageTooSmallError")]), label="rejected")
         total = out[COUNTS] | beam.CombineGlobally(sum_counts)
         assert_that(total, equal_to([RunCounts(accepted=2)]), label="counts")  # the photo and its alias
+
+
+def test_edges_are_added_only_where_the_plan_computes_them(job: SmallJob) -> None:
+    config, chash = job.preprocess, content_hash(job.preprocess)
+    photo = _photo(job)
+    image = cv2.cvtColor(cv2.imread(photo), cv2.COLOR_BGR2RGB)
+    first, second = crop_samples(_work(photo), image, config, chash)
+    no_edges = dataclasses.replace(second, compute=frozenset({Modality.DEPTH}))
+    expected = canny_edges(first.modality_input(), config.modalities.canny_low, config.modalities.canny_high)
+    with BeamTestPipeline() as pipeline:
+        done = pipeline | beam.Create([first, no_edges]) | ExtractEdges(config.modalities)
+        found = done | beam.Map(lambda s: (s.sample_id, [m.value for m in s.maps],
+                                           bool(np.array_equal(s.maps.get(Modality.EDGES), expected))))
+        assert_that(found, equal_to([(first.sample_id, ["edges"], True), (second.sample_id, [], False)]))
+
+
+def test_the_stages_in_a_loop_give_the_samples_of_prepare_samples(job: SmallJob) -> None:
+    config, chash = job.preprocess, content_hash(job.preprocess)
+    photo = _photo(job)
+    data = Path(photo).read_bytes()
+    staged = [add_edges(s, config.modalities.canny_low, config.modalities.canny_high)
+              for s in crop_samples(_work(photo), decode_image(data), config, chash)]
+    whole = prepare_samples(_work(photo), data, config, chash)
+    assert [s.sample_id for s in staged] == [s.sample_id for s in whole]
+    assert all(np.array_equal(a.lr, b.lr) and np.array_equal(a.maps[Modality.EDGES], b.maps[Modality.EDGES])
+               for a, b in zip(staged, whole))
 
 
 def test_model_stages_add_depth_segmentation_and_every_token(job: SmallJob) -> None:
