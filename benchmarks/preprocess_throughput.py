@@ -14,7 +14,9 @@ through ``from_pretrained``. Each run commits to a fresh feature store.
    shared or busy machine shows up in the numbers instead of being blamed on the job.
 2. Overhead: the 1-worker job's wall time vs the stages' own compute, i.e. ``prepare_samples``
    on every input and each model stage's ``apply`` on batches of ``batch_size``, called in a plain
-   loop in this process (model loading timed apart).
+   loop in this process (model loading timed apart); and vs the same loop run as a standalone
+   script in a fresh interpreter (``--standalone``: start-up, imports, model loading and compute,
+   timed from outside), which pays the fixed cost every SDK worker pays too.
 
 ``--torch-threads`` sets torch's intra-op threads here and, through ``OMP_NUM_THREADS``, in the
 workers: with two processes on two cores, more than one thread each oversubscribes the cores.
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -106,6 +110,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads per process")
     parser.add_argument("--repeat", type=int, default=2, help="runs per worker count; the fastest is kept")
     parser.add_argument("--workdir", default=None, help="keep models and stores here (default: a tmp dir)")
+    parser.add_argument("--standalone", action="store_true", help=argparse.SUPPRESS)  # the loop alone, in --workdir
     return parser.parse_args(argv)
 
 
@@ -168,6 +173,16 @@ def time_loop(config: PreprocessConfig) -> LoopRun:
     return LoopRun(prepare_s=prepare_s, apply_s=apply_s, load_s=load_s, samples=len(samples))
 
 
+def time_standalone(args: argparse.Namespace, workdir: Path) -> float:
+    """Wall seconds of the plain loop as its own fresh process (interpreter, imports, loading, compute)."""
+    command = [sys.executable, "-m", "benchmarks.preprocess_throughput", "--standalone", "--workdir", str(workdir),
+               "--crops-per-image", str(args.crops_per_image), "--crop-size", str(args.crop_size),
+               "--batch-size", str(args.batch_size), "--torch-threads", str(args.torch_threads)]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
 def run(args: argparse.Namespace, workdir: Path) -> None:
     config = job_config(workdir, args)
     before = machine_speedup()
@@ -191,12 +206,18 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
           f"(+ model loading {loop.load_s:.1f}s)")
     print(f"job overhead, 1 worker: job wall / stage compute = {one.seconds / loop.compute_s:.2f} "
           f"(/ compute + loading = {one.seconds / (loop.compute_s + loop.load_s):.2f})")
+    script = min(time_standalone(args, workdir) for _ in range(args.repeat))
+    print(f"the same loop as a standalone script (fresh interpreter: imports, loading, compute): {script:.1f}s; "
+          f"job wall / script wall = {one.seconds / script:.2f}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parse(argv)
     os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)  # read by each SDK worker process at start
     torch.set_num_threads(args.torch_threads)
+    if args.standalone:
+        time_loop(job_config(Path(args.workdir).resolve(), args))
+        return
     if args.workdir:
         run(args, Path(args.workdir).resolve())
         return
