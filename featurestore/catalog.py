@@ -93,13 +93,13 @@ def _sql_catalog(name: str, properties: dict[str, str], attempts: int = 3) -> Sq
     """``SqlCatalog``, which creates its bookkeeping tables on first use: two processes opening a
     fresh catalog database at once both see no tables and both create them, and the slower one gets
     "already exists" (PostgreSQL). Opening again then finds the tables, so that error is retried."""
-    for attempt in range(attempts):
+    for _ in range(attempts - 1):
         try:
             return SqlCatalog(name, **properties)
         except (sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.IntegrityError) as error:
-            if "already exists" not in str(error) or attempt == attempts - 1:
+            if "already exists" not in str(error):
                 raise
-    raise AssertionError("unreachable")
+    return SqlCatalog(name, **properties)
 
 
 def _ensure_table(catalog: Catalog, identifier: str, schema: pa.Schema) -> Table:

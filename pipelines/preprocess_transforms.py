@@ -202,14 +202,15 @@ class ApplyModelStages(beam.PTransform):
 
     A model stage that raises is a failure of the worker, never of the input: every sample that
     reaches it is an already decoded ``crop_size`` x ``crop_size`` RGB crop (undecodable or too
-    small inputs were rejected by :class:`DecodeSourceFn` / :class:`CropAndDegradeFn`), so a failing forward pass means an
-    OOM, a device or network error, or a broken model. The exception therefore propagates, the
-    bundle fails and the *runner* retries it (Dataflow: 4 attempts per bundle in batch;
-    Flink / Spark: their task-retry settings; the local FnApiRunner does not retry); if it still
-    fails the job fails and ``run_preprocess`` commits nothing, so a rerun starts clean. Rejecting the batch's inputs instead would record good
-    images as bad and silently drop them from the commit. Retries stay exactly-once: a failed
-    attempt's outputs are discarded by the runner, and the job's only side effects (Parquet
-    shards after a GroupByKey) are rewritten at the same paths with the same bytes.
+    small inputs were rejected by :class:`DecodeSourceFn` / :class:`CropAndDegradeFn`), so a failing
+    forward pass means an OOM, a device or network error, or a broken model. The exception therefore
+    propagates, the bundle fails and the *runner* retries it (Dataflow: 4 attempts per bundle in
+    batch; Flink / Spark: their task-retry settings; the local FnApiRunner does not retry); if it
+    still fails the job fails and ``run_preprocess`` commits nothing, so a rerun starts clean.
+    Rejecting the batch's inputs instead would record good images as bad and silently drop them from
+    the commit. Retries stay exactly-once: a failed attempt's outputs are discarded by the runner,
+    and the job's only side effects (Parquet shards after a GroupByKey) are rewritten at the same
+    paths with the same bytes.
     """
 
     def __init__(self, stages: Sequence[SampleModelHandler]) -> None:

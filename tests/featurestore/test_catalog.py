@@ -85,7 +85,10 @@ def test_an_already_exists_error_while_creating_the_catalog_tables_is_retried(
 
     monkeypatch.setattr(catalog_module, "SqlCatalog", lose_the_first_race)
     assert isinstance(open_catalog(store), real) and len(calls) == 2
-    monkeypatch.setattr(catalog_module, "SqlCatalog", lambda *a, **k: (_ for _ in ()).throw(
-        sqlalchemy.exc.ProgrammingError("SELECT", {}, Exception("permission denied"))))
+
+    def refuse(name: str, **properties: str) -> object:
+        raise sqlalchemy.exc.ProgrammingError("SELECT", {}, Exception("permission denied"))
+
+    monkeypatch.setattr(catalog_module, "SqlCatalog", refuse)
     with pytest.raises(sqlalchemy.exc.ProgrammingError, match="permission denied"):
         open_catalog(store)
