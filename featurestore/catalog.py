@@ -113,6 +113,7 @@ def _ensure_table(catalog: Catalog, identifier: str, schema: pa.Schema) -> Table
             f"table {identifier} has {SCHEMA_VERSION_PROPERTY}={found!r} but this code writes schema version "
             f"{SCHEMA_VERSION}; use another namespace/table or migrate the table"
         )
+    table = _add_new_columns(catalog, identifier, table, schema)
     missing = {key: value for key, value in OWN_RETRIES.items() if table.properties.get(key) != value}
     if table.name_mapping() is None:
         # add_files resolves Parquet columns by name through this mapping; setting it once here
@@ -126,6 +127,20 @@ def _ensure_table(catalog: Catalog, identifier: str, schema: pa.Schema) -> Table
             pass
         table = catalog.load_table(identifier)
     return table
+
+
+def _add_new_columns(catalog: Catalog, identifier: str, table: Table, schema: pa.Schema) -> Table:
+    """``table`` with the columns of ``schema`` it lacks (nullable ones added by a later version of
+    this code) added by Iceberg schema evolution, which also extends its name mapping; a concurrent
+    opener adding them first is fine. Rows of older data files read the new columns as null."""
+    if not set(schema.names) - {field.name for field in table.schema().fields}:
+        return table
+    try:
+        with table.update_schema() as update:
+            update.union_by_name(schema)
+    except CommitFailedException:
+        pass
+    return catalog.load_table(identifier)
 
 
 def _ensure_namespace(catalog: Catalog, namespace: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Literal
 
 VQ_GRID = 16
 """Each spatial modality map is tokenized into a VQ_GRID x VQ_GRID grid of codes."""
@@ -12,6 +13,10 @@ VQ_TOKENS = VQ_GRID * VQ_GRID
 VQ_CODEBOOK_SIZE = 1024
 CAPTION_TOKENS = 77
 """CLIP context length: caption token ids are padded/truncated to this many."""
+CaptionSource = Literal["sidecar", "captioner"]
+CAPTION_SOURCE_COLUMN = "caption_source"
+"""Where a row's caption came from: ``"sidecar"`` (the captions file) or ``"captioner"`` (the
+vision-language model, which captions only what the sidecar lacks); null when it has no caption."""
 
 
 class Modality(str, Enum):
@@ -35,6 +40,13 @@ class Modality(str, Enum):
     def map_column(self) -> str:
         """binary PNG of the modality map (spatial) or the caption text (caption)."""
         return "caption" if self is Modality.CAPTION else f"{self.value}_png"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every samples-table column this modality fills (its map, tokens and, for captions, source)."""
+        if self is Modality.CAPTION:
+            return (self.map_column, CAPTION_SOURCE_COLUMN, self.tokens_column)
+        return (self.map_column, self.tokens_column)
 
 
 SPATIAL_MODALITIES: tuple[Modality, ...] = (Modality.DEPTH, Modality.SEGMENTATION, Modality.EDGES)

@@ -166,7 +166,8 @@ def parquet_relation(urls: list[str], connection: duckdb.DuckDBPyConnection) -> 
     for protocol in sorted({url.split("://")[0] for url in urls if "://" in url} - {"file"}):
         if not connection.filesystem_is_registered(protocol):
             connection.register_filesystem(fsspec.filesystem(protocol))
-    return connection.read_parquet([_local_path(url) for url in urls])
+    # By name: a file written before a column of ADDED_COLUMNS existed reads it as null.
+    return connection.read_parquet([_local_path(url) for url in urls], union_by_name=True)
 
 
 def ray_dataset(

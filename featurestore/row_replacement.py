@@ -34,7 +34,7 @@ from pyiceberg.table import Table
 
 from featurestore.catalog import ensure_tables, open_catalog
 from featurestore.config import FeatureStoreConfig
-from featurestore.schema import SAMPLES_SCHEMA
+from featurestore.schema import SAMPLES_SCHEMA, conform_samples
 from featurestore.staging import record_commit_targets
 
 Merge = Callable[[pa.Table, pa.Table], pa.Table]
@@ -77,7 +77,7 @@ def _holding(table: Table, ids: pa.Array) -> _Holding:
         file_ids = _read(task.file.file_path, ["sample_id"])["sample_id"].combine_chunks()
         if pc.any(pc.is_in(file_ids, value_set=ids)).as_py():
             files.append((task.file, file_ids))
-            found = _read(task.file.file_path).cast(SAMPLES_SCHEMA)
+            found = conform_samples(_read(task.file.file_path))
             rows.append(found.filter(pc.is_in(found["sample_id"], value_set=ids)))
     return _Holding(files=files, committed=pa.concat_tables(rows) if rows else SAMPLES_SCHEMA.empty_table())
 
@@ -85,7 +85,7 @@ def _holding(table: Table, ids: pa.Array) -> _Holding:
 def _write(table: Table, rows: pa.Table, url: str) -> DataFile:
     fs, path = fsspec.core.url_to_fs(url)
     with fs.open(path, "wb") as handle:
-        pq.write_table(rows.cast(SAMPLES_SCHEMA), handle, compression="zstd")
+        pq.write_table(conform_samples(rows), handle, compression="zstd")
     return parquet_file_to_data_file(table.io, table.metadata, url)
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from featurestore.modality import Modality
+from featurestore.modality import CAPTION_SOURCE_COLUMN, Modality
 
 SCHEMA_VERSION = 1
+"""Bumped on an incompatible change only: a new nullable column (:data:`ADDED_COLUMNS`) is added to
+older tables when they are opened (:func:`featurestore.catalog.ensure_tables`, Iceberg schema
+evolution), and rows of their older data files read it as null (:func:`conform_samples`)."""
 
 _TOKENS = pa.list_(pa.int32())
 
@@ -28,6 +31,7 @@ SAMPLES_SCHEMA = pa.schema(
         pa.field("degradation", pa.string(), nullable=False),  # JSON of every sampled parameter
         pa.field("modality_source", pa.string(), nullable=False),  # "hr" | "lr": what modalities saw
         pa.field(Modality.CAPTION.map_column, pa.string()),
+        pa.field(CAPTION_SOURCE_COLUMN, pa.string()),  # "sidecar" | "captioner"; null when no caption
         pa.field(Modality.CAPTION.tokens_column, _TOKENS),
         pa.field(Modality.DEPTH.map_column, pa.binary()),  # 16-bit gray PNG, relative depth
         pa.field(Modality.DEPTH.tokens_column, _TOKENS),
@@ -42,6 +46,10 @@ SAMPLES_SCHEMA = pa.schema(
     ]
 )
 
+ADDED_COLUMNS: tuple[str, ...] = (CAPTION_SOURCE_COLUMN,)
+"""Nullable samples columns added after the first tables of this :data:`SCHEMA_VERSION`: tables
+and data files written before may lack them (they read as null)."""
+
 ERRORS_SCHEMA = pa.schema(
     [
         pa.field("source_uri", pa.string(), nullable=False),
@@ -53,3 +61,12 @@ ERRORS_SCHEMA = pa.schema(
         pa.field("schema_version", pa.int32(), nullable=False),
     ]
 )
+
+
+def conform_samples(rows: pa.Table, schema: pa.Schema = SAMPLES_SCHEMA) -> pa.Table:
+    """``rows`` with ``schema``'s columns in its order and types; a column of :data:`ADDED_COLUMNS`
+    the rows lack (a data file written before it existed) is filled with nulls."""
+    for field in schema:
+        if field.name not in rows.column_names and field.name in ADDED_COLUMNS:
+            rows = rows.append_column(field, pa.nulls(rows.num_rows, field.type))
+    return rows.select(schema.names).cast(schema)

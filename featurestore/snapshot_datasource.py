@@ -21,6 +21,7 @@ from ray.data.block import BlockMetadata
 from ray.data.context import DataContext
 
 from featurestore.data_file import DataFile
+from featurestore.schema import conform_samples
 
 
 def read_file_blocks(url: str, schema: pa.Schema, split: str | None, block_rows: int) -> Iterator[pa.Table]:
@@ -29,13 +30,15 @@ def read_file_blocks(url: str, schema: pa.Schema, split: str | None, block_rows:
     With ``split``, only rows whose ``split`` column equals it are kept (vectorised, per block);
     ``split`` need not be one of ``schema``'s columns.
     """
-    columns = schema.names if split is None or "split" in schema.names else [*schema.names, "split"]
+    wanted = schema.names if split is None or "split" in schema.names else [*schema.names, "split"]
     with fsspec.open(url, "rb") as handle:
-        for batch in pq.ParquetFile(handle).iter_batches(batch_size=block_rows, columns=columns):
+        parquet = pq.ParquetFile(handle)
+        columns = [name for name in wanted if name in parquet.schema_arrow.names]  # older files lack new columns
+        for batch in parquet.iter_batches(batch_size=block_rows, columns=columns):
             block = pa.Table.from_batches([batch])
             if split is not None:
                 block = block.filter(pc.equal(block["split"], split))
-            yield block.select(schema.names).cast(schema)
+            yield conform_samples(block, schema)
 
 
 class SnapshotDatasource(Datasource):

@@ -3,7 +3,8 @@
 Every data file is checked on its own, so each issue names the file and the column:
 
 * the Parquet footer opens and every row group decodes (a truncated or corrupt file is an error);
-* the file's schema equals ``SAMPLES_SCHEMA`` (missing, unexpected or wrong-typed columns);
+* the file's schema equals ``SAMPLES_SCHEMA`` (missing, unexpected or wrong-typed columns); a
+  column of ``ADDED_COLUMNS`` the file predates is information (readers fill it with nulls);
 * token lists have ``VQ_TOKENS`` codes in ``0..VQ_CODEBOOK_SIZE-1`` (spatial modalities) or
   ``CAPTION_TOKENS`` non-negative ids (caption), with no null elements;
 * a sample of ``hr_png`` / ``lr_png`` values, spread evenly over the snapshot, decodes as images;
@@ -34,7 +35,7 @@ from featurestore.config import FeatureStoreConfig
 from featurestore.modality import CAPTION_TOKENS, VQ_CODEBOOK_SIZE, VQ_TOKENS, Modality
 from featurestore.orphan_files import DEFAULT_ORPHAN_GRACE_S, OrphanFile, find_orphans
 from featurestore.readers import parquet_relation, resolve_snapshot, snapshot_files
-from featurestore.schema import SAMPLES_SCHEMA
+from featurestore.schema import ADDED_COLUMNS, SAMPLES_SCHEMA
 
 IMAGE_COLUMNS = ("hr_png", "lr_png")
 _BATCH_ROWS = 1024
@@ -124,6 +125,12 @@ def _check_schema(check: _FileCheck, found: pa.Schema) -> list[str]:
     """Record schema issues; the expected columns that are present with the right type."""
     usable = []
     for expected in SAMPLES_SCHEMA:
+        if expected.name not in found.names and expected.name in ADDED_COLUMNS:
+            check.issues.append(ValidationIssue(
+                check.url, expected.name, f"no column {expected.name!r}: written before it existed, reads as null",
+                Severity.INFO,
+            ))
+            continue
         if expected.name not in found.names:
             check.error(expected.name, f"missing column {expected.name!r} ({expected.type})")
             continue

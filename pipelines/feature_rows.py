@@ -8,7 +8,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from featurestore.modality import SPATIAL_MODALITIES, Modality
+from featurestore.modality import CAPTION_SOURCE_COLUMN, SPATIAL_MODALITIES, Modality
 from featurestore.schema import SCHEMA_VERSION
 from pipelines.prepared_sample import PreparedSample, RejectedInput
 from pipelines.preprocess_config import PIPELINE_VERSION
@@ -48,6 +48,7 @@ def sample_row(sample: PreparedSample, config_hash: str, extractors: dict[str, s
         "degradation": json.dumps(sample.degradation, sort_keys=True),
         "modality_source": sample.modality_source,
         "caption": sample.caption,
+        CAPTION_SOURCE_COLUMN: sample.caption_source if sample.caption else None,
         Modality.CAPTION.tokens_column: _token_list(sample.tokens.get(Modality.CAPTION)),
         "extractors": json.dumps(extractors, sort_keys=True),
         "config_hash": config_hash,

@@ -129,7 +129,7 @@ def carry_over(recomputed: pa.Table, committed: pa.Table, current: Mapping[str, 
     for modality in Modality:
         name = modality.value
         keep = pa.array([name not in mine and name in current for mine in computed])
-        for column in (modality.map_column, modality.tokens_column):
+        for column in modality.columns:
             position = merged.schema.get_field_index(column)
             target = merged.schema.field(column)
             values = pc.if_else(keep, old[column].cast(target.type), merged[column])

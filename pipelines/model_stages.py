@@ -45,7 +45,7 @@ def apply_captioner(model: Captioner, samples: Sequence[PreparedSample]) -> list
     todo = [i for i, sample in enumerate(out) if Modality.CAPTION in sample.compute and not sample.caption]
     if todo:
         for i, caption in zip(todo, model.caption([out[i].modality_input() for i in todo])):
-            out[i] = out[i].with_caption(caption or None)
+            out[i] = out[i].with_caption(caption, "captioner")
     return out
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from featurestore.modality import Modality
+from featurestore.modality import CaptionSource, Modality
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class PreparedSample:
     modality_source: str
     """"hr" or "lr": which image the modalities were extracted from."""
     caption: str | None = None
+    caption_source: CaptionSource | None = None
+    """Where ``caption`` came from; None exactly when there is no caption."""
     maps: dict[Modality, np.ndarray] = field(default_factory=dict)
     """Spatial modality maps at HR resolution (depth float32 0..1, segmentation uint16, edges uint8)."""
     tokens: dict[Modality, np.ndarray] = field(default_factory=dict)
@@ -54,8 +56,9 @@ class PreparedSample:
     def with_map(self, modality: Modality, modality_map: np.ndarray) -> PreparedSample:
         return dataclasses.replace(self, maps={**self.maps, modality: modality_map})
 
-    def with_caption(self, caption: str | None) -> PreparedSample:
-        return dataclasses.replace(self, caption=caption)
+    def with_caption(self, caption: str | None, source: CaptionSource) -> PreparedSample:
+        """A copy with ``caption`` from ``source`` (an empty or missing caption records no source)."""
+        return dataclasses.replace(self, caption=caption or None, caption_source=source if caption else None)
 
     def with_tokens(self, modality: Modality, tokens: np.ndarray) -> PreparedSample:
         return dataclasses.replace(self, tokens={**self.tokens, modality: tokens})

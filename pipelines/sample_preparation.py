@@ -66,7 +66,7 @@ def _crop_and_degrade(
     rng = derive_rng(f"{source_sha256}:{crop_index}", config.seed)
     crop = random_crop(image, config.crop_size, rng, multiple_of=config.degradation.scale)
     degraded = degrade(crop.pixels, config.degradation, rng)
-    return PreparedSample(
+    sample = PreparedSample(
         sample_id=sample_id_for(source_sha256, config_hash, crop_index),
         split=split_for(source_sha256, config.eval_fraction),
         source_uri=uri,
@@ -78,7 +78,7 @@ def _crop_and_degrade(
         scale=config.degradation.scale,
         degradation=degraded.params,
         modality_source=config.modalities.source,
-        caption=caption if Modality.CAPTION in compute else None,
         compute=compute,
         replaces=replaces,
     )
+    return sample.with_caption(caption, "sidecar") if Modality.CAPTION in compute else sample

@@ -15,7 +15,7 @@ import pytest
 
 from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
-from featurestore.modality import CAPTION_TOKENS, SPATIAL_MODALITIES, VQ_CODEBOOK_SIZE, VQ_TOKENS, Modality
+from featurestore.modality import CAPTION_SOURCE_COLUMN, CAPTION_TOKENS, SPATIAL_MODALITIES, VQ_CODEBOOK_SIZE, VQ_TOKENS, Modality
 from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA, SCHEMA_VERSION
 from featurestore.staging import ERRORS_DIR, SAMPLES_DIR, staging_dir
 
@@ -45,6 +45,7 @@ def sample_row(index: int, config_hash: str = CONFIG_HASH) -> dict[str, Any]:
         "degradation": '{"blur": 1.0}',
         "modality_source": "hr",
         Modality.CAPTION.map_column: f"a photo number {index}",
+        CAPTION_SOURCE_COLUMN: "sidecar",
         Modality.CAPTION.tokens_column: rng.integers(0, 49408, CAPTION_TOKENS).tolist(),
         "extractors": "{}",
         "config_hash": config_hash,

@@ -82,3 +82,18 @@ def test_carry_over_keeps_the_committed_columns_and_versions_of_what_was_not_rec
     assert lineage[2] == {"depth": "d@0", "edges": CURRENT["edges"]}  # depth went stale meanwhile: said so
     with pytest.raises(ValueError, match="no committed row"):
         carry_over(recomputed, committed.slice(0, 1), CURRENT)
+
+
+def test_a_caption_kept_from_the_committed_row_keeps_its_source() -> None:
+    current = {**CURRENT, "caption": "sidecar:x+blip@1:20"}
+    committed = [_row(sample_id, current | {"edges": "canny:1,2"}, b"depth", b"old-edges") for sample_id in "ab"]
+    committed[0].update(caption="a cat", caption_source="captioner", caption_token_ids=[3])
+    committed[1].update(caption="a dog", caption_source="sidecar", caption_token_ids=[4])
+    recomputed = [_row(sample_id, {"edges": CURRENT["edges"]}, None, b"new-edges") for sample_id in "ab"]
+    merged = carry_over(
+        pa.Table.from_pylist(recomputed, schema=LOOSE_SCHEMA), pa.Table.from_pylist(committed, schema=LOOSE_SCHEMA),
+        current,
+    ).to_pylist()
+    assert [(r["caption"], r["caption_source"], r["caption_token_ids"]) for r in merged] == [
+        ("a cat", "captioner", [3]), ("a dog", "sidecar", [4]),
+    ]

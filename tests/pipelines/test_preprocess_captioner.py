@@ -1,5 +1,6 @@
 """Captions from the VLM in the preprocessing job: the sidecar wins where it has a caption, the
-captioner fills the rest (on the image the modalities see), every caption is tokenized."""
+captioner fills the rest (on the image the modalities see), every caption is tokenized, and each
+row records which of the two its caption came from."""
 
 from __future__ import annotations
 
@@ -38,13 +39,14 @@ def test_the_captioner_fills_what_the_sidecar_lacks(
     result = run_preprocess(config, job.store)
     assert (result.added, result.rejected) == (len(FEW_PHOTOS), 0)
 
-    columns = ["source_uri", "caption", "caption_token_ids", "hr_png", "extractors"]
+    columns = ["source_uri", "caption", "caption_source", "caption_token_ids", "hr_png", "extractors"]
     rows = read_arrow(job.store, columns=columns).to_pylist()
     captioner = Captioner(str(tiny_captioner_dir), max_new_tokens=5)
     for row in rows:
         name = Path(row["source_uri"]).name
         expected = SIDECAR.get(name) or captioner.caption([decode_image(row["hr_png"])])[0]
         assert row["caption"] == expected and expected, name
+        assert row["caption_source"] == ("sidecar" if name in SIDECAR else "captioner"), name
         assert row["caption_token_ids"] is not None
         assert json.loads(row["extractors"])["caption"] == extractor_versions(modalities)["caption"]
     assert sum(Path(row["source_uri"]).name in SIDECAR for row in rows) == 1
