@@ -151,13 +151,15 @@ def upsample(lr: np.ndarray, scale: int, max_side: int = EXTRACTION_MAX_SIDE) ->
     return cv2.resize(lr, size, interpolation=cv2.INTER_CUBIC)
 
 
-def lr_modality_codes(
-    pipeline: MMSRPipeline, extractors: LrModalities, lrs: Sequence[np.ndarray], skip: Collection[Modality] = ()
-) -> dict[Modality, torch.Tensor]:
-    """(B, 256) VQ codes per extracted modality of B same-size LRs, each seen as :func:`upsample` gives it."""
-    upsampled = [upsample(lr, pipeline.config.scale) for lr in lrs]
-    codes = {}
-    for modality, maps in extractors.maps(upsampled, skip).items():
-        rendered = maps_to_vq_input([render_modality_map(map_, modality) for map_ in maps])
-        codes[modality] = encode_to_codes(pipeline.vq, rendered.to(pipeline.device))
-    return codes
+def lr_modality_maps(
+    extractors: LrModalities, lrs: Sequence[np.ndarray], scale: int, skip: Collection[Modality] = ()
+) -> dict[Modality, list[np.ndarray]]:
+    """Each extracted modality's maps of B LRs, each LR seen as :func:`upsample` gives it."""
+    return extractors.maps([upsample(lr, scale) for lr in lrs], skip)
+
+
+def map_codes(pipeline: MMSRPipeline, modality: Modality, maps: Sequence[np.ndarray]) -> torch.Tensor:
+    """(B, 256) VQ codes of B maps of ``modality``, rendered and coded as preprocessing does."""
+    rendered = maps_to_vq_input([render_modality_map(map_, modality) for map_ in maps])
+    return encode_to_codes(pipeline.vq, rendered.to(pipeline.device))
+

@@ -2,7 +2,8 @@
 
 Modalities at inference are extracted from the LR, as in the paper (:mod:`orchestration.lr_modalities`):
 edges always, depth and segmentation with the extractors packaged in the registered model. A
-modality in ``options.disabled`` is m_empty whatever was extracted or given.
+modality in ``options.disabled`` is m_empty whatever was extracted or given. An image denoised in
+tiles conditions each tile on its own region's maps (:mod:`orchestration.tile_conditioning`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 import torch
 
 from featurestore.modality import Modality
-from orchestration.lr_modalities import LrModalities, lr_modality_codes
+from orchestration.lr_modalities import LrModalities, lr_modality_maps, map_codes
+from orchestration.tile_conditioning import TileModalityTokens
 from pipelines.pixel_range import to_model_range
 from trainers.models.guidance import GuidanceMode
 from trainers.models.sampling_options import SamplingOptions
@@ -34,9 +36,13 @@ def _super_resolve_same_size(
     extractors: LrModalities,
 ) -> list[np.ndarray]:
     disabled = options.disabled_modalities()
-    codes = lr_modality_codes(pipeline, extractors, lrs, skip=disabled)
+    scale = pipeline.config.scale
+    maps = lr_modality_maps(extractors, lrs, scale, skip=disabled)
+    codes = {modality: map_codes(pipeline, modality, found) for modality, found in maps.items()}
     captions = [None] * len(lrs) if Modality.CAPTION in disabled else list(captions)
-    tokens = pipeline.condition_tokens(len(lrs), codes=codes, captions=captions)
+    whole = pipeline.condition_tokens(len(lrs), codes=codes, captions=captions)
+    height, width = lrs[0].shape[:2]
+    tokens = TileModalityTokens(pipeline, maps, whole, (height * scale, width * scale))
     generator = torch.Generator(device="cpu").manual_seed(options.seed)
     batch = torch.cat([_to_tensor(lr, pipeline.device) for lr in lrs])
     images = pipeline(

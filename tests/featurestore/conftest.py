@@ -15,7 +15,14 @@ import pytest
 
 from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
-from featurestore.modality import CAPTION_SOURCE_COLUMN, CAPTION_TOKENS, SPATIAL_MODALITIES, VQ_CODEBOOK_SIZE, VQ_TOKENS, Modality
+from featurestore.modality import (
+    CAPTION_SOURCE_COLUMN,
+    CAPTION_TOKENS,
+    SPATIAL_MODALITIES,
+    VQ_CODEBOOK_SIZE,
+    VQ_TOKENS,
+    Modality,
+)
 from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA, SCHEMA_VERSION
 from featurestore.staging import ERRORS_DIR, SAMPLES_DIR, staging_dir
 

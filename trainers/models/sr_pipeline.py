@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -37,10 +37,13 @@ from trainers.models.mmlc import MultimodalLatentConnector, TemperatureMode, Tem
 from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
 from trainers.models.safe_loading import verify_artifact_tree
 from trainers.models.text_encoder import build_tiny_clip, encode_caption_ids
-from trainers.models.tiling import tiled_apply
+from trainers.models.tiling import TileBox, tile_boxes, tiled_apply
 from trainers.models.vq_tokenizer import build_vq_tokenizer
 
 PIPELINE_CONFIG_NAME = "mmsr_pipeline.json"
+TileTokens = Callable[[TileBox], ModalityTokens]
+"""The conditioning of one UNet tile: its (top, left, height, width) box in output pixels (of the
+output padded to the UNet's multiple, so it may reach past the image) -> the batch's tokens."""
 VAE_TILE_PIXELS = 512
 """Default largest image side the VAE encodes or decodes in one piece (the SD VAE's training size)."""
 
@@ -195,7 +198,7 @@ class MMSRPipeline:
     def __call__(
         self,
         lr: torch.Tensor,
-        tokens: ModalityTokens,
+        tokens: ModalityTokens | TileTokens,
         guidance_mode: GuidanceMode | None = None,
         guidance_scale: float | None = None,
         steps: int | None = None,
@@ -207,44 +210,80 @@ class MMSRPipeline:
     ) -> torch.Tensor:
         """Super-resolve (B, 3, h, w) LR in [-1, 1] -> (B, 3, h * scale, w * scale) in [-1, 1].
 
-        ``tokens``: conditioning of the B rows (``condition_tokens``); None arguments take the
-        config's defaults. Latents larger than ``tile_size`` (default ``unet.config.sample_size``)
-        are denoised in overlapping blended tiles; the same global tokens condition every tile.
-        Images larger than ``vae_tile_size`` pixels are VAE-encoded and -decoded in tiles
-        (``autoencoder.set_tiling``; None: whole images).
+        ``tokens``: conditioning of the B rows (``condition_tokens``), the same for every tile, or
+        a :data:`TileTokens` function giving each tile the tokens of its own region (training saw
+        the modalities of the crop it denoised). None arguments take the config's defaults.
+        Latents larger than ``tile_size`` (default ``unet.config.sample_size``) are denoised in
+        overlapping blended tiles. Images larger than ``vae_tile_size`` pixels are VAE-encoded and
+        -decoded in tiles (``autoencoder.set_tiling``; None: whole images).
         """
         hr_side = max(lr.shape[-2:]) * self.config.scale
         autoencoder.set_tiling(self.vae, vae_tile_size if vae_tile_size is not None and hr_side > vae_tile_size else None)
         mode = guidance_mode or self.config.guidance_mode
         scale = self.config.guidance_scale if guidance_scale is None else guidance_scale
         check_guidance_mode(mode)
-        if tokens.batch_size != lr.shape[0]:
-            raise ValueError(f"tokens have {tokens.batch_size} rows but the LR batch has {lr.shape[0]}")
         height, width = lr.shape[-2:]
         multiple = self._pad_multiple()
         pad_h, pad_w = -height % multiple, -width % multiple
         lr = F.pad(lr.to(self.device, self.dtype), (0, pad_w, 0, pad_h), mode="replicate")
         factor = self.config.scale / autoencoder.scale_factor(self.vae)
         latent_hw = (round(lr.shape[-2] * factor), round(lr.shape[-1] * factor))
-        tokens = tokens.to(device=self.device)
-        if mode != "none":
-            negative = None if negative_prompt is None else self.encode_prompt([negative_prompt] * lr.shape[0])
-            tokens = concat_tokens(tokens, negative_tokens(mode, tokens, negative))
-        latents = self._denoise(lr, latent_hw, tokens, mode, scale, steps, temperatures, generator, tile_size)
+        tile = tile_size or self.unet.config.sample_size
+        unet_factor = 2 ** (len(self.unet.config.block_out_channels) - 1)
+        if tile % unet_factor:
+            raise ValueError(f"tile_size must be a multiple of {unet_factor} latent pixels, got {tile}")
+        overlap = min(self.config.tile_overlap, tile // 2)
+        boxes = tile_boxes(*latent_hw, tile, overlap)
+        per_tile = self._tile_tokens(tokens, boxes, mode, negative_prompt, lr.shape[0])
+        latents = self._denoise(lr, latent_hw, per_tile, mode, scale, steps, temperatures, generator, tile, overlap)
         image = autoencoder.decode(self.vae, latents)
         return image[..., : height * self.config.scale, : width * self.config.scale].float()
+
+    def _tile_tokens(
+        self, tokens: ModalityTokens | TileTokens, boxes: Sequence[TileBox], mode: GuidanceMode,
+        negative_prompt: str | None, batch_size: int,
+    ) -> dict[TileBox, ModalityTokens]:
+        """Each latent tile's tokens (one shared object when ``tokens`` is not per tile), with the
+        guidance branch's negative tokens appended."""
+        negative = None
+        if mode != "none" and negative_prompt is not None:
+            negative = self.encode_prompt([negative_prompt] * batch_size)
+        factor = autoencoder.scale_factor(self.vae)
+        shared = isinstance(tokens, ModalityTokens)
+        found: dict[TileBox, ModalityTokens] = {}
+        for box in boxes:
+            if shared and found:
+                found[box] = next(iter(found.values()))
+                continue
+            given = tokens if isinstance(tokens, ModalityTokens) else tokens(tuple(v * factor for v in box))
+            if given.batch_size != batch_size:
+                raise ValueError(f"tokens have {given.batch_size} rows but the LR batch has {batch_size}")
+            given = given.to(device=self.device)
+            found[box] = given if mode == "none" else concat_tokens(given, negative_tokens(mode, given, negative))
+        return found
+
+    def _contexts(
+        self, tokens: Mapping[TileBox, ModalityTokens], timestep: torch.Tensor, temperatures: Temperatures | None
+    ) -> dict[TileBox, torch.Tensor]:
+        """The MMLC context of every tile, computed once per distinct tokens object."""
+        by_tokens: dict[int, torch.Tensor] = {}
+        for box_tokens in tokens.values():
+            if id(box_tokens) not in by_tokens:
+                by_tokens[id(box_tokens)] = self._context(box_tokens, timestep, temperatures)
+        return {box: by_tokens[id(box_tokens)] for box, box_tokens in tokens.items()}
 
     def _denoise(
         self,
         lr: torch.Tensor,
         latent_hw: tuple[int, int],
-        tokens: ModalityTokens,
+        tokens: Mapping[TileBox, ModalityTokens],
         mode: GuidanceMode,
         scale: float,
         steps: int | None,
         temperatures: Temperatures | None,
         generator: torch.Generator | None,
-        tile_size: int | None,
+        tile: int,
+        overlap: int,
     ) -> torch.Tensor:
         scheduler = DDIMScheduler.from_config(self.scheduler.config)
         scheduler.set_timesteps(steps or self.config.num_inference_steps, device=self.device)
@@ -254,18 +293,13 @@ class MMSRPipeline:
         branches = 1 if mode == "none" else 2
         condition = lr_condition(lr, latent_hw, self.config.lr_conditioning, self.vae).repeat(branches, 1, 1, 1)
         fixed = self.mmlc.config.temperature_mode == "fixed"
-        context = self._context(tokens, scheduler.timesteps[0], temperatures) if fixed else None
-        tile = tile_size or self.unet.config.sample_size
-        unet_factor = 2 ** (len(self.unet.config.block_out_channels) - 1)
-        if tile % unet_factor:
-            raise ValueError(f"tile_size must be a multiple of {unet_factor} latent pixels, got {tile}")
-        overlap = min(self.config.tile_overlap, tile // 2)
+        contexts = self._contexts(tokens, scheduler.timesteps[0], temperatures) if fixed else None
         for timestep in scheduler.timesteps:
-            step_context = context if fixed else self._context(tokens, timestep, temperatures)
+            step_contexts = contexts if contexts is not None else self._contexts(tokens, timestep, temperatures)
             model_input = scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1), timestep)
             model_input = torch.cat([model_input, condition.to(model_input.dtype)], dim=1)
             eps = tiled_apply(
-                lambda x: self.unet(x, timestep, encoder_hidden_states=step_context, return_dict=False)[0],
+                lambda x, box: self.unet(x, timestep, encoder_hidden_states=step_contexts[box], return_dict=False)[0],
                 model_input, tile, overlap,
             )
             eps_cond, eps_uncond = (eps, None) if branches == 1 else eps.chunk(2)

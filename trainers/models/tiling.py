@@ -34,24 +34,40 @@ def ramp_weights(height: int, width: int, overlap: int) -> torch.Tensor:
     return ramp(height)[:, None] * ramp(width)[None, :]
 
 
+TileBox = tuple[int, int, int, int]
+"""(top, left, height, width) of one tile."""
+
+
+def tile_boxes(height: int, width: int, tile: int, overlap: int) -> list[TileBox]:
+    """The tiles :func:`tiled_apply` cuts a (height, width) input into, row by row; one box of the
+    whole input when it fits in a tile."""
+    tile_h, tile_w = min(tile, height), min(tile, width)
+    return [
+        (top, left, tile_h, tile_w)
+        for top in tile_starts(height, tile, overlap)
+        for left in tile_starts(width, tile, overlap)
+    ]
+
+
 def tiled_apply(
-    fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, tile: int, overlap: int
+    fn: Callable[[torch.Tensor, TileBox], torch.Tensor], inputs: torch.Tensor, tile: int, overlap: int
 ) -> torch.Tensor:
-    """Apply ``fn`` ((B, C, h, w) -> (B, C', h, w)) tile by tile to (B, C, H, W) and blend: (B, C', H, W)."""
+    """Apply ``fn`` ((B, C, h, w) window and its box -> (B, C', h, w)) tile by tile to (B, C, H, W)
+    and blend: (B, C', H, W). ``fn`` gets the box so it can condition each tile on its own region."""
     height, width = inputs.shape[-2:]
-    if height <= tile and width <= tile:
-        return fn(inputs)
+    boxes = tile_boxes(height, width, tile, overlap)
+    if len(boxes) == 1:
+        return fn(inputs, boxes[0])
     output: torch.Tensor | None = None
     total = torch.zeros((height, width), dtype=torch.float32, device=inputs.device)
-    tile_h, tile_w = min(tile, height), min(tile, width)
-    weights = ramp_weights(tile_h, tile_w, overlap).to(inputs.device)
-    for top in tile_starts(height, tile, overlap):
-        for left in tile_starts(width, tile, overlap):
-            window = (..., slice(top, top + tile_h), slice(left, left + tile_w))
-            result = fn(inputs[window]).float()
-            if output is None:
-                output = torch.zeros((*result.shape[:2], height, width), dtype=torch.float32, device=inputs.device)
-            output[window] += result * weights
-            total[window[1:]] += weights
+    weights = ramp_weights(boxes[0][2], boxes[0][3], overlap).to(inputs.device)
+    for box in boxes:
+        top, left, tile_h, tile_w = box
+        window = (..., slice(top, top + tile_h), slice(left, left + tile_w))
+        result = fn(inputs[window], box).float()
+        if output is None:
+            output = torch.zeros((*result.shape[:2], height, width), dtype=torch.float32, device=inputs.device)
+        output[window] += result * weights
+        total[window[1:]] += weights
     assert output is not None
     return (output / total).to(inputs.dtype)
