@@ -11,8 +11,10 @@ A malformed manifest line becomes a rejected input (stage ``list``), never a sil
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Literal
 
 import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
 
 from pipelines import sources
 from pipelines.prepared_sample import RejectedInput
@@ -20,24 +22,26 @@ from pipelines.sources import InputSpec
 
 SUBDIRECTORIES = "subdirectories"
 REJECTED = "rejected"
+Subdirectory = TaggedOutput[Literal["subdirectories"], str]
+RejectedLine = TaggedOutput[Literal["rejected"], RejectedInput]
 
 
 class ListTopLevelFn(beam.DoFn):
     """InputSpec -> its top-level input URIs, the subdirectories to walk (tagged) and malformed
     manifest lines (tagged rejections)."""
 
-    def process(self, spec: InputSpec) -> Iterator[str | beam.pvalue.TaggedOutput]:
+    def process(self, spec: InputSpec) -> Iterator[str | Subdirectory | RejectedLine]:
         for listed in sources.list_top_level(spec):
             if listed.uri is not None:
                 yield listed.uri
             elif listed.subdirectory is not None:
-                yield beam.pvalue.TaggedOutput(SUBDIRECTORIES, listed.subdirectory)
+                yield TaggedOutput(SUBDIRECTORIES, listed.subdirectory)
         for entry in sources.manifest_entries(spec):
             if entry.uri is not None:
                 yield entry.uri
             else:
                 rejected = RejectedInput(entry.line, "list", "ManifestLineError", entry.error or "malformed line")
-                yield beam.pvalue.TaggedOutput(REJECTED, rejected)
+                yield TaggedOutput(REJECTED, rejected)
 
 
 class ListInputs(beam.PTransform):

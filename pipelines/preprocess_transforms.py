@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Literal
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import RunInference
+from apache_beam.pvalue import TaggedOutput
 
 from featurestore.modality import Modality
 from pipelines.feature_rows import error_row, sample_row
@@ -23,6 +25,10 @@ from pipelines.worker_threads import limit_threads
 
 REJECTED = "rejected"
 COUNTS = "counts"
+Rejection = TaggedOutput[Literal["rejected"], RejectedInput]
+"""A rejected input on the ``REJECTED`` output (typed, so Beam checks the main output alone)."""
+Counted = TaggedOutput[Literal["counts"], RunCounts]
+"""Run counts on the ``COUNTS`` output."""
 
 
 def rejected_from(uri: str, stage: str, error: BaseException) -> RejectedInput:
@@ -50,17 +56,17 @@ class HashSourceFn(beam.DoFn):
     def __init__(self) -> None:
         self._rejected = beam.metrics.Metrics.counter("mmsr", "rejected")
 
-    def process(self, element: tuple[str, str | None]) -> Iterator[tuple[str, FoundSource] | beam.pvalue.TaggedOutput]:
+    def process(self, element: tuple[str, str | None]) -> Iterator[tuple[str, FoundSource] | Rejection]:
         uri, caption = element
         try:
             digest = hash_image_source(uri)
         except INPUT_READ_ERRORS as error:
             self._rejected.inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected_from(uri, "read", error))
+            yield TaggedOutput(REJECTED, rejected_from(uri, "read", error))
             return
         except ImageDecodeError as error:
             self._rejected.inc()
-            yield beam.pvalue.TaggedOutput(REJECTED, rejected_from(uri, "decode", error))
+            yield TaggedOutput(REJECTED, rejected_from(uri, "decode", error))
             return
         yield digest, FoundSource(uri, caption)
 
@@ -74,23 +80,23 @@ class PlanSourcesFn(beam.DoFn):
         self._content_hash = content_hash
         self._extractors = extractors
 
-    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[WorkItem | beam.pvalue.TaggedOutput]:
+    def process(self, element: tuple[str, dict[str, list]]) -> Iterator[WorkItem | Counted]:
         sha, joined = element
         work = plan_source(sha, joined["sources"], joined["committed"], self._crops, self._content_hash, self._extractors)
         if work is None:
             return
         if not work.crops:
-            yield beam.pvalue.TaggedOutput(COUNTS, RunCounts(accepted=len(work.uris), already_present=work.already_present))
+            yield TaggedOutput(COUNTS, RunCounts(accepted=len(work.uris), already_present=work.already_present))
             return
-        yield beam.pvalue.TaggedOutput(COUNTS, RunCounts(already_present=work.already_present))
+        yield TaggedOutput(COUNTS, RunCounts(already_present=work.already_present))
         yield work
 
 
-def _reject_work(work: WorkItem, stage: str, error: BaseException) -> Iterator[beam.pvalue.TaggedOutput]:
+def _reject_work(work: WorkItem, stage: str, error: BaseException) -> Iterator[Rejection]:
     """One tagged rejection per input of ``work`` (a source and its byte-identical aliases)."""
     beam.metrics.Metrics.counter("mmsr", "rejected").inc(len(work.uris))
     for uri in work.uris:
-        yield beam.pvalue.TaggedOutput(REJECTED, rejected_from(uri, stage, error))
+        yield TaggedOutput(REJECTED, rejected_from(uri, stage, error))
 
 
 class DecodeSourceFn(beam.DoFn):
@@ -105,7 +111,7 @@ class DecodeSourceFn(beam.DoFn):
     def setup(self) -> None:
         limit_threads(self._threads)
 
-    def process(self, work: WorkItem) -> Iterator[tuple[WorkItem, np.ndarray] | beam.pvalue.TaggedOutput]:
+    def process(self, work: WorkItem) -> Iterator[tuple[WorkItem, np.ndarray] | Rejection]:
         try:
             data = read_image_source(work.uri)
             if content_sha256(data) != work.source_sha256:
@@ -137,7 +143,7 @@ class CropAndDegradeFn(beam.DoFn):
     def setup(self) -> None:
         limit_threads(self._config.runner.worker_threads)
 
-    def process(self, element: tuple[WorkItem, np.ndarray]) -> Iterator[PreparedSample | beam.pvalue.TaggedOutput]:
+    def process(self, element: tuple[WorkItem, np.ndarray]) -> Iterator[PreparedSample | Counted | Rejection]:
         work, image = element
         try:
             samples = crop_samples(work, image, self._config, self._content_hash)
@@ -145,7 +151,7 @@ class CropAndDegradeFn(beam.DoFn):
             yield from _reject_work(work, "prepare", error)
             return
         self._prepared.inc(len(samples))
-        yield beam.pvalue.TaggedOutput(COUNTS, RunCounts(accepted=len(work.uris)))
+        yield TaggedOutput(COUNTS, RunCounts(accepted=len(work.uris)))
         yield from samples
 
 
