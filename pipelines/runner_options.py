@@ -93,6 +93,10 @@ def beam_flags(config: RunnerConfig) -> list[str]:
     return flags + packaging_flags(config) + list(config.options)
 
 
+RunningMode = Literal["in_memory", "multi_threading", "multi_processing"]
+"""How the local runner runs its workers: in the driver's process, as threads, or as processes."""
+
+
 @dataclass(frozen=True)
 class RunnerConfig:
     """Which Beam runner executes the job; extra pipeline options pass through verbatim.
@@ -105,7 +109,7 @@ class RunnerConfig:
 
     runner: Literal["DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner"] = "DirectRunner"
     direct_num_workers: int = 1
-    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
+    direct_running_mode: RunningMode = "in_memory"
     worker_threads: int | None = None
     """torch / OpenCV intra-op threads in each worker process; None keeps the libraries' default
     (all cores). With ``direct_num_workers`` processes on N cores, N // workers avoids oversubscription."""
