@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from featurestore.modality import CAPTION_TOKENS, SPATIAL_MODALITIES, VQ_TOKENS, Modality
-from orchestration.super_resolution import GuidanceMode, SamplingOptions, super_resolve
+from orchestration.serving.super_resolution import GuidanceMode, SamplingOptions, super_resolve
 from pipelines.modalities.depth import build_tiny_depth_model
 from trainers.mixed_precision import PrecisionMode, autocast_context, backward, make_grad_scaler, optimizer_step
 from trainers.models.conditioning import ModalityTokens

@@ -4,11 +4,11 @@
     python -m benchmarks.inference_throughput --preset quickstart --steps 20    # what fits a CPU
     python -m benchmarks.inference_throughput --smoke                           # tiny everything, seconds
 
-The serving path (``orchestration.super_resolution``) upscales a 128 px LR x4 to 512 px. The
+The serving path (``orchestration.serving.super_resolution``) upscales a 128 px LR x4 to 512 px. The
 baseline is the edges-only path (no extractor packaged: Canny on the upsampled LR); "ours" adds
 what a registered model with extractors runs on every request: Depth Anything V2 Small, Mask2Former
 (Swin-Tiny, ADE20K's 150 classes) and a BLIP-base captioner for a request without a caption
-(``orchestration.lr_modalities``). Real-size architectures with random weights (same FLOPs as the
+(``orchestration.serving.lr_modalities``). Real-size architectures with random weights (same FLOPs as the
 trained ones; nothing is downloaded), saved and loaded back through ``from_pretrained`` like the
 packaged ones. Prints one Markdown table: images/s per guidance mode, ours vs baseline, ratio.
 """
@@ -38,8 +38,8 @@ from transformers import (
 )
 
 from benchmarks.runinference_batching import save_random_small_v2
-from orchestration.lr_modalities import LrModalities
-from orchestration.super_resolution import EDGES_ONLY, GuidanceMode, SamplingOptions, super_resolve
+from orchestration.serving.lr_modalities import LrModalities
+from orchestration.serving.super_resolution import EDGES_ONLY, GuidanceMode, SamplingOptions, super_resolve
 from pipelines.modalities.captioner import Captioner, build_tiny_captioner
 from pipelines.modalities.depth import DepthEstimator, build_tiny_depth_model
 from pipelines.modalities.segmentation import SegmentationEstimator, build_tiny_segmentation_model

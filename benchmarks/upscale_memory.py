@@ -26,7 +26,7 @@ import numpy as np
 import psutil
 import torch
 
-from orchestration.super_resolution import SamplingOptions, super_resolve
+from orchestration.serving.super_resolution import SamplingOptions, super_resolve
 from trainers.models.presets import ModelPreset
 from trainers.models.sr_pipeline import MMSRPipeline, build_pipeline_components
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from featurestore.config import FeatureStoreConfig
-from orchestration.promotion_config import PromotionConfig
-from orchestration.quality_metrics_config import QualityMetricsConfig
-from orchestration.serve_config import ServeConfig
+from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
+from orchestration.registry.promotion_config import PromotionConfig
+from orchestration.serving.serve_config import ServeConfig
 from pipelines.preprocess_config import PreprocessConfig
 from trainers.tracking_config import TrackingConfig
 from trainers.train_config import TrainConfig

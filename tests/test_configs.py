@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestration.cli.quickstart_preset import quickstart_preset
 from orchestration.config_loading import load_config
 from orchestration.mmsr_config import MmsrConfig
-from orchestration.quickstart_preset import quickstart_preset
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 

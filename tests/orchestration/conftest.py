@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from featurestore.config import FeatureStoreConfig
-from orchestration.registry import RegisteredVersion, register_pipeline
-from orchestration.serve_config import ServeConfig
+from orchestration.registry.model_registry import RegisteredVersion, register_pipeline
+from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
 from pipelines.sample_dataset import SAMPLE_PHOTOS

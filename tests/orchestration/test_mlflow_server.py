@@ -25,10 +25,10 @@ from mlflow.tracking import MlflowClient
 
 from featurestore.config import FeatureStoreConfig
 from orchestration.mmsr_config import MmsrConfig
-from orchestration.promotion import AGAINST_TAG, DECISION_TAG, EVIDENCE_TAG, current_champion, promote_version
-from orchestration.promotion_config import MetricGate, PromotionConfig
-from orchestration.registry import register_pipeline
-from orchestration.serve_config import ServeConfig
+from orchestration.registry.model_registry import register_pipeline
+from orchestration.registry.promotion import AGAINST_TAG, DECISION_TAG, EVIDENCE_TAG, current_champion, promote_version
+from orchestration.registry.promotion_config import MetricGate, PromotionConfig
+from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png
 from tests.orchestration.conftest import make_eval_store
 from tests.orchestration.test_promotion import assert_concurrent_promotions_are_gated

@@ -42,7 +42,7 @@ _RUN = textwrap.dedent(
         return commit_run(*args, **kwargs)
 
     preprocess_job.commit_run = commit_once_both_planned
-    from orchestration.cli import main
+    from orchestration.cli.main import main
     sys.exit(main(argv))
     """
 )

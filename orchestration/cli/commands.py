@@ -1,0 +1,125 @@
+"""One function per ``mmsr`` subcommand: typed config in, entry function called, summary printed."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from tqdm import tqdm
+
+from featurestore.snapshot_error import SnapshotNotFoundError
+from orchestration.mmsr_config import MmsrConfig
+from orchestration.registry.registry_error import RegistryError
+from orchestration.serving.image_payload import PayloadError
+from pipelines.preprocess_errors import PreprocessError
+from pipelines.sources import SourceError
+
+LOG = logging.getLogger(__name__)
+
+USER_ERRORS: tuple[type[Exception], ...] = (SourceError, PayloadError, RegistryError, SnapshotNotFoundError)
+"""Errors caused by the user's input: the CLI reports them in one line with exit status 2."""
+
+RUN_FAILURES: tuple[type[Exception], ...] = (PreprocessError,)
+"""Runs that ended cleanly as failures (nothing committed): one line, exit status 1."""
+
+
+def quickstart(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from orchestration.cli.quickstart import run_quickstart
+
+    report = run_quickstart(config, args.workdir)
+    print(report.summary())
+    if not report.floor_cleared:
+        print(f"mmsr: failed: the quickstart model did not clear the floor against bicubic ({report.quality_line()})",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def preprocess(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from pipelines.preprocess_job import run_preprocess
+
+    result = run_preprocess(config.preprocess, config.featurestore)
+    print(result.summary())
+    return 0
+
+
+def train(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from orchestration.ray_runtime import local_ray
+    from orchestration.registry.model_registry import register_pipeline
+    from trainers.train_job import run_training
+
+    with local_ray(config.train.num_workers, config.train.ray_address):
+        result = run_training(config.train, config.featurestore, config.tracking, args.run_name)
+    print(f"trained to step {result.final_step} on snapshot {result.snapshot_id}; MLflow run {result.mlflow_run_id}")
+    if args.register:
+        version = register_pipeline(
+            config.tracking, config.serve, result.mlflow_run_id, result.model_dir,
+            {"featurestore.snapshot_id": str(result.snapshot_id)}, alias=config.promotion.challenger_alias,
+            extractors=config.preprocess.modalities,
+        )
+        print(f"registered {version.model_uri} as {version.name}@{config.promotion.challenger_alias}")
+    return 0
+
+
+def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from orchestration.evaluation.evaluate import evaluate_model
+    from orchestration.evaluation.evaluation_tags import eval_protocol, record_result
+    from trainers.mlflow_runs import tracking_client
+
+    if args.sweep:
+        return _evaluate_sweep(config, args)
+    result = evaluate_model(
+        args.model, config.featurestore, config.tracking, config.serve, args.eval_snapshot, args.limit,
+        quality=config.evaluate,
+    )
+    protocol = eval_protocol(config.serve, args.limit)
+    version = record_result(tracking_client(config.tracking), config.tracking, args.model, result, protocol)
+    scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
+    print(f"evaluated {args.model} on snapshot {result.snapshot_id} ({result.images} images): {scores}; MLflow run {result.mlflow_run_id}")
+    if version is not None:
+        print(f"recorded on {config.tracking.registered_model} version {version} (reused by `mmsr promote`)")
+    return 0
+
+
+def _evaluate_sweep(config: MmsrConfig, args: argparse.Namespace) -> int:
+    """One evaluation (one MLflow run) per setting of ``--sweep``; a line per setting."""
+    from orchestration.config_loading import ConfigError
+    from orchestration.evaluation.evaluate import evaluate_model
+    from orchestration.evaluation.evaluation_sweep import setting_label, sweep_settings
+
+    try:
+        settings = sweep_settings(args.sweep, config.serve.sampling())
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    print(f"sweeping {len(settings)} settings of {args.model}")
+    for setting, sampling in tqdm(settings, desc="evaluate --sweep", unit="setting"):
+        label = setting_label(setting)
+        result = evaluate_model(
+            args.model, config.featurestore, config.tracking, config.serve, args.eval_snapshot, args.limit,
+            quality=config.evaluate, sampling=sampling, sweep_setting=label,
+        )
+        scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
+        print(f"  {label}: {scores}; MLflow run {result.mlflow_run_id}")
+    return 0
+
+
+def promote(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from orchestration.registry.promotion import promote_version, rollback
+
+    name, alias = config.tracking.registered_model, config.tracking.champion_alias
+    if args.rollback:
+        print(f"{name}@{alias} rolled back to version {rollback(config)}")
+        return 0
+    decision = promote_version(config, args.version, args.eval_snapshot)
+    print(decision.summary())
+    champion = args.version if decision.promote else decision.champion_version
+    print(f"{name}@{alias} -> version {champion}")
+    return 0
+
+
+def serve(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from orchestration.serving.server import serve_model
+
+    model_uri = args.model or f"models:/{config.tracking.registered_model}@{config.tracking.champion_alias}"
+    return serve_model(model_uri, config.tracking, config.serve)

@@ -1,0 +1,147 @@
+"""The ``mmsr`` command: parse argv, load the typed config, call one entry function.
+
+Bad input (unknown flag, missing file, unknown config key, wrong type) prints one line,
+``mmsr: error: ...``, and exits with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from orchestration.config_loading import ConfigError, load_config
+
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML config file (sections: preprocess, featurestore, train, vq_train, tracking, serve, promotion, evaluate)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one config value, e.g. --set train.steps=20 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mmsr", description="Multimodal diffusion super-resolution: data, training, registry, serving.")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    quick = commands.add_parser("quickstart", help="run the whole flow on the embedded sample photos and tiny models")
+    quick.add_argument("--workdir", default="mmsr-runs", help="where every output goes (default: %(default)s)")
+    quick.add_argument("--steps", type=int, default=None, help="training steps (default: the quickstart preset's)")
+    _add_config_flags(quick)
+
+    pre = commands.add_parser("preprocess", help="HR images -> degraded LR + modalities + tokens -> feature-store commit")
+    pre.add_argument("--input", help="HR images: path, glob, fsspec URL or manifest (overrides preprocess.input)")
+    _add_config_flags(pre)
+
+    train = commands.add_parser("train", help="fit MMLC + UNet on a feature-store snapshot with Ray Train")
+    train.add_argument("--snapshot", help="snapshot id or tag (overrides train.snapshot)")
+    train.add_argument("--run-name", help="MLflow / Ray run name; reusing one resumes it")
+    train.add_argument("--register", action="store_true", help="register the trained model as a new version")
+    _add_config_flags(train)
+
+    _add_registry_parsers(commands)
+
+    from orchestration.cli.features_command import add_features_parser
+
+    add_features_parser(commands, _add_config_flags)
+
+    from orchestration.cli.vq_command import add_train_vq_parser
+
+    add_train_vq_parser(commands, _add_config_flags)
+
+    serve = commands.add_parser("serve", help="serve a registered model over HTTP (mlflow models serve)")
+    serve.add_argument("--model", help="model URI (default: models:/<registered_model>@<champion_alias>)")
+    serve.add_argument("--port", type=int, help="port (overrides serve.port)")
+    _add_config_flags(serve)
+    return parser
+
+
+def _add_registry_parsers(commands: argparse._SubParsersAction) -> None:
+    """``mmsr evaluate`` and ``mmsr promote``."""
+    evaluate = commands.add_parser("evaluate", help="PSNR/SSIM of a registered model on a snapshot's eval split")
+    evaluate.add_argument("--model", required=True, help="model URI, e.g. models:/mmsr-sr@champion or models:/mmsr-sr/3")
+    evaluate.add_argument("--snapshot", dest="eval_snapshot", help="snapshot id or tag (default: current)")
+    evaluate.add_argument("--limit", type=int, default=None, help="evaluate at most this many eval rows")
+    evaluate.add_argument(
+        "--sweep", action="append", default=[], metavar="KEY=V1,V2",
+        help="evaluate once per value (repeatable: every combination), e.g. temperature.depth=0.5,1,2 "
+        "or guidance_mode=cfg,m_empty-cfg,m-cfg; one MLflow run per setting",
+    )
+    _add_config_flags(evaluate)
+
+    promote = commands.add_parser(
+        "promote", help="move the champion alias to a version that beats it on the promotion gates, or roll back"
+    )
+    which = promote.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", type=int, help="candidate version: evaluated, gated against the champion, promoted if it passes")
+    which.add_argument("--rollback", action="store_true", help="point champion back at the version it replaced")
+    promote.add_argument(
+        "--snapshot", dest="eval_snapshot",
+        help="snapshot id or tag both models are scored on (default: promotion.eval_snapshot, else current)",
+    )
+    _add_config_flags(promote)
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """--set values plus the dedicated flags, which are shorthands for config keys."""
+    extra = list(args.overrides)
+    shorthands = {"input": "preprocess.input", "snapshot": "train.snapshot", "port": "serve.port"}
+    for flag, key in shorthands.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            extra.append(f"{key}={value}")
+    return extra
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from orchestration.cli import commands
+    from orchestration.cli.features_command import run_features
+    from orchestration.cli.quickstart_preset import quickstart_preset
+    from orchestration.cli.vq_command import train_vq
+    from orchestration.mmsr_config import MmsrConfig
+
+    handlers: dict[str, Callable[..., int]] = {
+        "quickstart": commands.quickstart, "preprocess": commands.preprocess, "train": commands.train,
+        "evaluate": commands.evaluate, "promote": commands.promote, "serve": commands.serve,
+        "features": run_features, "train-vq": train_vq,
+    }
+    defaults = quickstart_preset(args.workdir, args.steps) if args.command == "quickstart" else None
+    config = load_config(MmsrConfig, args.config, _overrides(args), defaults)
+    return handlers[args.command](config, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from orchestration.cli.commands import RUN_FAILURES, USER_ERRORS
+
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.log_level != "DEBUG":  # Beam logs every type-hint conversion and cache at INFO
+            logging.getLogger("apache_beam").setLevel(logging.WARNING)
+        return _dispatch(args)
+    except (UsageError, ConfigError, *USER_ERRORS) as error:
+        message = " ".join(str(error).split())
+        print(f"mmsr: error: {message}", file=sys.stderr)
+        return USAGE_ERROR
+    except RUN_FAILURES as error:
+        print(f"mmsr: failed: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mmsr: interrupted; nothing partial was committed", file=sys.stderr)
+        return 130
+

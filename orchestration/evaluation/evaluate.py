@@ -1,0 +1,183 @@
+"""``mmsr evaluate``: score a registered model on a snapshot's eval split and log it to MLflow.
+
+Logged to one MLflow run: the mean of every metric (``eval_<metric>``, plus the bicubic
+baseline's PSNR/SSIM), the snapshot as the run's input dataset, per-image scores as a table
+(``per_image_scores.json``), an HR | bicubic LR | SR grid (``eval_grid.png``), and one
+``eval.unavailable.<metric>`` tag per requested metric that could not be computed.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from featurestore.config import FeatureStoreConfig
+from featurestore.mlflow_dataset import snapshot_dataset
+from featurestore.readers import read_arrow, resolve_snapshot
+from orchestration.evaluation.image_grid import GridRow, bicubic_upsample, comparison_grid
+from orchestration.evaluation.quality_metrics import MetricSet, Psnr, QualityMetricsConfig, Ssim, load_metrics
+from orchestration.registry.checked_model import load_checked_model
+from orchestration.serving.serve_config import ServeConfig
+from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
+from trainers.models.sampling_options import SamplingOptions
+from trainers.tracking_config import TrackingConfig
+
+LOG = logging.getLogger(__name__)
+GRID_FILE = "eval_grid.png"
+TABLE_FILE = "per_image_scores.json"
+
+
+@dataclass(frozen=True)
+class ImageScores:
+    psnr: float
+    ssim: float
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    mlflow_run_id: str
+    snapshot_id: int
+    images: int
+    metrics: dict[str, float]
+    """``eval_<metric>`` means over the eval images (higher is better unless in ``lower_better``)."""
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """Requested learned metric -> why it was not computed."""
+    lower_better: tuple[str, ...] = ()
+    """Keys of ``metrics`` where lower is better (LPIPS, DISTS, NIQE, seconds)."""
+
+
+@dataclass(frozen=True)
+class EvalSample:
+    sample_id: str
+    lr: np.ndarray
+    """(h, w, 3) uint8 RGB."""
+    hr: np.ndarray
+    """(H, W, 3) uint8 RGB."""
+    sr: np.ndarray
+    """(H, W, 3) uint8 RGB."""
+    seconds: float
+
+
+def score_image(sr: np.ndarray, hr: np.ndarray) -> ImageScores:
+    """PSNR (dB, capped at 100) and SSIM of (H, W, 3) uint8 RGB ``sr`` against ``hr`` of the same shape."""
+    return ImageScores(psnr=Psnr()(sr, hr), ssim=Ssim()(sr, hr))
+
+
+def _decode_rgb(blob: bytes) -> np.ndarray:
+    return cv2.cvtColor(cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _eval_rows(store: FeatureStoreConfig, snapshot_id: int, limit: int | None) -> list[dict]:
+    columns = ["sample_id", "split", "lr_png", "hr_png", "caption"]
+    rows = [row for row in read_arrow(store, snapshot_id, columns=columns).to_pylist() if row["split"] == "eval"][:limit]
+    if not rows:
+        raise ValueError(f"snapshot {snapshot_id} has no eval rows (preprocess.eval_fraction is 0?)")
+    return rows
+
+
+def super_resolve_rows(model: mlflow.pyfunc.PyFuncModel, rows: list[dict], sampling: SamplingOptions) -> list[EvalSample]:
+    """One predict call per row (bounded memory, per-image time), sampled with ``sampling``."""
+    params = sampling.as_params()
+    samples = []
+    for row in rows:
+        request = pd.DataFrame({"image": [base64.b64encode(row["lr_png"]).decode()], "caption": [row["caption"] or ""]})
+        start = time.perf_counter()
+        output = model.predict(request, params=params)
+        seconds = time.perf_counter() - start
+        sr = _decode_rgb(base64.b64decode(output["image"][0]))
+        samples.append(EvalSample(row["sample_id"], _decode_rgb(row["lr_png"]), _decode_rgb(row["hr_png"]), sr, seconds))
+    return samples
+
+
+def score_samples(samples: list[EvalSample], metric_set: MetricSet) -> pd.DataFrame:
+    """One row per sample: sample_id, every metric of the set, bicubic PSNR/SSIM, seconds."""
+    records = []
+    for sample in samples:
+        record: dict[str, object] = {"sample_id": sample.sample_id}
+        record.update({metric.name: metric(sample.sr, sample.hr) for metric in metric_set.metrics})
+        bicubic = bicubic_upsample(sample.lr, *sample.hr.shape[:2])
+        record.update(bicubic_psnr=Psnr()(bicubic, sample.hr), bicubic_ssim=Ssim()(bicubic, sample.hr))
+        record["seconds"] = sample.seconds
+        records.append(record)
+    return pd.DataFrame(records)
+
+
+def evaluate_model(
+    model_uri: str,
+    store: FeatureStoreConfig,
+    tracking: TrackingConfig,
+    serve: ServeConfig,
+    snapshot: str | None = None,
+    limit: int | None = None,
+    quality: QualityMetricsConfig | None = None,
+    grid_rows: int = 8,
+    sampling: SamplingOptions | None = None,
+    sweep_setting: str | None = None,
+) -> EvaluationResult:
+    """Run the registered pyfunc on every eval row's LR and score it against the HR crop.
+
+    ``quality``: learned metrics to add to PSNR/SSIM (default: all, each reported unavailable
+    when pyiqa or its weights are missing). ``grid_rows``: samples shown in the logged grid.
+    ``sampling``: how to sample (default: ``serve.sampling()``); ``sweep_setting``: the sweep
+    setting it comes from, tagged on the run (``eval.sweep_setting``).
+    """
+    sampling = sampling or serve.sampling()
+    snapshot_id = resolve_snapshot(store, snapshot)
+    rows = _eval_rows(store, snapshot_id, limit)
+    metric_set = load_metrics(quality or QualityMetricsConfig())
+    for line in metric_set.unavailable_lines():
+        LOG.warning("%s", line)
+    with load_checked_model(model_uri, tracking, serve.placement()) as model:
+        samples = super_resolve_rows(model, rows, sampling)
+    table = score_samples(samples, metric_set)
+    metrics = {f"eval_{column}": float(table[column].mean()) for column in table.columns if column != "sample_id"}
+    lower = {m.name for m in metric_set.metrics if m.lower_better} | {"seconds"}
+    logged = _LoggedEvaluation(model_uri, snapshot_id, sampling, sweep_setting, metrics, metric_set, table)
+    run_id = _log_run(store, tracking, logged, samples[:grid_rows])
+    return EvaluationResult(
+        mlflow_run_id=run_id, snapshot_id=snapshot_id, images=len(rows), metrics=metrics,
+        unavailable=dict(metric_set.unavailable), lower_better=tuple(sorted(f"eval_{name}" for name in lower)),
+    )
+
+
+@dataclass(frozen=True)
+class _LoggedEvaluation:
+    model_uri: str
+    snapshot_id: int
+    sampling: SamplingOptions
+    sweep_setting: str | None
+    metrics: dict[str, float]
+    metric_set: MetricSet
+    table: pd.DataFrame
+
+
+def _log_run(
+    store: FeatureStoreConfig, tracking: TrackingConfig, logged: _LoggedEvaluation, grid_samples: list[EvalSample]
+) -> str:
+    client = tracking_client(tracking)
+    metric_set, snapshot_id = logged.metric_set, logged.snapshot_id
+    params = {
+        "model_uri": logged.model_uri, "featurestore.snapshot_id": str(snapshot_id),
+        **{name: str(value) for name, value in logged.sampling.as_params().items()},
+        "metrics": ",".join(metric.name for metric in metric_set.metrics),
+    }
+    run_id = create_run(client, experiment_id(client, tracking), "evaluate", params)
+    log_dataset_input(client, run_id, snapshot_dataset(store, snapshot_id), context="evaluation")
+    for key, value in logged.metrics.items():
+        client.log_metric(run_id, key, value)
+    if logged.sweep_setting is not None:
+        client.set_tag(run_id, "eval.sweep_setting", logged.sweep_setting)
+    for name, reason in metric_set.unavailable.items():
+        client.set_tag(run_id, f"eval.unavailable.{name}", reason[:5000])
+    client.log_table(run_id, logged.table, TABLE_FILE)
+    grid = comparison_grid([GridRow(hr=s.hr, lr=s.lr, sr=s.sr) for s in grid_samples])
+    client.log_image(run_id, grid, artifact_file=GRID_FILE)
+    client.set_terminated(run_id, "FINISHED")
+    return run_id

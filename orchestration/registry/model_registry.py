@@ -1,0 +1,104 @@
+"""Register trained pipelines as MLflow pyfunc models and move aliases between versions.
+
+Models are logged *from code* (``sr_model_code.py``), so loading a registered model never
+unpickles anything; the weights travel as safetensors inside the ``pipeline`` artifact.
+Registration runs the checks serving runs (``model_verification``): the pipeline directory file by
+file before it is logged, the logged ``MLmodel`` flavor before the version is created.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+
+from orchestration.registry.model_verification import MODEL_CODE, flavor_problem
+from orchestration.registry.registry_error import RegistryError
+from orchestration.serving.lr_modalities import package_extractors
+from orchestration.serving.serve_config import ServeConfig
+from orchestration.serving.server import serving_model_config
+from pipelines.modalities.extractor import ModalityExtractionConfig
+from trainers.mlflow_runs import fluent_tracking, tracking_client
+from trainers.models.safe_loading import UnsafeArtifactError, verify_artifact_tree
+from trainers.tracking_config import TrackingConfig
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    name: str
+    version: int
+    model_uri: str
+    """``models:/<name>/<version>``"""
+
+
+def serving_signature(serve: ServeConfig) -> ModelSignature:
+    """Request: one row per LR image (base64 PNG/JPEG, optional caption); options as params."""
+    inputs = Schema([ColSpec("string", "image"), ColSpec("string", "caption", required=False)])
+    outputs = Schema([ColSpec("string", "image"), ColSpec("string", "caption")])
+    params = ParamSchema(
+        [
+            ParamSpec("guidance_mode", "string", serve.guidance_mode),
+            ParamSpec("guidance_scale", "double", serve.guidance_scale),
+            ParamSpec("steps", "long", serve.steps),
+            ParamSpec("negative_prompt", "string", serve.negative_prompt or ""),
+            ParamSpec("seed", "long", 0),
+            ParamSpec("disable_modalities", "string", ""),
+            ParamSpec("temperature_caption", "double", 1.0),
+            ParamSpec("temperature_depth", "double", 1.0),
+            ParamSpec("temperature_segmentation", "double", 1.0),
+            ParamSpec("temperature_edges", "double", 1.0),
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def register_pipeline(
+    tracking: TrackingConfig, serve: ServeConfig, run_id: str, pipeline_dir: str, tags: dict[str, str],
+    alias: str | None = None, extractors: ModalityExtractionConfig | None = None,
+) -> RegisteredVersion:
+    """Log ``pipeline_dir`` as the run's pyfunc model and register it as a new version, tagged
+    with ``tags`` and, if given, pointed at by ``alias`` (``promotion.challenger_alias``).
+
+    ``extractors`` (``preprocess.modalities``): its depth and segmentation models are packaged
+    into ``pipeline_dir`` first, so serving extracts them from the LR (``orchestration.serving.lr_modalities``);
+    None registers an edges-only model. RegistryError, and nothing registered, when a file of
+    ``pipeline_dir`` or the logged flavor is not what serving accepts."""
+    if extractors is not None:
+        package_extractors(pipeline_dir, extractors)
+    try:
+        verify_artifact_tree(pipeline_dir)
+    except UnsafeArtifactError as error:
+        raise RegistryError(f"not registered: {error}") from None
+    with fluent_tracking(tracking), mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            artifacts={"pipeline": pipeline_dir},
+            signature=serving_signature(serve),
+            pip_requirements=["mmsr"],
+            model_config=serving_model_config(serve),
+        )
+        problem = flavor_problem(info.flavors)
+        if problem is not None:
+            raise RegistryError(f"not registered: the logged model's MLmodel: {problem}")
+        registered = mlflow.register_model(info.model_uri, tracking.registered_model)
+    version = int(registered.version)
+    client = tracking_client(tracking)
+    for key, value in tags.items():
+        client.set_model_version_tag(tracking.registered_model, str(version), key, value)
+    if alias is not None:
+        client.set_registered_model_alias(tracking.registered_model, alias, str(version))
+    return RegisteredVersion(tracking.registered_model, version, f"models:/{tracking.registered_model}/{version}")
+
+
+def set_alias(tracking: TrackingConfig, alias: str, version: int) -> None:
+    """Point ``alias`` at ``version``; RegistryError if that version does not exist."""
+    client = tracking_client(tracking)
+    try:
+        client.get_model_version(tracking.registered_model, str(version))
+    except MlflowException:
+        raise RegistryError(f"model {tracking.registered_model} has no version {version}") from None
+    client.set_registered_model_alias(tracking.registered_model, alias, str(version))
