@@ -31,7 +31,7 @@ from orchestration.registry.promotion_config import MetricGate, PromotionConfig
 from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png
 from tests.orchestration.conftest import make_eval_store
-from tests.orchestration.test_promotion import assert_concurrent_promotions_are_gated
+from tests.orchestration.registry.test_promotion import assert_concurrent_promotions_are_gated
 from tests.services.postgres_server import PostgresServer
 from tests.services.s3_server import S3Server
 from trainers.mlflow_runs import create_run, experiment_id, tracking_client

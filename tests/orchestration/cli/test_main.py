@@ -15,28 +15,48 @@ def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (["preprocess", "--input", "/definitely/not/here"], "/definitely/not/here"),
-        (["preprocess", "--set", "preprocess.crop_sise=64"], "unknown config key 'preprocess.crop_sise'"),
-        (["preprocess", "--set", "preprocess.crop_size=big"], "invalid value for 'preprocess.crop_size'"),
-        (["train", "--set", "train.steps=0"], "train.steps must be >= 1"),
-        (["promote"], "--version"),
-        (["promote", "--version", "1", "--rollback"], "not allowed with argument"),
-        (["promote", "--version", "1", "--set", "promotion.gates=[]"], "promotion.gates must name at least one metric"),
-        (["no-such-command"], "invalid choice"),
-        (["preprocess", "--config", "missing.yaml"], "config file not found: missing.yaml"),
-        (["evaluate", "--model", "models:/mmsr-sr/1", "--snapshot", "123"], "snapshot_id 123 is not a snapshot of"),
-    ],
-)
-def test_bad_input_is_one_line_exit_2_no_traceback(args: list[str], needle: str, tmp_path: Path) -> None:
-    result = _run_cli(*args, cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip() and "WARNING" not in line]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("mmsr: error:")
+BAD_INPUTS = [
+    (["preprocess", "--input", "/definitely/not/here"], "/definitely/not/here"),
+    (["preprocess", "--set", "preprocess.crop_sise=64"], "unknown config key 'preprocess.crop_sise'"),
+    (["preprocess", "--set", "preprocess.crop_size=big"], "invalid value for 'preprocess.crop_size'"),
+    (["train", "--set", "train.steps=0"], "train.steps must be >= 1"),
+    (["promote"], "--version"),
+    (["promote", "--version", "1", "--rollback"], "not allowed with argument"),
+    (["promote", "--version", "1", "--set", "promotion.gates=[]"], "promotion.gates must name at least one metric"),
+    (["no-such-command"], "invalid choice"),
+    (["preprocess", "--config", "missing.yaml"], "config file not found: missing.yaml"),
+    (["evaluate", "--model", "models:/mmsr-sr/1", "--snapshot", "123"], "snapshot_id 123 is not a snapshot of"),
+]
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip() and "WARNING" not in line]
+
+
+@pytest.mark.parametrize(("args", "needle"), BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2_no_traceback(
+    args: list[str], needle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    try:
+        status = main(args)
+    except SystemExit as exited:  # argparse's own errors
+        status = exited.code
+    stderr = capsys.readouterr().err
+    lines = _error_lines(stderr)
+    assert status == 2, stderr
+    assert len(lines) == 1 and lines[0].startswith("mmsr: error:"), stderr
     assert needle in lines[0]
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(("args", "needle"), [BAD_INPUTS[0], BAD_INPUTS[7]])
+def test_the_python_m_entry_point_exits_2_with_one_line(args: list[str], needle: str, tmp_path: Path) -> None:
+    """The same through a real process (``python -m orchestration.cli``): a run-time and an argparse error."""
+    result = _run_cli(*args, cwd=tmp_path)
+    lines = _error_lines(result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("mmsr: error:") and needle in lines[0], result.stderr
     assert "Traceback" not in result.stderr
 
 
