@@ -51,6 +51,7 @@ class ListInputs(beam.PTransform):
         super().__init__()
         self._spec = spec
 
+    @beam.typehints.no_annotations  # tuples of PCollections: not element types for Beam to check
     def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
         spec = self._spec
         top = (

@@ -175,6 +175,7 @@ class DecodeSources(beam.PTransform):
         super().__init__()
         self._threads = worker_threads
 
+    @beam.typehints.no_annotations  # tuples of PCollections: not element types for Beam to check
     def expand(self, work: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return work | beam.ParDo(DecodeSourceFn(self._threads)).with_outputs(REJECTED, main="images")
 
@@ -187,6 +188,7 @@ class CropAndDegrade(beam.PTransform):
         self._config = config
         self._content_hash = content_hash
 
+    @beam.typehints.no_annotations  # tuples of PCollections: not element types for Beam to check
     def expand(self, images: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         crop = CropAndDegradeFn(self._config, self._content_hash)
         return images | beam.ParDo(crop).with_outputs(REJECTED, COUNTS, main="samples")
@@ -246,6 +248,7 @@ class ToRows(beam.PTransform):
         self._extractors = extractors
         self._run_id = run_id
 
+    @beam.typehints.no_annotations  # tuples of PCollections: not element types for Beam to check
     def expand(
         self, pcolls: tuple[beam.PCollection, beam.PCollection]
     ) -> tuple[beam.PCollection, beam.PCollection, beam.PCollection]:
