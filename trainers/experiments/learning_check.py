@@ -247,18 +247,26 @@ def run_seed(
     )
 
 
-def run_learning_check(
-    work_dir: Path, config: LearningCheckConfig = LearningCheckConfig(), photos: Mapping[str, np.ndarray] | None = None
-) -> LearningCheckResult:
-    """Run the arms for every seed (models are written under ``work_dir``); photos default to
-    :func:`sample_photos`."""
+def split_and_fit_vae(
+    work_dir: Path, config: LearningCheckConfig, photos: Mapping[str, np.ndarray] | None
+) -> tuple[tuple[dict[str, np.ndarray], dict[str, np.ndarray]], Path]:
+    """((training, held-out) photos, the fitted VAE stand-in's folder): what every seed shares.
+    ``photos`` default to :func:`sample_photos`."""
     photos = sample_photos() if photos is None else photos
     missing = set(config.eval_photos) - set(photos)
     if missing or len(photos) == len(config.eval_photos):
         raise ValueError(f"learning_check.eval_photos must name some but not all photos; unknown: {sorted(missing)}")
     split = split_photos(photos, config.eval_photos)
     vae_crops = make_crops(split[0], config.vae_fit_crops_per_photo, config, config.vae_seed)
-    vae_dir = fitted_vae(work_dir, vae_crops.hr, config)
+    return split, fitted_vae(work_dir, vae_crops.hr, config)
+
+
+def run_learning_check(
+    work_dir: Path, config: LearningCheckConfig = LearningCheckConfig(), photos: Mapping[str, np.ndarray] | None = None
+) -> LearningCheckResult:
+    """Run the arms for every seed (models are written under ``work_dir``); photos default to
+    :func:`sample_photos`."""
+    split, vae_dir = split_and_fit_vae(work_dir, config, photos)
     return LearningCheckResult(tuple(run_seed(split, work_dir, vae_dir, config, seed) for seed in config.seeds))
 
 

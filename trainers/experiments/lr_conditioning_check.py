@@ -9,7 +9,12 @@ scored by the held-out denoising loss on crops of photos they never saw
 (:func:`trainers.experiments.learning_check.heldout_loss`, same fixed generators). The loss target
 (the noise on the HR's latent) is the same for both, so the losses compare directly.
 
-Run it: ``python -m trainers.experiments.lr_conditioning_check --steps 500 --seeds 0 1 2``.
+The scale matters: with SD2's f8 VAE at x4 the latent grid is half the LR's side, so the pixel
+variant halves the LR, and the latent one keeps what the VAE keeps of the upsampled LR. The tiny
+preset's VAE is f4, so its x4 latent grid is the LR's own size (the pixel variant loses nothing);
+``DEFAULT_SCALE`` = 2 recreates the paper's ratio (latent grid = LR side / 2).
+
+Run it: ``python -m trainers.experiments.lr_conditioning_check --steps 500 --seeds 0 1 2 [--scale 2]``.
 The measured results are in the README ("Measured here", LR conditioning row).
 """
 
@@ -25,17 +30,20 @@ from typing import get_args
 import numpy as np
 import torch
 
+from pipelines.degradation import DegradationConfig
 from trainers.experiments.learning_check import (
     LearningCheckConfig,
     heldout_loss,
     make_crops,
-    sample_photos,
-    split_photos,
+    split_and_fit_vae,
     train_arm,
 )
-from trainers.experiments.learning_check_calibration import calibrated_base, fitted_vae
+from trainers.experiments.learning_check_calibration import calibrated_base
 from trainers.models.conditional_unet import LrConditioning
 from trainers.models.sr_pipeline import MMSRPipeline
+
+DEFAULT_SCALE = 2
+"""SR scale of the crops: the tiny f4 VAE's latent grid is then half the LR's side, as SD2's f8 at x4."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +79,12 @@ class ConditioningCheckResult:
 
 def run_seed(
     photos: tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], work_dir: Path, vae_dir: Path,
-    config: LearningCheckConfig, seed: int,
+    config: LearningCheckConfig, seed: int, scale: int = DEFAULT_SCALE,
 ) -> ConditioningOutcome:
-    """Both LR conditionings for one seed: same crops, init seed, batches and noise; no modality."""
-    train = make_crops(photos[0], config.train_crops_per_photo, config, seed)
-    held_out = make_crops(photos[1], config.eval_crops_per_photo, config, seed)
+    """Both LR conditionings for one seed: same crops (x``scale``), init seed, batches and noise; no modality."""
+    degradation = DegradationConfig(scale=scale)
+    train = make_crops(photos[0], config.train_crops_per_photo, config, seed, degradation)
+    held_out = make_crops(photos[1], config.eval_crops_per_photo, config, seed, degradation)
     losses = {}
     for conditioning in get_args(LrConditioning):
         variant = replace(config, lr_conditioning=conditioning)
@@ -87,16 +96,15 @@ def run_seed(
 
 
 def run_conditioning_check(
-    work_dir: Path, config: LearningCheckConfig = LearningCheckConfig(), photos: Mapping[str, np.ndarray] | None = None
+    work_dir: Path, config: LearningCheckConfig = LearningCheckConfig(), photos: Mapping[str, np.ndarray] | None = None,
+    scale: int = DEFAULT_SCALE,
 ) -> ConditioningCheckResult:
-    """Both conditionings for every seed (models under ``work_dir``); photos default to the sample photos."""
-    photos = sample_photos() if photos is None else photos
-    split = split_photos(photos, config.eval_photos)
-    if not split[0] or not split[1]:
-        raise ValueError("learning_check.eval_photos must name some but not all photos")
-    vae_crops = make_crops(split[0], config.vae_fit_crops_per_photo, config, config.vae_seed)
-    vae_dir = fitted_vae(work_dir, vae_crops.hr, config)
-    return ConditioningCheckResult(tuple(run_seed(split, work_dir, vae_dir, config, seed) for seed in config.seeds))
+    """Both conditionings for every seed at SR ``scale`` (models under ``work_dir``); photos default
+    to the sample photos."""
+    split, vae_dir = split_and_fit_vae(work_dir, config, photos)
+    return ConditioningCheckResult(
+        tuple(run_seed(split, work_dir, vae_dir, config, seed, scale) for seed in config.seeds)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -104,13 +112,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=LearningCheckConfig.steps)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(LearningCheckConfig().seeds))
     parser.add_argument("--vae-fit-steps", type=int, default=LearningCheckConfig.vae_fit_steps)
+    parser.add_argument("--scale", type=int, default=DEFAULT_SCALE, help="SR scale of the crops (LR side = 32 / scale)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     config = LearningCheckConfig(seeds=tuple(args.seeds), steps=args.steps, vae_fit_steps=args.vae_fit_steps)
     with tempfile.TemporaryDirectory() as work_dir:
-        result = run_conditioning_check(Path(work_dir), config)
+        result = run_conditioning_check(Path(work_dir), config, scale=args.scale)
     for o in result.outcomes:
         print(f"seed {o.seed}: held-out loss latent {o.losses['latent']:.5f}  pixel {o.losses['pixel']:.5f}")
     print(

@@ -68,8 +68,8 @@ def test_edge_conditioning_against_lr_only(tmp_path: Path) -> None:
     """3 seeds x (edges, LR-only, no-LR, oracle) x 500 steps (one VAE fitted 1500 steps on 768 crops).
 
     Acceptance: the seed-averaged held-out denoising loss (uniform timesteps) is lower with edges
-    than LR-only, by more than the gain's standard error over the seeds. Last measured (~15 min):
-    edges 0.20834, LR-only 0.20875 (gain 0.00041 +- 0.00016, every seed), no-LR 0.21388.
+    than LR-only, by more than the gain's standard error over the seeds (the measured numbers are in
+    the README's learning check row).
     """
     result = run_learning_check(tmp_path)
     numbers = ", ".join(
