@@ -59,6 +59,11 @@ EVAL_SEED = 1_000_003
 """Seed of the fixed generators that score the held-out crops (the same for both arms)."""
 
 
+def standard_error(values: Sequence[float]) -> float:
+    """Standard error of the mean of ``values`` (0 for one value)."""
+    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
 @dataclass(frozen=True)
 class CropSet:
     """Training or evaluation crops and their edge maps."""
@@ -116,8 +121,7 @@ class LearningCheckResult:
     @property
     def edges_gain_stderr(self) -> float:
         """Standard error of ``edges_gain`` over the seeds (0 for one seed)."""
-        gains = [o.lr_only_loss - o.edges_loss for o in self.outcomes]
-        return float(np.std(gains, ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else 0.0
+        return standard_error([o.lr_only_loss - o.edges_loss for o in self.outcomes])
 
     @property
     def oracle_gain(self) -> float:

@@ -36,6 +36,7 @@ from trainers.experiments.learning_check import (
     heldout_loss,
     make_crops,
     split_and_fit_vae,
+    standard_error,
     train_arm,
 )
 from trainers.experiments.learning_check_calibration import calibrated_base
@@ -73,8 +74,7 @@ class ConditioningCheckResult:
     @property
     def latent_gain_stderr(self) -> float:
         """Standard error of ``latent_gain`` over the seeds (0 for one seed)."""
-        gains = [o.latent_gain for o in self.outcomes]
-        return float(np.std(gains, ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else 0.0
+        return standard_error([o.latent_gain for o in self.outcomes])
 
 
 def run_seed(
