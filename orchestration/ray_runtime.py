@@ -11,9 +11,9 @@ import ray.data
 
 
 @contextlib.contextmanager
-def local_ray(train_workers: int, address: str | None = None) -> Iterator[None]:
-    """Ray for one command. Locally, logical CPUs = physical + train workers, so the training
-    workers (1 CPU each) never starve the Ray Data tasks that stream the snapshot to them."""
+def local_ray(train_cpus: int, address: str | None = None) -> Iterator[None]:
+    """Ray for one command. Locally, logical CPUs = physical + the training workers' CPUs, so the
+    training workers never starve the Ray Data tasks that stream the snapshot to them."""
     if ray.is_initialized():
         yield
         return
@@ -21,7 +21,7 @@ def local_ray(train_workers: int, address: str | None = None) -> Iterator[None]:
         ray.init(address=address)
     else:
         ray.init(
-            num_cpus=(os.cpu_count() or 1) + train_workers,
+            num_cpus=(os.cpu_count() or 1) + train_cpus,
             include_dashboard=False,
             log_to_driver=True,
             configure_logging=False,

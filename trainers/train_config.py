@@ -26,6 +26,8 @@ class TrainConfig:
     modality_dropout: float = 0.1
     ema_decay: float = 0.999
     num_workers: int = 2
+    cpus_per_worker: int = 1
+    """Ray CPUs (and so torch threads: Ray sets OMP_NUM_THREADS) of each training worker."""
     use_gpu: bool = False
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     """Autocast dtype of the forward pass and loss (``trainers.mixed_precision``): bf16 runs on GPU
@@ -40,12 +42,21 @@ class TrainConfig:
     """Ray cluster to join ("auto", "ray://head:10001"); None starts a local Ray for the command."""
     storage_path: str = "mmsr-runs/ray"
     """Where Ray Train keeps checkpoints (local path or fsspec URL)."""
+    encoding_cache_rows: int = 0
+    """Rows per worker whose frozen-autoencoder encodings are kept between epochs (least recently
+    used out first; ``trainers.encoding_cache``); 0 = encode every step. Worth it when a worker sees
+    each row many times (small snapshots, many epochs)."""
 
     def __post_init__(self) -> None:
-        positive = ("steps", "batch_size", "gradient_accumulation", "num_workers", "checkpoint_every", "log_every")
+        positive = (
+            "steps", "batch_size", "gradient_accumulation", "num_workers", "cpus_per_worker", "checkpoint_every",
+            "log_every",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.encoding_cache_rows < 0:
+            raise ValueError(f"train.encoding_cache_rows must be >= 0, got {self.encoding_cache_rows}")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ValueError(f"train.modality_dropout must be in [0, 1), got {self.modality_dropout}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -58,6 +69,11 @@ class TrainConfig:
             raise ValueError(f"train.max_grad_norm must be > 0 or null, got {self.max_grad_norm}")
         if not self.modalities:
             raise ValueError("train.modalities must name at least one modality")
+
+    @property
+    def cpus(self) -> int:
+        """Ray CPUs the training workers take together."""
+        return self.num_workers * self.cpus_per_worker
 
     @property
     def modality_set(self) -> frozenset[Modality]:

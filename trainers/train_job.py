@@ -76,7 +76,8 @@ def run_training(
         train_loop_per_worker,
         train_loop_config={"spec": spec},
         scaling_config=ScalingConfig(
-            num_workers=config.num_workers, use_gpu=config.use_gpu, resources_per_worker={"CPU": 1}
+            num_workers=config.num_workers, use_gpu=config.use_gpu,
+            resources_per_worker={"CPU": config.cpus_per_worker},
         ),
         run_config=RunConfig(
             name=run_name or f"mmsr-{run_id[:8]}",

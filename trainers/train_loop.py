@@ -1,9 +1,10 @@
 """The diffusion training task for the shared worker loop (``trainers.worker_loop``): UNet + MMLC.
 
-Thin on purpose: the loss is ``trainers.models.training_step.diffusion_loss``; this file only
-does devices, DDP, accumulation, mixed precision (``trainers.mixed_precision``: autocast around
-the forward pass and loss, fp16 loss scaling; weights and EMA stay float32), EMA and what a
-checkpoint holds; resuming, reporting and metric logging are the worker loop's.
+Thin on purpose: the loss is ``trainers.models.training_step.encoded_diffusion_loss`` (the
+autoencoder's encodings through ``trainers.encoding_cache``); this file only does devices, DDP,
+accumulation, mixed precision (``trainers.mixed_precision``: autocast around the forward pass and
+loss, fp16 loss scaling; weights and EMA stay float32), EMA and what a checkpoint holds; resuming,
+reporting and metric logging are the worker loop's.
 
 Restarts: after a worker failure Ray Train restarts the worker group, which resumes from the last
 checkpoint and re-runs the steps after it. Rank 0 logs each step's metrics to MLflow at most once
@@ -29,10 +30,17 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from pipelines.pixel_range import to_model_range
+from trainers.encoding_cache import EncodingCache
 from trainers.mixed_precision import autocast_context, backward, make_grad_scaler, optimizer_step
 from trainers.models.conditioning import tokens_from_feature_batch
 from trainers.models.sr_pipeline import MMSRPipeline
-from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
+from trainers.models.training_step import (
+    DiffusionParts,
+    EncodedPair,
+    encode_pair,
+    encoded_diffusion_loss,
+    freeze_conditioning_models,
+)
 from trainers.shard_batches import shard_batches
 from trainers.train_config import TrainConfig
 from trainers.train_state import PIPELINE_DIR, load_train_state, save_train_state
@@ -100,6 +108,7 @@ class DiffusionTask:
         from the default scale, which GradScaler lowers within a few steps if needed)."""
         self.batches = shard_batches(config.batch_size, "train.batch_size")
         self.generator = torch.Generator(device="cpu")
+        self.encodings = EncodingCache(config.encoding_cache_rows)
 
     def restore(self, directory: Path) -> int:
         return load_train_state(directory, self.trainable, self.ema, self.optimizer).step
@@ -115,17 +124,34 @@ class DiffusionTask:
         for micro in range(config.gradient_accumulation):
             batch = next(self.batches)
             tokens = tokens_from_feature_batch(batch, self.pipeline.vq, self.pipeline.text_encoder, config.modality_set)
-            hr, lr = (to_model_range(torch.from_numpy(batch[name]).to(self.device)) for name in ("hr", "lr"))
             last = micro == config.gradient_accumulation - 1
             with contextlib.nullcontext() if last else _no_sync(self.parts):
                 with autocast_context(self.device, config.mixed_precision):
-                    loss = diffusion_loss(self.parts, hr, lr, tokens, self.generator, dropout_p=config.modality_dropout)
+                    encoded = self._encoded(batch)
+                    loss = encoded_diffusion_loss(
+                        self.parts, encoded, tokens, self.generator, dropout_p=config.modality_dropout
+                    )
                 backward(loss / config.gradient_accumulation, self.scaler)
             total += float(loss.detach())
         parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
         optimizer_step(self.optimizer, self.scaler, parameters, config.max_grad_norm)
         self.ema.update_parameters(self.trainable)
-        return {"loss": total / config.gradient_accumulation, "learning_rate": self.optimizer.param_groups[0]["lr"]}
+        metrics = {"loss": total / config.gradient_accumulation, "learning_rate": self.optimizer.param_groups[0]["lr"]}
+        if self.encodings.capacity:
+            metrics["encoding_cache_hit_rate"] = self.encodings.hit_rate
+        return metrics
+
+    def _encoded(self, batch: dict[str, Any]) -> EncodedPair:
+        """The batch's autoencoder encodings, through the encoding cache when the rows carry sample ids."""
+
+        def encode_rows(rows: torch.Tensor) -> EncodedPair:
+            hr, lr = (to_model_range(torch.from_numpy(batch[name][rows.numpy()]).to(self.device)) for name in ("hr", "lr"))
+            return encode_pair(self.parts, hr, lr)
+
+        keys = batch.get("sample_id")
+        if keys is None:
+            return encode_rows(torch.arange(len(batch["hr"])))
+        return self.encodings.encode([str(key) for key in keys], encode_rows)
 
     def evaluate(self) -> dict[str, float]:
         return {}

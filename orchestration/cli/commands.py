@@ -49,7 +49,7 @@ def train(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.registry.model_registry import register_pipeline
     from trainers.train_job import run_training
 
-    with local_ray(config.train.num_workers, config.train.ray_address):
+    with local_ray(config.train.cpus, config.train.ray_address):
         result = run_training(config.train, config.featurestore, config.tracking, args.run_name)
     print(f"trained to step {result.final_step} on snapshot {result.snapshot_id}; MLflow run {result.mlflow_run_id}")
     if args.register:

@@ -62,7 +62,7 @@ def trained_model(
 ) -> dg.Output[TrainedModel]:
     config = mmsr.load()
     train = dataclasses.replace(config.train, snapshot=str(feature_snapshot.snapshot_id))
-    with local_ray(train.num_workers, train.ray_address):  # a retried step of the same run resumes its checkpoint
+    with local_ray(train.cpus, train.ray_address):  # a retried step of the same run resumes its checkpoint
         result = run_training(train, config.featurestore, config.tracking, f"dagster-{context.run_id[:8]}")
     tags = {"featurestore.snapshot_id": str(result.snapshot_id), "mmsr.source": "dagster", "dagster.run_id": context.run_id}
     registered = register_pipeline(

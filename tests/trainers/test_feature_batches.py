@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from trainers.feature_batches import decode_feature_batch, decode_png_batch, token_batch
+from trainers.feature_batches import TRAINING_COLUMNS, decode_feature_batch, decode_png_batch, token_batch
 
 
 def _png(rgb: np.ndarray) -> bytes:
@@ -45,3 +45,12 @@ def test_decode_feature_batch_covers_every_modality() -> None:
     assert out["edges_present"].tolist() == [True] and out["edges_tokens"][0, 255] == 255
     assert out["depth_present"].tolist() == [False]
     assert out["caption_tokens"].shape == (1, 77)
+    assert "sample_id" not in out  # only passed through when read
+
+
+def test_decode_feature_batch_passes_sample_ids_through_for_the_encoding_cache() -> None:
+    image, lr = _png(np.zeros((16, 16, 3), np.uint8)), _png(np.zeros((4, 4, 3), np.uint8))
+    batch = {"sample_id": np.array(["s1", "s2"], dtype=object), "hr_png": np.array([image, image], dtype=object),
+             "lr_png": np.array([lr, lr], dtype=object)}
+    assert decode_feature_batch(batch)["sample_id"].tolist() == ["s1", "s2"]
+    assert "sample_id" in TRAINING_COLUMNS

@@ -12,5 +12,5 @@ guidance             none / cfg / m_empty-cfg / m-cfg and their negative branche
 tiling               overlapping blended tiles for latents larger than the training size
 sr_pipeline          MMSRPipeline: save/load (safetensors), DDIM sampling; build_tiny_pipeline
 sd2_init             an MMSRPipeline started from a Stable Diffusion 2 repository
-training_step        diffusion_loss and what is trained / frozen
+training_step        diffusion_loss (pixels) / encoded_diffusion_loss (EncodedPair); what is trained / frozen
 """

@@ -81,6 +81,18 @@ def encode(vae: Autoencoder, images: torch.Tensor, generator: torch.Generator | 
     return raw * vae.config.scaling_factor
 
 
+def encode_moments(vae: Autoencoder, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(B, 3, H, W) in [-1, 1] -> the scaled posterior (mean, std) of an AutoencoderKL, or
+    (latents, None) for the deterministic AutoencoderTiny; ``mean + std * N(0, 1)`` is what
+    ``encode`` samples."""
+    pixels = images.to(device=vae.device, dtype=vae.dtype)
+    scaling = vae.config.scaling_factor
+    if isinstance(vae, AutoencoderTiny):
+        return vae.encode(pixels).latents * scaling, None
+    posterior = vae.encode(pixels).latent_dist
+    return posterior.mean * scaling, posterior.std * scaling
+
+
 def decode(vae: Autoencoder, latents: torch.Tensor) -> torch.Tensor:
     """(B, C, h, w) scaled latents -> (B, 3, h * f, w * f) images, clamped to [-1, 1]."""
     return vae.decode(latents / vae.config.scaling_factor).sample.clamp(-1.0, 1.0)

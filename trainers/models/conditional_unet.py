@@ -10,10 +10,10 @@ latent, so ``in_channels = latent_channels + lr_channels``. Two variants (``LrCo
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from typing import Literal
 
+import torch
+import torch.nn.functional as F
 from diffusers import UNet2DConditionModel
 from torch import nn
 
@@ -34,12 +34,13 @@ def build_conditional_unet(
     """
     sizes = model_sizes(preset).unet
     blocks = len(sizes.block_out_channels)
+    attends = sizes.attention_levels or (True,) * (blocks - 1) + (False,)
     return UNet2DConditionModel(
         sample_size=sizes.sample_size,
         in_channels=latent_channels + lr_channels,
         out_channels=latent_channels,
-        down_block_types=("CrossAttnDownBlock2D",) * (blocks - 1) + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * (blocks - 1),
+        down_block_types=tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attends),
+        up_block_types=tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attends)),
         block_out_channels=sizes.block_out_channels,
         layers_per_block=sizes.layers_per_block,
         attention_head_dim=sizes.attention_head_dim,

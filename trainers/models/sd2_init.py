@@ -25,6 +25,7 @@ from trainers.models.sr_pipeline import MMSRPipeline, PipelineConfig
 from trainers.models.text_encoder import load_text_encoder
 from trainers.models.vq_tokenizer import build_vq_tokenizer
 
+
 def load_or_build_vq(
     preset: ModelPreset | ModelSizes, vq_model: str | Path | None, subfolder: str | None, revision: str | None
 ) -> VQModel:

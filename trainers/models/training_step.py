@@ -17,8 +17,8 @@ from torch import nn
 
 from trainers.models import autoencoder
 from trainers.models.autoencoder import Autoencoder
-from trainers.models.conditioning import ModalityTokens
 from trainers.models.conditional_unet import LrConditioning, lr_condition, unet_input
+from trainers.models.conditioning import ModalityTokens
 from trainers.models.sr_pipeline import MMSRPipeline
 
 
@@ -55,18 +55,52 @@ def freeze_conditioning_models(pipeline: MMSRPipeline) -> list[nn.Parameter]:
     return trainable
 
 
-@torch.no_grad()
-def encode_latents(vae: Autoencoder, hr: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """(B, 3, H, W) HR in [-1, 1] -> (B, C, H / f, W / f) scaled latents (a posterior sample for an AutoencoderKL)."""
-    return autoencoder.encode(vae, hr, generator)
-
-
 def sample_timesteps(
     batch_size: int, num_train_timesteps: int, generator: torch.Generator, device: torch.device
 ) -> torch.Tensor:
     """(B,) int64 timesteps uniform in [0, num_train_timesteps)."""
     steps = torch.randint(0, num_train_timesteps, (batch_size,), generator=generator, device=generator.device)
     return steps.to(device)
+
+
+@dataclass(frozen=True)
+class EncodedPair:
+    """What the frozen autoencoder makes of a batch of HR/LR pairs: all a loss needs from the images.
+
+    Row-indexable, so a training loop may keep rows it has seen (``trainers.encoding_cache``): the
+    encodings of a fixed crop do not change while the autoencoder is frozen."""
+
+    latent_mean: torch.Tensor
+    """(B, C, h, w) scaled HR latents (AutoencoderKL: the posterior mean)."""
+    latent_std: torch.Tensor | None
+    """(B, C, h, w) scaled posterior standard deviation (AutoencoderKL); None: deterministic (AutoencoderTiny)."""
+    condition: torch.Tensor
+    """(B, C_lr, h, w) LR condition channels (``lr_condition``)."""
+
+    def rows(self, index: torch.Tensor | slice) -> EncodedPair:
+        std = None if self.latent_std is None else self.latent_std[index]
+        return EncodedPair(self.latent_mean[index], std, self.condition[index])
+
+    @classmethod
+    def stack(cls, parts: list[EncodedPair]) -> EncodedPair:
+        std = None if parts[0].latent_std is None else torch.cat([p.latent_std for p in parts])  # type: ignore[misc]
+        return cls(torch.cat([p.latent_mean for p in parts]), std, torch.cat([p.condition for p in parts]))
+
+    def sample_latents(self, generator: torch.Generator) -> torch.Tensor:
+        """HR latents: a posterior sample drawn from ``generator`` (the same draw as diffusers'
+        ``DiagonalGaussianDistribution.sample``), or the deterministic latents."""
+        if self.latent_std is None:
+            return self.latent_mean
+        eps = randn_tensor(self.latent_mean.shape, generator=generator, device=self.latent_mean.device, dtype=self.latent_mean.dtype)
+        return self.latent_mean + self.latent_std * eps
+
+
+@torch.no_grad()
+def encode_pair(parts: DiffusionParts, hr: torch.Tensor, lr: torch.Tensor) -> EncodedPair:
+    """hr (B, 3, H, W) and lr (B, 3, H / scale, W / scale) in [-1, 1] -> their ``EncodedPair``."""
+    mean, std = autoencoder.encode_moments(parts.vae, hr)
+    condition = lr_condition(lr.to(mean.device), tuple(mean.shape[-2:]), parts.lr_conditioning, parts.vae)
+    return EncodedPair(mean, std, condition)
 
 
 def diffusion_loss(
@@ -80,14 +114,29 @@ def diffusion_loss(
 ) -> torch.Tensor:
     """Scalar MSE between the UNet's prediction and its target for the noised HR latent.
 
+    hr (B, 3, H, W) and lr (B, 3, H / scale, W / scale) in [-1, 1]; the rest as
+    :func:`encoded_diffusion_loss`, which this is after :func:`encode_pair`.
+    """
+    return encoded_diffusion_loss(parts, encode_pair(parts, hr, lr), tokens, generator, temperatures, dropout_p)
+
+
+def encoded_diffusion_loss(
+    parts: DiffusionParts,
+    encoded: EncodedPair,
+    tokens: ModalityTokens,
+    generator: torch.Generator,
+    temperatures: dict[str, float] | None = None,
+    dropout_p: float | None = None,
+) -> torch.Tensor:
+    """Scalar MSE between the UNet's prediction and its target for the noised HR latent.
+
     The target follows the noise scheduler's ``prediction_type`` (``prediction_target``): the noise
     (``epsilon``, SD2-base), the velocity (``v_prediction``, SD2-768) or the clean latent (``sample``).
 
-    hr (B, 3, H, W) and lr (B, 3, H / scale, W / scale) in [-1, 1]; ``tokens`` of B rows. Modality
-    dropout of the MMLC is applied when it is in training mode (drawn from ``generator``), with
-    probability ``dropout_p`` per modality (default: the MMLC's configured rate).
+    ``tokens`` of B rows. Modality dropout of the MMLC is applied when it is in training mode (drawn
+    from ``generator``), with probability ``dropout_p`` per modality (default: the MMLC's configured rate).
     """
-    latents = encode_latents(parts.vae, hr, generator)
+    latents = encoded.sample_latents(generator)
     noise = randn_tensor(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
     timesteps = sample_timesteps(
         latents.shape[0], parts.noise_scheduler.config.num_train_timesteps, generator, latents.device
@@ -97,8 +146,7 @@ def diffusion_loss(
         tokens.to(device=latents.device), timesteps=timesteps, temperatures=temperatures, dropout_generator=generator,
         dropout_p=dropout_p,
     )
-    condition = lr_condition(lr.to(latents.device), tuple(latents.shape[-2:]), parts.lr_conditioning, parts.vae)
-    sample = unet_input(noisy, condition)
+    sample = unet_input(noisy, encoded.condition)
     prediction = parts.unet(sample, timesteps, encoder_hidden_states=context, return_dict=False)[0]
     target = prediction_target(parts.noise_scheduler, latents, noise, timesteps)
     return F.mse_loss(prediction.float(), target.float())

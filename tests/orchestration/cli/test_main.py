@@ -20,6 +20,8 @@ BAD_INPUTS = [
     (["preprocess", "--set", "preprocess.crop_sise=64"], "unknown config key 'preprocess.crop_sise'"),
     (["preprocess", "--set", "preprocess.crop_size=big"], "invalid value for 'preprocess.crop_size'"),
     (["train", "--set", "train.steps=0"], "train.steps must be >= 1"),
+    (["train", "--set", "train.encoding_cache_rows=-1"], "train.encoding_cache_rows must be >= 0"),
+    (["train", "--set", "train.cpus_per_worker=0"], "train.cpus_per_worker must be >= 1"),
     (["promote"], "--version"),
     (["promote", "--version", "1", "--rollback"], "not allowed with argument"),
     (["promote", "--version", "1", "--set", "promotion.gates=[]"], "promotion.gates must name at least one metric"),

@@ -36,3 +36,14 @@ def test_sd2_preset_has_the_stable_diffusion_2_unet_and_vae_sizes() -> None:
     assert sum(p.numel() for p in unet.parameters()) == 865_910_724  # SD2 UNet
     assert sum(p.numel() for p in vae.parameters()) == 83_653_863  # SD VAE
     assert unet.config.cross_attention_dim == 1024 and unet.config.use_linear_projection
+    assert unet.config.down_block_types == ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",)
+
+
+def test_quickstart_unet_attends_below_the_highest_resolution_only() -> None:
+    """The SDXL layout: no attention over the 32 x 32 latent; cross-attention at 16 x 16 and mid."""
+    unet = build_conditional_unet("quickstart", latent_channels=4, lr_channels=4)
+    assert unet.config.down_block_types == ("DownBlock2D", "CrossAttnDownBlock2D")
+    assert unet.config.up_block_types == ("CrossAttnUpBlock2D", "UpBlock2D")
+    assert unet.config.mid_block_type == "UNetMidBlock2DCrossAttn"
+    with pytest.raises(ValueError, match="unet.attention_levels"):
+        dataclasses.replace(TINY.unet, attention_levels=(True,))

@@ -4,9 +4,17 @@ from collections.abc import Callable
 
 import torch
 
+from trainers.models import autoencoder
 from trainers.models.conditioning import ModalityTokens
 from trainers.models.sr_pipeline import MMSRPipeline
-from trainers.models.training_step import DiffusionParts, diffusion_loss, freeze_conditioning_models
+from trainers.models.training_step import (
+    DiffusionParts,
+    EncodedPair,
+    diffusion_loss,
+    encode_pair,
+    encoded_diffusion_loss,
+    freeze_conditioning_models,
+)
 
 
 def _batch(batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,3 +67,29 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(
         optimizer.zero_grad()
         losses.append(loss.item())
     assert losses[-1] < losses[0]
+
+
+def test_the_loss_from_encodings_is_the_loss_from_pixels_posterior_draw_included(
+    tiny_pipeline: MMSRPipeline, make_tokens: Callable[[MMSRPipeline, int], ModalityTokens]
+) -> None:
+    """The tiny preset's AutoencoderKL samples its posterior: sampling from the encoded moments
+    draws the same latent from the same generator as ``autoencoder.encode`` does."""
+    parts, tokens, (hr, lr) = DiffusionParts.of(tiny_pipeline), make_tokens(tiny_pipeline, 2), _batch()
+    encoded = encode_pair(parts, hr, lr)
+    assert encoded.latent_std is not None and encoded.latent_std.abs().sum() > 0
+    drawn = encoded.sample_latents(torch.Generator().manual_seed(3))
+    assert torch.allclose(drawn, autoencoder.encode(parts.vae, hr, torch.Generator().manual_seed(3)), atol=1e-6)
+    with torch.no_grad():
+        from_pixels = diffusion_loss(parts, hr, lr, tokens, torch.Generator().manual_seed(5))
+        from_encodings = encoded_diffusion_loss(parts, encoded, tokens, torch.Generator().manual_seed(5))
+    assert torch.allclose(from_pixels, from_encodings, atol=1e-6)
+
+
+def test_encodings_split_and_stack_by_row(tiny_pipeline: MMSRPipeline) -> None:
+    hr, lr = _batch(3)
+    encoded = encode_pair(DiffusionParts.of(tiny_pipeline), hr, lr)
+    rows = [encoded.rows(torch.tensor([i])) for i in (2, 0)]
+    again = EncodedPair.stack(rows)
+    assert torch.equal(again.latent_mean, encoded.latent_mean[[2, 0]])
+    assert torch.equal(again.condition, encoded.condition[[2, 0]])
+    assert again.latent_std is not None and torch.equal(again.latent_std, encoded.latent_std[[2, 0]])
