@@ -13,8 +13,10 @@ none does (the grid is then the rejected candidate's).
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +61,8 @@ class QuickstartReport:
     showcase: Showcase
     table: str
     tracking_uri: str
+    stage_seconds: Mapping[str, float]
+    """Wall time of each stage (models, preprocess, train, register, promote, showcase)."""
 
     @property
     def champion_version(self) -> int | None:
@@ -84,6 +88,10 @@ class QuickstartReport:
             f"SSIM {scores.get('eval_bicubic_ssim', float('nan')):.3f}"
         )
 
+    def timing_line(self) -> str:
+        stages = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in self.stage_seconds.items())
+        return f"{sum(self.stage_seconds.values()):.0f} s ({stages})"
+
     def summary(self) -> str:
         p, t, r = self.preprocess, self.train, self.registered
         verdict = (
@@ -103,6 +111,7 @@ class QuickstartReport:
                 f"  quality        {self.quality_line()}",
                 f"  SR output      {self.showcase.sr_image}",
                 f"  grid           {self.showcase.grid_image} (LR | bicubic | SR | HR, {self.showcase.model_uri})",
+                f"  wall time      {self.timing_line()}",
             ]
         )
 
@@ -133,40 +142,53 @@ def showcase(config: MmsrConfig, model_uri: str, snapshot_id: int | None, out_di
     return Showcase(sr_image=sr_image, grid_image=grid_image, model_uri=model_uri)
 
 
+class StageClock:
+    """The quickstart's progress bar (one tick per stage) and each stage's wall time."""
+
+    def __init__(self, stages: int) -> None:
+        self.bar = tqdm(total=stages, desc="quickstart", unit="stage", dynamic_ncols=True)
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str, label: str) -> Iterator[None]:
+        self.bar.set_postfix_str(label)
+        started = time.monotonic()
+        yield
+        self.seconds[name] = time.monotonic() - started
+        self.bar.update()
+
+    def close(self) -> dict[str, float]:
+        self.bar.close()
+        return dict(self.seconds)
+
+
 def run_quickstart(config: MmsrConfig, workdir: str) -> QuickstartReport:
     root = Path(workdir)
-    stages = tqdm(total=6, desc="quickstart", unit="stage", dynamic_ncols=True)
-    stages.set_postfix_str("sample photos + models (autoencoder fit)")
-    write_sample_dataset(root / "sample_hr")
-    ensure_quickstart_models(config)
-    stages.update()
-    stages.set_postfix_str("preprocess (Beam)")
-    pre = run_preprocess(config.preprocess, config.featurestore)
-    stages.update()
-    stages.set_postfix_str("train (Ray Train)")
-    with local_ray(config.train.num_workers, config.train.ray_address):
+    clock = StageClock(6)
+    with clock.stage("models", "sample photos + models (autoencoder fit)"):
+        write_sample_dataset(root / "sample_hr")
+        ensure_quickstart_models(config)
+    with clock.stage("preprocess", "preprocess (Beam)"):
+        pre = run_preprocess(config.preprocess, config.featurestore)
+    with clock.stage("train", "train (Ray Train)"), local_ray(config.train.cpus, config.train.ray_address):
         trained = run_training(config.train, config.featurestore, config.tracking)
-    stages.update()
-    stages.set_postfix_str("register (MLflow)")
-    tags = {"featurestore.snapshot_id": str(trained.snapshot_id), "mmsr.source": "quickstart"}
-    registered = register_pipeline(
-        config.tracking, config.serve, trained.mlflow_run_id, trained.model_dir, tags, config.promotion.challenger_alias,
-        extractors=config.preprocess.modalities,
-    )
-    stages.update()
-    stages.set_postfix_str("evaluate + promote (floor, gates)")
-    decision = promote_version(config, registered.version)
-    LOG.info("%s", decision.summary())
-    stages.update()
+    with clock.stage("register", "register (MLflow)"):
+        tags = {"featurestore.snapshot_id": str(trained.snapshot_id), "mmsr.source": "quickstart"}
+        registered = register_pipeline(
+            config.tracking, config.serve, trained.mlflow_run_id, trained.model_dir, tags,
+            config.promotion.challenger_alias, extractors=config.preprocess.modalities,
+        )
+    with clock.stage("promote", "evaluate + promote (floor, gates)"):
+        decision = promote_version(config, registered.version)
+        LOG.info("%s", decision.summary())
     alias = config.tracking.champion_alias
-    stages.set_postfix_str("super-resolve eval images")
-    champion = decision.promote or decision.champion_version is not None
-    model_uri = f"models:/{registered.name}@{alias}" if champion else registered.model_uri
-    shown = showcase(config, model_uri, trained.snapshot_id, root / "outputs")
-    stages.update()
-    stages.close()
+    with clock.stage("showcase", "super-resolve eval images"):
+        champion = decision.promote or decision.champion_version is not None
+        model_uri = f"models:/{registered.name}@{alias}" if champion else registered.model_uri
+        shown = showcase(config, model_uri, trained.snapshot_id, root / "outputs")
     fs = config.featurestore
     return QuickstartReport(
         preprocess=pre, train=trained, registered=registered, promotion=decision, alias=alias, showcase=shown,
         table=f"{fs.namespace}.{fs.samples_table}", tracking_uri=config.tracking.tracking_uri,
+        stage_seconds=clock.close(),
     )

@@ -56,7 +56,7 @@ def _client(workdir: Path) -> MlflowClient:
 def test_summary_names_every_output(quickstart_dir: Path) -> None:
     first = (quickstart_dir / "stdout-1.txt").read_text()
     second = (quickstart_dir / "stdout-2.txt").read_text()
-    for needle in ("feature store", "snapshot", "MLflow", "models:/mmsr-sr@champion", "SR output", "grid", "bicubic PSNR"):
+    for needle in ("feature store", "snapshot", "MLflow", "models:/mmsr-sr@champion", "SR output", "grid", "bicubic PSNR", "wall time"):
         assert needle in first
     assert "0 rows added" in second and "already present" in second and "0 rejected" in second
 
