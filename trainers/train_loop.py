@@ -145,7 +145,8 @@ class DiffusionTask:
         """The batch's autoencoder encodings, through the encoding cache when the rows carry sample ids."""
 
         def encode_rows(rows: torch.Tensor) -> EncodedPair:
-            hr, lr = (to_model_range(torch.from_numpy(batch[name][rows.numpy()]).to(self.device)) for name in ("hr", "lr"))
+            index = rows.numpy()
+            hr, lr = (to_model_range(torch.from_numpy(batch[name][index]).to(self.device)) for name in ("hr", "lr"))
             return encode_pair(self.parts, hr, lr)
 
         keys = batch.get("sample_id")

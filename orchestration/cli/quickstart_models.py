@@ -52,12 +52,12 @@ def photo_crops(size: int, per_photo: int, seed: int) -> torch.Tensor:
     return to_model_range(torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2))
 
 
-def build_quickstart_base(path: Path, seed: int = 0) -> Path:
+def build_quickstart_base(path: Path, seed: int = 0, fit: AutoencoderFitConfig = AUTOENCODER_FIT) -> Path:
     """The ``quickstart`` preset pipeline (random UNet and MMLC, x0-prediction) with its autoencoder
-    fitted to the sample photos, saved to ``path``."""
+    fitted to the sample photos (``fit``; the wiring tests fit a few steps), saved to ``path``."""
     pipeline = build_pipeline_components("quickstart", path, seed=seed, prediction_type="sample")
     images = photo_crops(FIT_CROP_SIZE, FIT_CROPS_PER_PHOTO, seed)
-    fit_autoencoder(pipeline.vae, images, AUTOENCODER_FIT, torch.Generator().manual_seed(seed))
+    fit_autoencoder(pipeline.vae, images, fit, torch.Generator().manual_seed(seed))
     return pipeline.save_pretrained(path)
 
 

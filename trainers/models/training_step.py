@@ -91,8 +91,9 @@ class EncodedPair:
         ``DiagonalGaussianDistribution.sample``), or the deterministic latents."""
         if self.latent_std is None:
             return self.latent_mean
-        eps = randn_tensor(self.latent_mean.shape, generator=generator, device=self.latent_mean.device, dtype=self.latent_mean.dtype)
-        return self.latent_mean + self.latent_std * eps
+        mean = self.latent_mean
+        eps = randn_tensor(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + self.latent_std * eps
 
 
 @torch.no_grad()
