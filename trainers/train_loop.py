@@ -142,17 +142,14 @@ class DiffusionTask:
         return metrics
 
     def _encoded(self, batch: dict[str, Any]) -> EncodedPair:
-        """The batch's autoencoder encodings, through the encoding cache when the rows carry sample ids."""
+        """The batch's autoencoder encodings, through the encoding cache (keyed by sample id)."""
 
         def encode_rows(rows: torch.Tensor) -> EncodedPair:
             index = rows.numpy()
             hr, lr = (to_model_range(torch.from_numpy(batch[name][index]).to(self.device)) for name in ("hr", "lr"))
             return encode_pair(self.parts, hr, lr)
 
-        keys = batch.get("sample_id")
-        if keys is None:
-            return encode_rows(torch.arange(len(batch["hr"])))
-        return self.encodings.encode([str(key) for key in keys], encode_rows)
+        return self.encodings.encode(batch["sample_id"].tolist(), encode_rows)
 
     def evaluate(self) -> dict[str, float]:
         return {}

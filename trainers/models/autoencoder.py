@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, AutoencoderTiny
+from diffusers.utils.torch_utils import randn_tensor
 
 from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
 
@@ -72,25 +73,27 @@ def encode(vae: Autoencoder, images: torch.Tensor, generator: torch.Generator | 
 
     AutoencoderKL: a posterior sample drawn from ``generator`` (its mean when None);
     AutoencoderTiny: deterministic."""
-    pixels = images.to(device=vae.device, dtype=vae.dtype)
-    if isinstance(vae, AutoencoderTiny):
-        raw = vae.encode(pixels).latents
-    else:
-        posterior = vae.encode(pixels).latent_dist
-        raw = posterior.mean if generator is None else posterior.sample(generator=generator)
-    return raw * vae.config.scaling_factor
+    mean, std = encode_moments(vae, images)
+    return mean if generator is None else sample_posterior(mean, std, generator)
 
 
 def encode_moments(vae: Autoencoder, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(B, 3, H, W) in [-1, 1] -> the scaled posterior (mean, std) of an AutoencoderKL, or
-    (latents, None) for the deterministic AutoencoderTiny; ``mean + std * N(0, 1)`` is what
-    ``encode`` samples."""
+    (latents, None) for the deterministic AutoencoderTiny."""
     pixels = images.to(device=vae.device, dtype=vae.dtype)
     scaling = vae.config.scaling_factor
     if isinstance(vae, AutoencoderTiny):
         return vae.encode(pixels).latents * scaling, None
     posterior = vae.encode(pixels).latent_dist
     return posterior.mean * scaling, posterior.std * scaling
+
+
+def sample_posterior(mean: torch.Tensor, std: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+    """``mean + std * N(0, 1)`` drawn from ``generator`` (diffusers' ``DiagonalGaussianDistribution.sample``
+    draw); ``mean`` itself when ``std`` is None (a deterministic autoencoder)."""
+    if std is None:
+        return mean
+    return mean + std * randn_tensor(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
 
 
 def decode(vae: Autoencoder, latents: torch.Tensor) -> torch.Tensor:

@@ -87,13 +87,8 @@ class EncodedPair:
         return cls(torch.cat([p.latent_mean for p in parts]), std, torch.cat([p.condition for p in parts]))
 
     def sample_latents(self, generator: torch.Generator) -> torch.Tensor:
-        """HR latents: a posterior sample drawn from ``generator`` (the same draw as diffusers'
-        ``DiagonalGaussianDistribution.sample``), or the deterministic latents."""
-        if self.latent_std is None:
-            return self.latent_mean
-        mean = self.latent_mean
-        eps = randn_tensor(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        return mean + self.latent_std * eps
+        """HR latents: a posterior sample drawn from ``generator``, or the deterministic latents."""
+        return autoencoder.sample_posterior(self.latent_mean, self.latent_std, generator)
 
 
 @torch.no_grad()
