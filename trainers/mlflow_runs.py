@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,11 @@ def experiment_id(client: MlflowClient, tracking: TrackingConfig) -> str:
     if found is not None:
         return found.experiment_id
     return client.create_experiment(tracking.experiment, artifact_location=artifact_uri(tracking.artifact_location))
+
+
+def flat_params(section: str, config: object) -> dict[str, str]:
+    """A dataclass config as MLflow params named ``<section>.<field>``."""
+    return {f"{section}.{key}": str(value) for key, value in dataclasses.asdict(config).items()}  # type: ignore[call-overload]
 
 
 def create_run(client: MlflowClient, experiment: str, run_name: str | None, params: dict[str, str]) -> str:

@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from featurestore.modality import Modality
+from trainers.ray_run_config import RayRunConfig
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RayRunConfig):
+    """``train:``; the workers, precision, checkpoint and Ray fields come from :class:`RayRunConfig`."""
+
     base_model: str = "mmsr-runs/models/mmsr-base"
     """Hub id or local path of an MMSRPipeline to start from (``save_pretrained`` layout)."""
     base_revision: str | None = None
@@ -25,34 +28,17 @@ class TrainConfig:
     weight_decay: float = 0.0
     modality_dropout: float = 0.1
     ema_decay: float = 0.999
-    num_workers: int = 2
-    cpus_per_worker: int = 1
-    """Ray CPUs (and so torch threads: Ray sets OMP_NUM_THREADS) of each training worker."""
-    use_gpu: bool = False
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    """Autocast dtype of the forward pass and loss (``trainers.mixed_precision``): bf16 runs on GPU
-    and CPU; fp16 (with dynamic loss scaling) needs ``use_gpu``. Weights and EMA stay float32."""
+    """EMA of the trained weights (kept float32 under any ``mixed_precision``)."""
     max_grad_norm: float | None = None
     """Clip the global gradient norm to this (after fp16 unscaling); None = no clipping."""
-    checkpoint_every: int = 500
-    max_failures: int = 2
-    log_every: int = 1
-    seed: int = 0
-    ray_address: str | None = None
-    """Ray cluster to join ("auto", "ray://head:10001"); None starts a local Ray for the command."""
-    storage_path: str = "mmsr-runs/ray"
-    """Where Ray Train keeps checkpoints (local path or fsspec URL)."""
     encoding_cache_rows: int = 0
     """Rows per worker whose frozen-autoencoder encodings are kept between epochs (least recently
     used out first; ``trainers.encoding_cache``); 0 = encode every step. Worth it when a worker sees
     each row many times (small snapshots, many epochs)."""
 
     def __post_init__(self) -> None:
-        positive = (
-            "steps", "batch_size", "gradient_accumulation", "num_workers", "cpus_per_worker", "checkpoint_every",
-            "log_every",
-        )
-        for name in positive:
+        self.check_run_fields("train")
+        for name in ("steps", "batch_size", "gradient_accumulation"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.encoding_cache_rows < 0:
@@ -63,17 +49,10 @@ class TrainConfig:
             raise ValueError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.learning_rate <= 0:
             raise ValueError(f"train.learning_rate must be > 0, got {self.learning_rate}")
-        if self.mixed_precision == "fp16" and not self.use_gpu:
-            raise ValueError("train.mixed_precision: fp16 needs train.use_gpu: true (on CPU use bf16 or no)")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError(f"train.max_grad_norm must be > 0 or null, got {self.max_grad_norm}")
         if not self.modalities:
             raise ValueError("train.modalities must name at least one modality")
-
-    @property
-    def cpus(self) -> int:
-        """Ray CPUs the training workers take together."""
-        return self.num_workers * self.cpus_per_worker
 
     @property
     def modality_set(self) -> frozenset[Modality]:

@@ -6,10 +6,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from featurestore.modality import Modality
+from trainers.ray_run_config import RayRunConfig
 
 
 @dataclass(frozen=True)
-class VqTrainConfig:
+class VqTrainConfig(RayRunConfig):
+    """``vq_train:``; the workers, precision, checkpoint and Ray fields come from :class:`RayRunConfig`
+    (``seed`` also seeds the random initial VQModel, the same on every worker)."""
+
     init_model: str | None = None
     """Hub id or local path of a diffusers ``VQModel`` to start from; None = a random one of ``preset``."""
     init_subfolder: str | None = None
@@ -34,27 +38,14 @@ class VqTrainConfig:
     """Weight of the VQModel's ``commit_loss`` (codebook + beta * commitment term) in the loss."""
     max_grad_norm: float | None = 1.0
     """Clip the global gradient norm to this (after fp16 unscaling); None = no clipping."""
-    num_workers: int = 2
-    use_gpu: bool = False
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    """Autocast dtype (``trainers.mixed_precision``): bf16 on GPU or CPU; fp16 needs ``use_gpu``."""
     eval_every: int = 500
     """Steps between reconstruction evaluations on the eval split (the last step is always evaluated)."""
     eval_max_rows: int = 64
     """Eval-split rows (each up to one map per modality) read per evaluation, on rank 0."""
-    checkpoint_every: int = 500
-    max_failures: int = 2
-    log_every: int = 1
-    seed: int = 0
-    """Seeds the random initial VQModel (same on every worker)."""
-    ray_address: str | None = None
-    """Ray cluster to join ("auto", "ray://head:10001"); None starts a local Ray for the command."""
-    storage_path: str = "mmsr-runs/ray"
-    """Where Ray Train keeps checkpoints (local path or fsspec URL)."""
 
     def __post_init__(self) -> None:
-        positive = ("steps", "batch_size", "num_workers", "eval_every", "eval_max_rows", "checkpoint_every", "log_every")
-        for name in positive:
+        self.check_run_fields("vq_train")
+        for name in ("steps", "batch_size", "eval_every", "eval_max_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"vq_train.{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
@@ -63,8 +54,6 @@ class VqTrainConfig:
             raise ValueError(f"vq_train.commitment_weight must be >= 0, got {self.commitment_weight}")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError(f"vq_train.max_grad_norm must be > 0 or null, got {self.max_grad_norm}")
-        if self.mixed_precision == "fp16" and not self.use_gpu:
-            raise ValueError("vq_train.mixed_precision: fp16 needs vq_train.use_gpu: true (on CPU use bf16 or no)")
         if not self.modalities:
             raise ValueError("vq_train.modalities must name at least one spatial modality")
         if len(set(self.modalities)) != len(self.modalities):

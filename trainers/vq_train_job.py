@@ -17,15 +17,16 @@ from pathlib import Path
 
 import ray.data
 from diffusers import VQModel
-from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+from ray.train import DataConfig, Result
 from ray.train.torch import TorchTrainer
 
 from featurestore.config import FeatureStoreConfig
 from featurestore.mlflow_dataset import snapshot_dataset
 from featurestore.modality import Modality
 from featurestore.readers import ray_dataset, resolve_snapshot
-from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
+from trainers.mlflow_runs import create_run, experiment_id, flat_params, log_dataset_input, tracking_client
 from trainers.modality_map_batches import render_map_batch
+from trainers.torch_trainer import build_torch_trainer, fit_tracked
 from trainers.tracking_config import TrackingConfig
 from trainers.vq_train_config import VqTrainConfig
 from trainers.vq_train_loop import VQ_DIR, VqLoopSpec, vq_train_loop_per_worker
@@ -63,31 +64,20 @@ def _local_paths_resolved(config: VqTrainConfig) -> VqTrainConfig:
     """Ray workers run in their own working directory: make local paths absolute first."""
     init = config.init_model
     init_model = str(Path(init).resolve()) if init is not None and Path(init).exists() else init
-    storage = config.storage_path if "://" in config.storage_path else str(Path(config.storage_path).resolve())
     return dataclasses.replace(
-        config, init_model=init_model, storage_path=storage, output_dir=str(Path(config.output_dir).resolve())
+        config, init_model=init_model, storage_path=config.absolute_storage_path(),
+        output_dir=str(Path(config.output_dir).resolve()),
     )
 
 
 def _trainer(config: VqTrainConfig, spec: VqLoopSpec, store: FeatureStoreConfig, snapshot_id: int, name: str) -> TorchTrainer:
     modalities = config.modality_list
-    return TorchTrainer(
-        vq_train_loop_per_worker,
-        train_loop_config={"spec": spec},
-        scaling_config=ScalingConfig(
-            num_workers=config.num_workers, use_gpu=config.use_gpu, resources_per_worker={"CPU": 1}
-        ),
-        run_config=RunConfig(
-            name=name,
-            storage_path=config.storage_path,
-            failure_config=FailureConfig(max_failures=config.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-        ),
-        datasets={
-            "train": modality_map_dataset(store, snapshot_id, "train", modalities),
-            "eval": modality_map_dataset(store, snapshot_id, "eval", modalities, config.eval_max_rows),
-        },
-        dataset_config=DataConfig(datasets_to_split=["train"]),
+    datasets = {
+        "train": modality_map_dataset(store, snapshot_id, "train", modalities),
+        "eval": modality_map_dataset(store, snapshot_id, "eval", modalities, config.eval_max_rows),
+    }
+    return build_torch_trainer(
+        vq_train_loop_per_worker, spec, config, name, datasets, DataConfig(datasets_to_split=["train"])
     )
 
 
@@ -103,25 +93,20 @@ def run_vq_training(
     config = _local_paths_resolved(config)
     snapshot_id = resolve_snapshot(store, config.snapshot)
     client = tracking_client(tracking)
-    params = {f"vq_train.{k}": str(v) for k, v in dataclasses.asdict(config).items()}
-    run_id = create_run(client, experiment_id(client, tracking), run_name, params | {"featurestore.snapshot_id": str(snapshot_id)})
+    params = flat_params("vq_train", config) | {"featurestore.snapshot_id": str(snapshot_id)}
+    run_id = create_run(client, experiment_id(client, tracking), run_name, params)
     log_dataset_input(client, run_id, snapshot_dataset(store, snapshot_id), context="training")
     spec = VqLoopSpec(config=config, tracking_uri=client.tracking_uri, mlflow_run_id=run_id)
     trainer = _trainer(config, spec, store, snapshot_id, run_name or f"mmsr-vq-{run_id[:8]}")
-    try:
-        result = trainer.fit()
-        if result.checkpoint is None:
-            raise RuntimeError("VQ training finished without a checkpoint")
+
+    def save_tokenizer(result: Result) -> None:
         with result.checkpoint.as_directory() as directory:
             VQModel.from_pretrained(os.path.join(directory, VQ_DIR), use_safetensors=True).save_pretrained(
                 config.output_dir, safe_serialization=True
             )
-    except Exception:
-        client.set_terminated(run_id, "FAILED")
-        raise
-    metrics = {k: float(v) for k, v in (result.metrics or {}).items() if isinstance(v, (int, float))}
-    client.set_tag(run_id, "mmsr.vq_tokenizer_dir", config.output_dir)
-    client.set_terminated(run_id, "FINISHED")
+        client.set_tag(run_id, "mmsr.vq_tokenizer_dir", config.output_dir)
+
+    result, metrics = fit_tracked(trainer, client, run_id, finish=save_tokenizer)
     return VqTrainResult(
         mlflow_run_id=run_id, snapshot_id=snapshot_id, final_step=int(metrics.get("step", 0)), metrics=metrics,
         checkpoint_dir=result.checkpoint.path, output_dir=config.output_dir,
