@@ -92,11 +92,13 @@ def open_catalog(config: FeatureStoreConfig) -> Catalog:
 def _sql_catalog(name: str, properties: dict[str, str], attempts: int = 3) -> SqlCatalog:
     """``SqlCatalog``, which creates its bookkeeping tables on first use: two processes opening a
     fresh catalog database at once both see no tables and both create them, and the slower one gets
-    "already exists" (PostgreSQL). Opening again then finds the tables, so that error is retried."""
+    "already exists" (PostgreSQL: ProgrammingError or IntegrityError; SQLite: OperationalError).
+    Opening again then finds the tables, so that error is retried."""
+    lost_race = (sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError)
     for _ in range(attempts - 1):
         try:
             return SqlCatalog(name, **properties)
-        except (sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.IntegrityError) as error:
+        except lost_race as error:
             if "already exists" not in str(error):
                 raise
     return SqlCatalog(name, **properties)

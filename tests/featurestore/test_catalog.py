@@ -59,20 +59,40 @@ def test_other_schema_version_is_refused(store: FeatureStoreConfig) -> None:
         ensure_tables(open_catalog(store), store)
 
 
-def test_processes_opening_a_fresh_postgres_catalog_at_once_all_get_it(postgres: PostgresServer, tmp_path: Path) -> None:
-    config = FeatureStoreConfig(catalog_uri=postgres.create_database("race"), warehouse=str(tmp_path / "wh"))
-    barrier = threading.Barrier(6)
+def _open_at_once(config: FeatureStoreConfig, openers: int = 6) -> list[str]:
+    barrier = threading.Barrier(openers)
 
     def open_when_all_are_ready(_: int) -> str:
         barrier.wait()
         return type(open_catalog(config)).__name__
 
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        assert list(pool.map(open_when_all_are_ready, range(6))) == ["SqlCatalog"] * 6
+    with ThreadPoolExecutor(max_workers=openers) as pool:
+        return list(pool.map(open_when_all_are_ready, range(openers)))
 
 
+def test_processes_opening_a_fresh_postgres_catalog_at_once_all_get_it(postgres: PostgresServer, tmp_path: Path) -> None:
+    config = FeatureStoreConfig(catalog_uri=postgres.create_database("race"), warehouse=str(tmp_path / "wh"))
+    assert _open_at_once(config) == ["SqlCatalog"] * 6
+
+
+def test_openers_of_a_fresh_sqlite_catalog_at_once_all_get_it(tmp_path: Path) -> None:
+    """SQLite says "table ... already exists" as an OperationalError (PostgreSQL: ProgrammingError);
+    two ``mmsr preprocess`` runs on a new store lost this race (test_concurrent_runs, 2026-12-06)."""
+    for attempt in range(5):
+        config = FeatureStoreConfig(catalog_uri=f"sqlite:///{tmp_path}/{attempt}/catalog.db", warehouse=str(tmp_path / "wh"))
+        assert _open_at_once(config) == ["SqlCatalog"] * 6
+
+
+@pytest.mark.parametrize(
+    "lost_race",
+    [
+        sqlalchemy.exc.ProgrammingError("CREATE TABLE", {}, Exception('relation "iceberg_tables" already exists')),
+        sqlalchemy.exc.OperationalError("CREATE TABLE", {}, Exception("table iceberg_tables already exists")),
+    ],
+    ids=["postgres", "sqlite"],
+)
 def test_an_already_exists_error_while_creating_the_catalog_tables_is_retried(
-    store: FeatureStoreConfig, monkeypatch: pytest.MonkeyPatch
+    store: FeatureStoreConfig, monkeypatch: pytest.MonkeyPatch, lost_race: Exception
 ) -> None:
     calls: list[int] = []
     real = catalog_module.SqlCatalog
@@ -80,7 +100,7 @@ def test_an_already_exists_error_while_creating_the_catalog_tables_is_retried(
     def lose_the_first_race(name: str, **properties: str) -> object:
         calls.append(1)
         if len(calls) == 1:
-            raise sqlalchemy.exc.ProgrammingError("CREATE TABLE", {}, Exception('relation "iceberg_tables" already exists'))
+            raise lost_race
         return real(name, **properties)
 
     monkeypatch.setattr(catalog_module, "SqlCatalog", lose_the_first_race)

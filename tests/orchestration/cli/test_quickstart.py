@@ -7,6 +7,7 @@ wiring); the slow test runs README command 1 as it is and asserts its champion c
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ from orchestration.registry.promotion import (
     decide_promotion,
 )
 from orchestration.registry.promotion_config import DEFAULT_FLOOR, MetricFloor, MetricGate
+from tests.trainers.conftest import RAY_TEST_ENV
 from trainers.mlflow_runs import fluent_tracking
 from trainers.models.autoencoder_fitting import AutoencoderFitConfig
 from trainers.tracking_config import TrackingConfig
@@ -44,13 +46,14 @@ WIRING = ["--steps", str(STEPS), "--set", "promotion.floor=[]", "--set", "train.
 def quickstart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two quickstarts in one directory. The base model is built first through the quickstart's own
     builder with a few autoencoder steps (the 600-step fit is the slow test's); the quickstart
-    then reuses it, as a second quickstart does."""
+    then reuses it, as a second quickstart does. Ray Train polls its 1-step-per-report workers
+    every 0.25 s instead of 2 s (``RAY_TEST_ENV``): ~8 s less per run."""
     workdir = tmp_path_factory.mktemp("quickstart")
     build_once(workdir / "runs/models/mmsr-base", partial(build_quickstart_base, fit=FEW_FIT_STEPS))
     for attempt in (1, 2):
         result = subprocess.run(
             [sys.executable, "-m", "orchestration.cli", "quickstart", "--workdir", "runs", *WIRING],
-            cwd=workdir, capture_output=True, text=True, timeout=900,
+            cwd=workdir, capture_output=True, text=True, timeout=900, env=os.environ | RAY_TEST_ENV,
         )
         assert result.returncode == 0, f"run {attempt} failed:\n{result.stderr[-4000:]}"
         (workdir / f"stdout-{attempt}.txt").write_text(result.stdout)
