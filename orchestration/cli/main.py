@@ -10,9 +10,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from orchestration.config_loading import ConfigError, load_config
+
+if TYPE_CHECKING:
+    from orchestration.mmsr_config import MmsrConfig
 
 USAGE_ERROR = 2
 
@@ -108,40 +111,50 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     return extra
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace) -> MmsrConfig:
+    from orchestration.cli.quickstart_preset import quickstart_preset
+    from orchestration.mmsr_config import MmsrConfig
+
+    defaults = quickstart_preset(args.workdir, args.steps) if args.command == "quickstart" else None
+    return load_config(MmsrConfig, args.config, _overrides(args), defaults)
+
+
+def _dispatch(args: argparse.Namespace, config: MmsrConfig) -> int:
     from orchestration.cli import commands
     from orchestration.cli.features_command import run_features
-    from orchestration.cli.quickstart_preset import quickstart_preset
     from orchestration.cli.vq_command import train_vq
-    from orchestration.mmsr_config import MmsrConfig
 
     handlers: dict[str, Callable[..., int]] = {
         "quickstart": commands.quickstart, "preprocess": commands.preprocess, "train": commands.train,
         "evaluate": commands.evaluate, "promote": commands.promote, "serve": commands.serve,
         "features": run_features, "train-vq": train_vq,
     }
-    defaults = quickstart_preset(args.workdir, args.steps) if args.command == "quickstart" else None
-    config = load_config(MmsrConfig, args.config, _overrides(args), defaults)
     return handlers[args.command](config, args)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from orchestration.cli.commands import RUN_FAILURES, USER_ERRORS
+def _usage_error(error: Exception) -> int:
+    print(f"mmsr: error: {' '.join(str(error).split())}", file=sys.stderr)
+    return USAGE_ERROR
 
-    try:
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:  # argv and the config are checked before torch, Beam and Ray load: bad input answers at once
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if args.log_level != "DEBUG":  # Beam logs every type-hint conversion and cache at INFO
             logging.getLogger("apache_beam").setLevel(logging.WARNING)
-        return _dispatch(args)
+        config = _load(args)
+    except (UsageError, ConfigError) as error:
+        return _usage_error(error)
+    from orchestration.cli.commands import RUN_FAILURES, USER_ERRORS
+
+    try:
+        return _dispatch(args, config)
     except (UsageError, ConfigError, *USER_ERRORS) as error:
-        message = " ".join(str(error).split())
-        print(f"mmsr: error: {message}", file=sys.stderr)
-        return USAGE_ERROR
+        return _usage_error(error)
     except RUN_FAILURES as error:
         print(f"mmsr: failed: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("mmsr: interrupted; nothing partial was committed", file=sys.stderr)
         return 130
-

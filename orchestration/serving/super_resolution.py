@@ -17,8 +17,7 @@ from featurestore.modality import Modality
 from orchestration.serving.lr_modalities import LrModalities, lr_modality_maps, map_codes
 from orchestration.serving.tile_conditioning import TileModalityTokens
 from pipelines.pixel_range import to_model_range
-from trainers.models.guidance import GuidanceMode
-from trainers.models.sampling_options import SamplingOptions
+from trainers.models.sampling_options import GuidanceMode, SamplingOptions
 from trainers.models.sr_pipeline import MMSRPipeline
 
 __all__ = ["GuidanceMode", "LrModalities", "SamplingOptions", "super_resolve", "super_resolve_batch"]

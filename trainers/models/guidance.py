@@ -18,20 +18,11 @@ the given tokens; the caption modality plays the role of the prompt):
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 
 from featurestore.modality import Modality
 from trainers.models.conditioning import ModalityTokens
-
-GuidanceMode = Literal["none", "cfg", "m_empty-cfg", "m-cfg"]
-GUIDANCE_MODES: tuple[str, ...] = ("none", "cfg", "m_empty-cfg", "m-cfg")
-
-
-def check_guidance_mode(mode: str) -> None:
-    if mode not in GUIDANCE_MODES:
-        raise ValueError(f"guidance_mode must be one of {list(GUIDANCE_MODES)}, got {mode!r}")
+from trainers.models.sampling_options import GuidanceMode, check_guidance_mode
 
 
 def combine_guidance(

@@ -5,15 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from featurestore.modality import Modality
-from trainers.models.guidance import GUIDANCE_MODES, GuidanceMode
+
+GuidanceMode = Literal["none", "cfg", "m_empty-cfg", "m-cfg"]
+"""What the negative branch sees (``trainers.models.guidance`` defines each); kept here, free of
+torch, so that configs holding sampling options load without the model stack."""
+GUIDANCE_MODES: tuple[str, ...] = ("none", "cfg", "m_empty-cfg", "m-cfg")
 
 MAX_STEPS = 1000
 """DDIM steps at most (the training schedule has 1000 timesteps)."""
 TEMPERATURE_RANGE = (0.05, 20.0)
 """Per-modality attention temperatures accepted (1.0 = as trained)."""
+
+
+def check_guidance_mode(mode: str) -> None:
+    if mode not in GUIDANCE_MODES:
+        raise ValueError(f"guidance_mode must be one of {', '.join(GUIDANCE_MODES)}, got {mode!r}")
 
 
 @dataclass(frozen=True)
@@ -33,8 +42,7 @@ class SamplingOptions:
     ``disable_modalities``: names separated by commas)."""
 
     def __post_init__(self) -> None:
-        if self.guidance_mode not in GUIDANCE_MODES:
-            raise ValueError(f"guidance_mode must be one of {', '.join(GUIDANCE_MODES)}, got {self.guidance_mode!r}")
+        check_guidance_mode(self.guidance_mode)
         if not 1 <= self.steps <= MAX_STEPS:
             raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {self.steps}")
         if not self.guidance_scale >= 0:

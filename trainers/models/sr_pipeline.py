@@ -32,10 +32,11 @@ from trainers.models import autoencoder
 from trainers.models.autoencoder import Autoencoder, build_autoencoder, load_autoencoder
 from trainers.models.conditional_unet import LrConditioning, build_conditional_unet, lr_channels, lr_condition
 from trainers.models.conditioning import ModalityTokens, build_modality_tokens, concat_tokens
-from trainers.models.guidance import GuidanceMode, check_guidance_mode, combine_guidance, negative_tokens
+from trainers.models.guidance import combine_guidance, negative_tokens
 from trainers.models.mmlc import MultimodalLatentConnector, TemperatureMode, Temperatures, build_mmlc
 from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
 from trainers.models.safe_loading import verify_artifact_tree
+from trainers.models.sampling_options import GuidanceMode, check_guidance_mode
 from trainers.models.text_encoder import build_tiny_clip, encode_caption_ids
 from trainers.models.tiling import TileBox, tile_boxes, tiled_apply
 from trainers.models.vq_tokenizer import build_vq_tokenizer

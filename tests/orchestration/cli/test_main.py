@@ -76,3 +76,20 @@ def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     for command in ("quickstart", "preprocess", "train", "train-vq", "evaluate", "promote", "serve", "features"):
         assert command in out
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [(["--help"], 0), (["train", "--set", "train.steps=0"], 2), (["serve", "--set", "serve.device=tpu"], 2), (["no-such-command"], 2)],
+)
+def test_help_and_bad_input_answer_without_loading_the_model_stack(args: list[str], status: int, tmp_path: Path) -> None:
+    """Parsing argv and checking the whole config loads no torch, Beam or Ray: it answers in well
+    under a second instead of the ~5 s those imports take."""
+    probe = (
+        "import sys\nfrom orchestration.cli.main import main\n"
+        f"try:\n    status = main({args!r})\nexcept SystemExit as exited:\n    status = exited.code\n"
+        "heavy = sorted({'torch', 'apache_beam', 'ray', 'diffusers', 'mlflow'} & set(sys.modules))\n"
+        "print(status, heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.stdout.splitlines()[-1] == f"{status} []", result.stdout + result.stderr
