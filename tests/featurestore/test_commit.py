@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import fsspec
 import pyarrow as pa
@@ -103,28 +104,24 @@ def test_empty_run_keeps_current_snapshot(store: FeatureStoreConfig, stage_sampl
     assert len(_tables(store).samples.snapshots()) == 1
 
 
+def _commit_at_once(store: FeatureStoreConfig, runs: list[str]) -> dict[str, CommitResult]:
+    """``commit_run`` of every run, each in its own thread, released together; the first error is raised."""
+    barrier = threading.Barrier(len(runs))
+
+    def commit(run_id: str) -> CommitResult:
+        barrier.wait()
+        return commit_run(store, run_id, PROPS)
+
+    with ThreadPoolExecutor(max_workers=len(runs)) as pool:
+        return dict(zip(runs, pool.map(commit, runs), strict=True))
+
+
 def test_concurrent_commits_both_land(store: FeatureStoreConfig, stage_samples: StageSamples) -> None:
     _tables(store)
     runs = {"runA": 0, "runB": 10, "runC": 20}
     for run_id, start in runs.items():
         stage_samples(run_id, 3, start=start)
-    results: dict[str, CommitResult] = {}
-    failures: list[BaseException] = []
-    barrier = threading.Barrier(len(runs))
-
-    def commit(run_id: str) -> None:
-        barrier.wait()
-        try:
-            results[run_id] = commit_run(store, run_id, PROPS)
-        except BaseException as error:  # noqa: BLE001 - reported below
-            failures.append(error)
-
-    threads = [threading.Thread(target=commit, args=(run_id,)) for run_id in runs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    results = _commit_at_once(store, list(runs))
     assert read_arrow(store).num_rows == 9
     table = _tables(store).samples
     assert sorted(s.summary.additional_properties["run_id"] for s in table.snapshots()) == sorted(runs)
@@ -146,23 +143,7 @@ def test_overlapping_concurrent_commits_commit_each_sample_id_once(
     runs = {"runA": 0, "runB": 3, "runC": 6}  # 6 ids each, overlapping by 3
     for run_id, start in runs.items():
         stage_samples(run_id, 6, start=start, files=2)
-    results: dict[str, CommitResult] = {}
-    failures: list[BaseException] = []
-    barrier = threading.Barrier(len(runs))
-
-    def commit(run_id: str) -> None:
-        barrier.wait()
-        try:
-            results[run_id] = commit_run(store, run_id, PROPS, base_snapshot_id=None)
-        except BaseException as error:  # noqa: BLE001 - reported below
-            failures.append(error)
-
-    threads = [threading.Thread(target=commit, args=(run_id,)) for run_id in runs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    results = _commit_at_once(store, list(runs))
     assert _ids(store) == _expected(range(12))  # each id once
     assert sum(result.rows for result in results.values()) == 12
     assert sum(result.already_present for result in results.values()) == 18 - 12
