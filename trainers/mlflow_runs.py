@@ -10,7 +10,9 @@ from pathlib import Path
 
 import mlflow
 import mlflow.data.dataset
+from filelock import FileLock
 from mlflow.entities import DatasetInput, InputTag, Param
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from trainers.tracking_config import TrackingConfig
@@ -36,19 +38,34 @@ def resolved_tracking_uri(uri: str) -> str:
 
 
 def tracking_client(tracking: TrackingConfig) -> MlflowClient:
-    """A client on the configured store (a ``sqlite:///`` file's folder is created first)."""
+    """A client on the configured store; a ``sqlite:///`` store is created first if new."""
     uri = resolved_tracking_uri(tracking.tracking_uri)
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri)
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    database = Path(uri[len("sqlite:///"):])
+    database.parent.mkdir(parents=True, exist_ok=True)
+    # MLflow creates and migrates a SQLite store's tables in the first process that opens it (the
+    # client opens it at once); two processes doing that on a new file collide ("table ... already
+    # exists", alembic's "expected to match one row"). A lock file beside the database serialises
+    # the opening; later opens find the tables and pass straight through.
+    with FileLock(f"{database}.lock"):
+        client = MlflowClient(tracking_uri=uri)
+        client.search_registered_models(max_results=1)  # the registry's store opens the same file
+    return client
 
 
 def experiment_id(client: MlflowClient, tracking: TrackingConfig) -> str:
-    """The configured experiment's id, created (with the configured artifact root) if absent."""
+    """The configured experiment's id, created (with the configured artifact root) if absent; when
+    another process creates it first, that one is used."""
     found = client.get_experiment_by_name(tracking.experiment)
     if found is not None:
         return found.experiment_id
-    return client.create_experiment(tracking.experiment, artifact_location=artifact_uri(tracking.artifact_location))
+    try:
+        return client.create_experiment(tracking.experiment, artifact_location=artifact_uri(tracking.artifact_location))
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(tracking.experiment).experiment_id
 
 
 def flat_params(section: str, config: object) -> dict[str, str]:
