@@ -58,7 +58,7 @@ def test_losing_the_node_of_the_training_worker_resumes_on_another_from_s3_check
         )
         tracking, marker = make_tracking(tmp_path), tmp_path / "node-of-rank-0"
         fault = FaultInjection(after_step=KILL_AFTER, marker=str(marker), rank=0, mode="await_node_kill")
-        with local_ray(config.num_workers, config.ray_address), ThreadPoolExecutor(1) as pool:
+        with local_ray(config.cpus, config.ray_address), ThreadPoolExecutor(1) as pool:
             run = pool.submit(run_training, config, training_data.store, tracking, "node-lost", fault)
             node_id = _wait_for_node_id(marker, run)
             victim = next(node for node in nodes if node.node_id == node_id)  # never the head: it has no CPUs

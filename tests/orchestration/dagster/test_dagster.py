@@ -41,6 +41,7 @@ from orchestration.registry.model_registry import RegisteredVersion
 from orchestration.registry.promotion import DECISION_TAG, PromotionDecision
 from pipelines.preprocess_job import PreprocessResult
 from pipelines.sample_dataset import CAPTIONS_FILE, SampleDataset, write_sample_dataset
+from tests.trainers.conftest import RAY_TEST_ENV
 from trainers.train_job import TrainResult
 
 PNG_1X1 = bytes.fromhex(
@@ -244,8 +245,6 @@ CYCLE_OVERRIDES = [
     "serve.steps=2", "promotion.eval_limit=2",
     "promotion.floor=[]",  # a 2-step model is far below bicubic: this test is about the wiring, not quality
 ]
-RAY_TEST_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.25"}
-"""As in tests/trainers: poll the (1-step-per-report) CPU workers faster than Ray's 2 s default."""
 
 
 @pytest.fixture(scope="module")
