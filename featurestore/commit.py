@@ -15,7 +15,12 @@ Protocol (nothing is visible until the samples snapshot lands):
    :mod:`featurestore.catalog`). A conflict moves the files back and starts the next attempt,
    which re-checks against what the new snapshots added. Snapshot summaries carry ``run_id``,
    ``config_hash``, ``rows``, ``errors`` and the caller's other properties.
-4. The staging directory is removed.
+4. Each table's commit checks, once it landed, that every file it added exists; if one does not,
+   it undoes its snapshot where it can and raises (:mod:`featurestore.landed_files`).
+5. The staging directory is removed.
+
+While the run's staging directory exists, the files it listed (:func:`featurestore.staging.record_commit_targets`)
+are never orphans to ``mmsr features expire``, whatever their age (:mod:`featurestore.orphan_files`).
 
 If a table's commit fails, its moved files are moved back to staging, so the caller can retry or
 discard the run (:func:`featurestore.staging.discard_staging`). Should the samples commit fail
@@ -42,6 +47,7 @@ from pyiceberg.table import Table
 from featurestore.catalog import ensure_tables, open_catalog
 from featurestore.concurrent_additions import drop_staged_ids, staged_ids_added_since
 from featurestore.config import FeatureStoreConfig
+from featurestore.landed_files import verify_landed
 from featurestore.staging import discard_staging, list_staged, record_commit_targets
 
 RESERVED_SUMMARY_KEYS = ("run_id", "rows", "errors")
@@ -186,6 +192,7 @@ def _add_files(catalog: Catalog, table: Table, paths: list[str], summary: dict[s
             table = catalog.load_table(table.name())
     snapshot = table.current_snapshot()
     assert snapshot is not None, "add_files committed no snapshot"
+    verify_landed(catalog, _name(table), snapshot.snapshot_id, paths)
     return snapshot.snapshot_id
 
 
@@ -241,12 +248,14 @@ class _SamplesCommit:
 
 
 def _try_add_samples(
-    config: FeatureStoreConfig, table: Table, staged: list[_StagedFile], run_id: str, summary: dict[str, str]
+    config: FeatureStoreConfig, catalog: Catalog, table: Table, staged: list[_StagedFile], run_id: str,
+    summary: dict[str, str],
 ) -> int:
     """One attempt: move ``staged`` in and add them, landing only on the head ``table`` was loaded at."""
     moved = _move_in(config, run_id, staged, _destinations(table, staged, run_id))
+    targets = [target for _, target in moved]
     try:
-        table.add_files([target for _, target in moved], snapshot_properties=summary)
+        table.add_files(targets, snapshot_properties=summary)
     except CommitStateUnknownException:
         raise  # the files may now belong to the table: leave them where it expects them
     except BaseException:
@@ -254,6 +263,7 @@ def _try_add_samples(
         raise
     snapshot = table.current_snapshot()
     assert snapshot is not None, "add_files committed no snapshot"
+    verify_landed(catalog, config.samples_identifier, snapshot.snapshot_id, targets)
     return snapshot.snapshot_id
 
 
@@ -269,14 +279,22 @@ def _commit_samples(
         staged = [file for file in _inspect_staged(urls, table) if file.rows]
         if staged and head_id != checked:
             urls = [file.url for file in staged]
-            already_present += drop_staged_ids(urls, staged_ids_added_since(table, checked, head_id, urls)).dropped
+            try:
+                committed = staged_ids_added_since(table, checked, head_id, urls)
+            except FileNotFoundError:  # a file only an expired snapshot read: re-check on the new metadata
+                if catalog.load_table(config.samples_identifier).metadata_location == table.metadata_location:
+                    raise
+                continue
+            already_present += drop_staged_ids(urls, committed).dropped
             checked = head_id
             staged = [file for file in _inspect_staged(urls, table) if file.rows]
         if not staged:
             return _SamplesCommit(snapshot_id=head_id, rows=0, already_present=already_present)
         rows = sum(file.rows for file in staged)
         try:
-            snapshot_id = _try_add_samples(config, table, staged, run_id, _summary(run_id, properties, rows, errors))
+            snapshot_id = _try_add_samples(
+                config, catalog, table, staged, run_id, _summary(run_id, properties, rows, errors)
+            )
         except CommitFailedException:
             _backoff(run_id, attempt)
             continue

@@ -32,12 +32,22 @@ class AddedFile:
     rows: int
 
 
+def live_data_files(table: Table, snapshot_id: int) -> list[AddedFile]:
+    """Every data file the snapshot ``snapshot_id`` reads (what it holds, whoever added it)."""
+    return [AddedFile(task.file.file_path, task.file.record_count) for task in table.scan(snapshot_id=snapshot_id).plan_files()]
+
+
 def data_files_added_since(table: Table, base_id: int | None, head_id: int) -> list[AddedFile]:
     """The data files that ``head_id`` and its ancestors after ``base_id`` added, newest snapshot
-    first. With ``base_id`` None (the run started on an empty table), or a base that is no
-    ancestor of the head (a rollback, an expired base), the whole history of the head counts."""
+    first. When the head's history does not lead back to ``base_id`` unbroken (``base_id`` None
+    with the table's first snapshot expired, a base that is no ancestor of the head after a
+    rollback, or an expired snapshot between the two), what it added cannot be told apart: every
+    data file the head reads counts (:func:`live_data_files`)."""
+    chain = list(ancestors_between_ids(base_id, head_id, table.metadata))
+    if not chain or chain[-1].parent_snapshot_id != base_id:
+        return live_data_files(table, head_id)
     found: list[AddedFile] = []
-    for snapshot in ancestors_between_ids(base_id, head_id, table.metadata):
+    for snapshot in chain:
         for manifest in snapshot.manifests(table.io):
             if manifest.added_snapshot_id != snapshot.snapshot_id or manifest.content != ManifestContent.DATA:
                 continue

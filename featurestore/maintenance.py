@@ -6,15 +6,18 @@ table metadata only; then every orphan data file (referenced by no remaining sna
 expired snapshots read, such as the ones a replacement rewrote, or files a killed commit left)
 older than a grace period is removed (:mod:`featurestore.orphan_files`). Tagged snapshots, branch
 heads (the current snapshot is ``main``'s head) and the ``retain_last`` newest snapshots are never
-expired.
+expired. A file a live run has staged, moved into place or is about to commit is never removed,
+whatever the grace: the runs' leases and the files they listed protect it (:mod:`featurestore.staging`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.table.snapshots import Snapshot
 
@@ -22,6 +25,9 @@ from featurestore.config import FeatureStoreConfig
 from featurestore.inspection import require_samples_table, snapshot_time, tagged_snapshot_ids
 from featurestore.orphan_files import DEFAULT_ORPHAN_GRACE_S, OrphanFile, remove_orphans
 from featurestore.readers import resolve_snapshot
+from featurestore.staging import DEFAULT_STAGING_TTL_S, cleanup_stale_staging, in_flight_targets
+
+_EXPIRE_ATTEMPTS = 30
 
 
 @dataclass(frozen=True)
@@ -105,28 +111,60 @@ def plan_expiry(
     )
 
 
+def check_orphan_grace(grace_s: float, force: bool = False, lease_ttl_s: float = DEFAULT_STAGING_TTL_S) -> None:
+    """Refuse a grace period that is not a finite number >= 0, or (unless ``force``) one shorter
+    than the staging-lease timeout: a run on another host whose heartbeat is late by less than the
+    timeout still counts as live, and a shorter grace could remove what its lease no longer covers."""
+    if not 0 <= grace_s < float("inf"):
+        raise ValueError(f"the orphan grace period must be a finite number >= 0, got {grace_s}")
+    if grace_s < lease_ttl_s and not force:
+        raise ValueError(
+            f"an orphan grace period of {grace_s / 3600:g} h is shorter than the staging-lease timeout "
+            f"({lease_ttl_s / 3600:g} h); pass force (--force) to remove younger orphans anyway"
+        )
+
+
+def _expire_ids(config: FeatureStoreConfig, older_than: datetime, retain_last: int, dry_run: bool) -> ExpireReport:
+    """Plan on the head and expire, re-planning when a concurrent commit changed the table first."""
+    for attempt in range(_EXPIRE_ATTEMPTS):
+        table = require_samples_table(config)
+        current = table.current_snapshot()
+        protected = tagged_snapshot_ids(table) | ({current.snapshot_id} if current is not None else set())
+        report = plan_expiry(table.snapshots(), protected, older_than, retain_last, dry_run)
+        if not report.expired or dry_run:
+            return report
+        try:
+            table.maintenance.expire_snapshots().by_ids(list(report.expired)).commit()
+        except CommitFailedException:
+            time.sleep(min(2.0, 0.05 * 2**attempt))
+            continue
+        return report
+    raise CommitFailedException(
+        f"{config.samples_identifier}: expiry lost {_EXPIRE_ATTEMPTS} races with concurrent commits in a row; retry"
+    )
+
+
 def expire_snapshots(
     config: FeatureStoreConfig, older_than: datetime, retain_last: int = 1, dry_run: bool = False,
-    orphan_grace_s: float = DEFAULT_ORPHAN_GRACE_S,
+    orphan_grace_s: float = DEFAULT_ORPHAN_GRACE_S, force: bool = False,
 ) -> ExpireReport:
     """Expire samples-table snapshots committed before ``older_than`` (timezone-aware), then
     remove the orphan data files older than ``orphan_grace_s``.
 
     Keeps tagged snapshots, branch heads, the current snapshot and the ``retain_last`` newest
-    snapshots. With ``dry_run`` nothing changes and the report says what would go (orphans: the
-    ones there are now, before any expiry).
+    snapshots. Files that a live run listed are never orphans (its commit may be in flight,
+    :func:`featurestore.staging.in_flight_targets`); the staging of runs that are gone is cleaned
+    up last (:func:`featurestore.staging.cleanup_stale_staging`). A grace period shorter than the staging
+    lease timeout needs ``force`` (:func:`check_orphan_grace`). With ``dry_run`` nothing changes
+    and the report says what would go (orphans: the ones there are now, before any expiry).
     """
     if older_than.tzinfo is None:
         raise ValueError("older_than must be timezone-aware (e.g. datetime.now(timezone.utc) - timedelta(days=7))")
     if retain_last < 0:
         raise ValueError(f"retain_last must be >= 0, got {retain_last}")
-    table = require_samples_table(config)
-    current = table.current_snapshot()
-    protected = tagged_snapshot_ids(table) | ({current.snapshot_id} if current is not None else set())
-    if orphan_grace_s < 0:
-        raise ValueError(f"the orphan grace period must be >= 0, got {orphan_grace_s} s")
-    report = plan_expiry(table.snapshots(), protected, older_than, retain_last, dry_run)
-    if report.expired and not dry_run:
-        table.maintenance.expire_snapshots().by_ids(list(report.expired)).commit()
-    orphans = remove_orphans(config, orphan_grace_s, dry_run)
+    check_orphan_grace(orphan_grace_s, force)
+    report = _expire_ids(config, older_than, retain_last, dry_run)
+    orphans = remove_orphans(config, orphan_grace_s, dry_run, in_flight=lambda: in_flight_targets(config))
+    if not dry_run:
+        cleanup_stale_staging(config)
     return dataclasses.replace(report, orphans=tuple(orphans))

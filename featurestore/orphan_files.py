@@ -9,9 +9,16 @@ orphans. Two ways they go away:
   (:func:`featurestore.staging.record_commit_targets`); once that run is provably gone, the next
   run's staging cleanup removes the listed files no snapshot references
   (:func:`remove_unreferenced`), whatever their age;
-- ``mmsr features expire`` removes every orphan older than a grace period
-  (:func:`remove_orphans`; files younger than it may belong to a commit in flight), and
-  ``mmsr features validate`` reports them (:func:`find_orphans`).
+- ``mmsr features expire`` removes every orphan older than a grace period (:func:`remove_orphans`),
+  and ``mmsr features validate`` reports them (:func:`find_orphans`).
+
+A file a live run listed (its commit may be in flight, however long it has been staging) is no
+orphan, whatever its age: both take the URLs the live runs listed (``in_flight``, see
+:func:`featurestore.staging.in_flight_targets`) and read them *after* listing the data location
+and *before* reading the tables' references. A file seen in the listing was listed by its run
+before it was moved in; if that run has since finished, the snapshot that references it landed
+before its list was removed, so the references read next include it. The grace period only
+protects what no lease covers (writers that list nothing).
 
 "Referenced" means by any snapshot still in the table's metadata (tagged, expired-later or
 current), from every manifest of every snapshot: listing costs one pass over the table's
@@ -21,6 +28,7 @@ manifests and one listing of its data location, nothing per row.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -79,37 +87,73 @@ def _tables(config: FeatureStoreConfig) -> list[Table]:
     return found
 
 
-def _table_orphans(table: Table, now: float) -> list[OrphanFile]:
+InFlight = Callable[[], Iterable[str]]
+"""Returns the URLs that live runs listed before moving or writing them into a table (see the module docstring)."""
+
+
+def _nothing_in_flight() -> Iterable[str]:
+    return ()
+
+
+def _listed_files(table: Table) -> dict[str, dict]:
+    """The files under ``table``'s data location (URL -> fsspec info), one listing."""
     fs, root = fsspec.core.url_to_fs(f"{table.location()}/data")
     if not fs.exists(root):
-        return []
-    referenced = referenced_files(table)
+        return {}
+    found = fs.find(root, detail=True)
+    return {fs.unstrip_protocol(path): info for path, info in sorted(found.items()) if info.get("type") == "file"}
+
+
+def find_orphans(
+    config: FeatureStoreConfig, now: float | None = None, in_flight: InFlight = _nothing_in_flight
+) -> list[OrphanFile]:
+    """Every file in the samples and errors tables' data locations that no snapshot references and
+    no live run listed (``in_flight``), by URL. Order matters (module docstring): list, then ask
+    ``in_flight``, then read the references from freshly loaded tables."""
+    now = time.time() if now is None else now
+    listed = {url: info for table in _tables(config) for url, info in _listed_files(table).items()}
+    protected = set(in_flight())
+    referenced = set().union(*(referenced_files(table) for table in _tables(config)))
     orphans = []
-    for path, info in sorted(fs.find(root, detail=True).items()):
-        url = fs.unstrip_protocol(path)
-        if info.get("type") == "file" and url not in referenced:
-            orphans.append(OrphanFile(url=url, bytes=int(info.get("size") or 0), age_s=now - modified_time(fs, path)))
+    for url, info in listed.items():
+        if url not in referenced and url not in protected:
+            fs, path = fsspec.core.url_to_fs(url)
+            orphans.append(OrphanFile(url=url, bytes=int(info.get("size") or 0), age_s=now - _age_base(fs, path, info)))
     return orphans
 
 
-def find_orphans(config: FeatureStoreConfig, now: float | None = None) -> list[OrphanFile]:
-    """Every unreferenced file in the samples and errors tables' data locations, by URL."""
-    now = time.time() if now is None else now
-    return [orphan for table in _tables(config) for orphan in _table_orphans(table, now)]
+def _age_base(fs: fsspec.AbstractFileSystem, path: str, info: dict) -> float:
+    """The file's modification time from its listing entry, else asked of the file system (0: it is gone)."""
+    stamp = info.get("mtime")
+    if isinstance(stamp, (int, float)):
+        return float(stamp)
+    try:
+        return modified_time(fs, path)
+    except FileNotFoundError:
+        return 0.0
 
 
 def remove_orphans(
-    config: FeatureStoreConfig, grace_s: float = DEFAULT_ORPHAN_GRACE_S, dry_run: bool = False, now: float | None = None
+    config: FeatureStoreConfig, grace_s: float = DEFAULT_ORPHAN_GRACE_S, dry_run: bool = False, now: float | None = None,
+    in_flight: InFlight = _nothing_in_flight,
 ) -> list[OrphanFile]:
-    """Remove (``dry_run``: only list) the orphans older than ``grace_s``; the ones removed."""
-    if grace_s < 0:
-        raise ValueError(f"the orphan grace period must be >= 0 s, got {grace_s}")
-    old = [orphan for orphan in find_orphans(config, now) if orphan.age_s >= grace_s]
-    if not dry_run:
-        for orphan in old:
-            fs, path = fsspec.core.url_to_fs(orphan.url)
+    """Remove (``dry_run``: only list) the orphans older than ``grace_s``; the ones removed.
+
+    A file removed meanwhile by another cleanup is skipped (not reported)."""
+    if not grace_s >= 0 or grace_s == float("inf"):
+        raise ValueError(f"the orphan grace period must be a finite number of seconds >= 0, got {grace_s}")
+    old = [orphan for orphan in find_orphans(config, now, in_flight) if orphan.age_s >= grace_s]
+    if dry_run:
+        return old
+    removed = []
+    for orphan in old:
+        fs, path = fsspec.core.url_to_fs(orphan.url)
+        try:
             fs.rm(path)
-    return old
+        except FileNotFoundError:
+            continue
+        removed.append(orphan)
+    return removed
 
 
 def remove_unreferenced(config: FeatureStoreConfig, urls: list[str]) -> list[str]:

@@ -27,6 +27,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import DataFile
@@ -34,6 +35,7 @@ from pyiceberg.table import Table
 
 from featurestore.catalog import ensure_tables, open_catalog
 from featurestore.config import FeatureStoreConfig
+from featurestore.landed_files import verify_landed
 from featurestore.schema import SAMPLES_SCHEMA, conform_samples
 from featurestore.staging import record_commit_targets
 
@@ -97,7 +99,8 @@ def _remove(urls: list[str]) -> None:
 
 
 def _attempt(
-    config: FeatureStoreConfig, table: Table, staged: pa.Table, merge: Merge, run_id: str, properties: dict[str, str]
+    config: FeatureStoreConfig, catalog: Catalog, table: Table, staged: pa.Table, merge: Merge, run_id: str,
+    properties: dict[str, str],
 ) -> ReplaceResult:
     holding = _holding(table, staged["sample_id"].combine_chunks())
     merged = merge(staged, holding.committed)
@@ -129,7 +132,9 @@ def _attempt(
     except BaseException:
         _remove(written)
         raise
-    return ReplaceResult(snapshot_id=table.current_snapshot().snapshot_id, replaced=merged.num_rows, left_out=left_out)
+    snapshot_id = table.current_snapshot().snapshot_id
+    verify_landed(catalog, config.samples_identifier, snapshot_id, written)
+    return ReplaceResult(snapshot_id=snapshot_id, replaced=merged.num_rows, left_out=left_out)
 
 
 def replace_rows(
@@ -149,8 +154,12 @@ def replace_rows(
     for attempt in range(_ATTEMPTS):
         table = catalog.load_table(config.samples_identifier)
         try:
-            return _attempt(config, table, staged, merge, run_id, summary)
+            return _attempt(config, catalog, table, staged, merge, run_id, summary)
         except CommitFailedException:
-            jitter = random.Random(f"{run_id}:{attempt}").uniform(0.5, 1.5)
-            time.sleep(min(_MAX_BACKOFF_S, _BACKOFF_S * 2**attempt) * jitter)
+            pass
+        except FileNotFoundError:  # a file the loaded metadata read, rewritten and expired meanwhile: a lost race
+            if catalog.load_table(config.samples_identifier).metadata_location == table.metadata_location:
+                raise  # the table did not change: it lacks a file, the store is damaged
+        jitter = random.Random(f"{run_id}:{attempt}").uniform(0.5, 1.5)
+        time.sleep(min(_MAX_BACKOFF_S, _BACKOFF_S * 2**attempt) * jitter)
     raise CommitFailedException(f"{config.samples_identifier}: run {run_id} lost {_ATTEMPTS} replacement races in a row")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -148,18 +149,32 @@ def record_commit_targets(config: FeatureStoreConfig, run_id: str, urls: list[st
 
 
 def recorded_commit_targets(config: FeatureStoreConfig, run_id: str) -> list[str]:
-    """Every URL :func:`record_commit_targets` listed for ``run_id`` (unreadable lists are skipped)."""
+    """Every URL :func:`record_commit_targets` listed for ``run_id`` (unreadable lists, and lists
+    removed while being read, are skipped)."""
     fs, path = fsspec.core.url_to_fs(f"{staging_dir(config, run_id)}/{TARGETS_DIR}")
-    if not fs.exists(path):
+    try:
+        found_lists = sorted(fs.glob(f"{path}/*.json")) if fs.exists(path) else []
+    except FileNotFoundError:
         return []
     urls: list[str] = []
-    for found in sorted(fs.glob(f"{path}/*.json")):
+    for found in found_lists:
         try:
             with fs.open(found, "r") as handle:
                 urls += [str(url) for url in json.load(handle)]
-        except (ValueError, TypeError):
+        except (FileNotFoundError, ValueError, TypeError):
             continue
     return urls
+
+
+def in_flight_targets(config: FeatureStoreConfig, ttl_s: float = DEFAULT_STAGING_TTL_S) -> set[str]:
+    """Every table file a live run (one whose staging is not stale, :func:`is_stale`) listed before
+    moving or writing it (:func:`record_commit_targets`): its commit may be in flight, so none of
+    these is an orphan. The files of a run that is gone are orphans like any other."""
+    now = time.time()
+    return {
+        url for run_id in staged_run_ids(config) if not is_stale(config, run_id, ttl_s, now)
+        for url in recorded_commit_targets(config, run_id)
+    }
 
 
 def is_stale(config: FeatureStoreConfig, run_id: str, ttl_s: float, now: float) -> bool:
@@ -203,3 +218,33 @@ def claim_staging(config: FeatureStoreConfig, run_id: str, ttl_s: float = DEFAUL
     removed = cleanup_stale_staging(config, ttl_s)
     renew_lease(config, run_id)
     return removed
+
+
+class LeaseHeartbeat:
+    """Renews ``run_id``'s lease every ``every_s`` from a daemon thread while the ``with`` block
+    runs, so a run that stages for longer than the lease TTL stays live for every other host.
+
+    A lease whose staging directory is gone (the run committed or discarded it) is not renewed,
+    so the heartbeat never re-creates a directory it no longer owns.
+    """
+
+    def __init__(self, config: FeatureStoreConfig, run_id: str, every_s: float = DEFAULT_STAGING_TTL_S / 48) -> None:
+        if not every_s > 0:
+            raise ValueError(f"the lease heartbeat interval must be > 0 s, got {every_s}")
+        self._config, self._run_id, self._every_s = config, run_id, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{run_id}", daemon=True)
+
+    def _beat(self) -> None:
+        fs, path = fsspec.core.url_to_fs(f"{staging_dir(self._config, self._run_id)}/{LEASE_FILE}")
+        while not self._stop.wait(self._every_s):
+            if fs.exists(path):
+                renew_lease(self._config, self._run_id)
+
+    def __enter__(self) -> LeaseHeartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

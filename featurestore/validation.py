@@ -36,6 +36,7 @@ from featurestore.modality import CAPTION_TOKENS, VQ_CODEBOOK_SIZE, VQ_TOKENS, M
 from featurestore.orphan_files import DEFAULT_ORPHAN_GRACE_S, OrphanFile, find_orphans
 from featurestore.readers import parquet_relation, resolve_snapshot, snapshot_files
 from featurestore.schema import ADDED_COLUMNS, SAMPLES_SCHEMA
+from featurestore.staging import in_flight_targets
 
 IMAGE_COLUMNS = ("hr_png", "lr_png")
 _BATCH_ROWS = 1024
@@ -305,6 +306,11 @@ def orphan_issue(orphan: OrphanFile, grace_s: float = DEFAULT_ORPHAN_GRACE_S) ->
     return ValidationIssue(orphan.url, None, message, Severity.WARNING)
 
 
+def _orphans(config: FeatureStoreConfig) -> list[OrphanFile]:
+    """The orphan data files, leaving out those a live run listed (its commit may be in flight)."""
+    return find_orphans(config, in_flight=lambda: in_flight_targets(config))
+
+
 def validate_snapshot(
     config: FeatureStoreConfig, snapshot: str | int | None = None, sample_images: int = 8
 ) -> ValidationReport:
@@ -326,6 +332,6 @@ def validate_snapshot(
         images_checked=sum(check.images for check in checks),
         issues=(
             tuple(issue for check in checks for issue in check.issues) + ((duplicates,) if duplicates else ())
-            + tuple(orphan_issue(orphan) for orphan in find_orphans(config))
+            + tuple(orphan_issue(orphan) for orphan in _orphans(config))
         ),
     )

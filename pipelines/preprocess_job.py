@@ -29,7 +29,7 @@ from featurestore.config import FeatureStoreConfig
 from featurestore.modality import Modality
 from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA
 from featurestore.snapshot_manifests import SnapshotRef, current_snapshot_ref
-from featurestore.staging import claim_staging, discard_staging, list_staged, staging_dir
+from featurestore.staging import LeaseHeartbeat, claim_staging, discard_staging, list_staged, staging_dir
 from pipelines.caption_join import JoinCaptions
 from pipelines.committed_samples import CommittedSamples
 from pipelines.input_listing import ListInputs
@@ -212,21 +212,22 @@ def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: 
         removed = claim_staging(store, run_id)
         if removed:
             LOG.info("removed the staging of runs that are gone: %s", ", ".join(removed))
-        pipeline = beam.Pipeline(options=pipeline_options(config))
-        build_pipeline(pipeline, spec, config, store, run_id, base)
-        pipeline.run().wait_until_finish()
-        staged_root = staging_dir(store, run_id)
-        counts = read_counts(staged_root)
-        check_counts(counts, spec)
-        errors = list_staged(store, run_id).errors
-        check_error_rate(counts.rejected, counts.inputs, config.max_error_rate, _rejected_examples(errors))
-        summary = {"config_hash": chash, "inputs": str(counts.inputs)}
-        replacement = replace_samples(
-            store, list_replacements(staged_root), extractors, run_id, {**summary, "run_id": run_id}
-        )
-        result: CommitResult = commit_run(
-            store, run_id, summary, base_snapshot_id=None if base is None else base.snapshot_id
-        )
+        with LeaseHeartbeat(store, run_id):  # however long the job runs, its staged files stay leased
+            pipeline = beam.Pipeline(options=pipeline_options(config))
+            build_pipeline(pipeline, spec, config, store, run_id, base)
+            pipeline.run().wait_until_finish()
+            staged_root = staging_dir(store, run_id)
+            counts = read_counts(staged_root)
+            check_counts(counts, spec)
+            errors = list_staged(store, run_id).errors
+            check_error_rate(counts.rejected, counts.inputs, config.max_error_rate, _rejected_examples(errors))
+            summary = {"config_hash": chash, "inputs": str(counts.inputs)}
+            replacement = replace_samples(
+                store, list_replacements(staged_root), extractors, run_id, {**summary, "run_id": run_id}
+            )
+            result: CommitResult = commit_run(
+                store, run_id, summary, base_snapshot_id=None if base is None else base.snapshot_id
+            )
     except BaseException:
         discard_staging(store, run_id)
         raise

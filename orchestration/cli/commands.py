@@ -8,6 +8,7 @@ import sys
 
 from tqdm import tqdm
 
+from featurestore.landed_files import MissingCommittedFileError
 from featurestore.snapshot_error import SnapshotNotFoundError
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry.registry_error import RegistryError
@@ -20,8 +21,8 @@ LOG = logging.getLogger(__name__)
 USER_ERRORS: tuple[type[Exception], ...] = (SourceError, PayloadError, RegistryError, SnapshotNotFoundError)
 """Errors caused by the user's input: the CLI reports them in one line with exit status 2."""
 
-RUN_FAILURES: tuple[type[Exception], ...] = (PreprocessError,)
-"""Runs that ended cleanly as failures (nothing committed): one line, exit status 1."""
+RUN_FAILURES: tuple[type[Exception], ...] = (PreprocessError, MissingCommittedFileError)
+"""Runs that ended as failures (nothing committed, or damaged data named): one line, exit status 1."""
 
 
 def quickstart(config: MmsrConfig, args: argparse.Namespace) -> int:

@@ -21,6 +21,8 @@ FAILED = 1
 USAGE_ERROR = 2
 """Exit status for an unknown snapshot, an existing tag, a bad argument value."""
 _SHOWN_IDS = 20
+_MAX_DAYS = 36500
+"""``--older-than-days`` above this (100 years) would put the cutoff before year 1."""
 # Positional snapshots use dest ``target``: ``mmsr`` maps a ``snapshot`` attribute to train.snapshot.
 _LS_HEADER = (
     "snapshot (* current)", "parent", "committed (UTC)", "op", "run_id", "config_hash", "rows", "errors", "refs",
@@ -66,8 +68,10 @@ def add_features_parser(
     expire.add_argument("--dry-run", action="store_true", help="only report what would be expired / removed")
     expire.add_argument(
         "--orphan-grace-hours", type=float, default=24.0,
-        help="remove orphan data files (referenced by no snapshot) older than this (default: %(default)s)",
+        help="remove orphan data files (referenced by no snapshot, listed by no live run) older than this; "
+        "below the staging-lease timeout (24 h) only with --force (default: %(default)s)",
     )
+    expire.add_argument("--force", action="store_true", help="accept an orphan grace below the staging-lease timeout")
     for parser in (ls, show, diff, validate, tag, expire):
         add_config_flags(parser)
     return features
@@ -171,14 +175,20 @@ def _tag(config: FeatureStoreConfig, args: argparse.Namespace) -> int:
 
 
 def _expire(config: FeatureStoreConfig, args: argparse.Namespace) -> int:
-    from featurestore.maintenance import expire_snapshots
+    from featurestore.maintenance import check_orphan_grace, expire_snapshots
 
-    if args.older_than_days < 0:
-        raise ValueError(f"--older-than-days must be >= 0, got {args.older_than_days}")
-    if args.orphan_grace_hours < 0:
-        raise ValueError(f"--orphan-grace-hours must be >= 0, got {args.orphan_grace_hours}")
+    if not 0 <= args.older_than_days <= _MAX_DAYS:
+        raise ValueError(f"--older-than-days must be a number from 0 to {_MAX_DAYS}, got {args.older_than_days}")
+    if args.retain_last < 0:
+        raise ValueError(f"--retain-last must be >= 0, got {args.retain_last}")
+    try:
+        check_orphan_grace(args.orphan_grace_hours * 3600, args.force)
+    except ValueError as error:
+        raise ValueError(f"--orphan-grace-hours {args.orphan_grace_hours:g}: {error}") from None
     cutoff = datetime.now(timezone.utc) - timedelta(days=args.older_than_days)
-    report = expire_snapshots(config, cutoff, args.retain_last, args.dry_run, args.orphan_grace_hours * 3600)
+    report = expire_snapshots(
+        config, cutoff, args.retain_last, args.dry_run, args.orphan_grace_hours * 3600, force=args.force
+    )
     print(f"{report.summary}; cutoff {cutoff.isoformat(timespec='seconds')}")
     for snapshot_id in report.expired:
         print(f"  {'would expire' if report.dry_run else 'expired'} {snapshot_id}")

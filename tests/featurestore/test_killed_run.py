@@ -113,7 +113,7 @@ def test_killed_in_the_commit_window_its_orphans_are_reported_then_removed(
         assert claim_staging(store, "rerun") == ["killed"]
     else:
         later = datetime.now(timezone.utc) + timedelta(days=1)
-        assert [found.url for found in expire_snapshots(store, later, orphan_grace_s=0).orphans] == [orphan.url]
+        assert [found.url for found in expire_snapshots(store, later, orphan_grace_s=0, force=True).orphans] == [orphan.url]
     assert find_orphans(store) == []
     assert not any(issue.severity is Severity.WARNING for issue in validate_snapshot(store, sample_images=0).issues)
     assert read_arrow(store, columns=["sample_id"]).num_rows == 4

@@ -8,8 +8,9 @@ from pyiceberg.table.snapshots import Operation, Snapshot, Summary
 from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
 from featurestore.inspection import list_snapshots
-from featurestore.maintenance import ExpireReport, expire_snapshots, plan_expiry, tag_snapshot
+from featurestore.maintenance import ExpireReport, check_orphan_grace, expire_snapshots, plan_expiry, tag_snapshot
 from featurestore.readers import current_snapshot_id, read_arrow, resolve_snapshot
+from featurestore.staging import DEFAULT_STAGING_TTL_S
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples
 
 PROPS = {"config_hash": CONFIG_HASH}
@@ -90,3 +91,18 @@ def test_plan_expiry_keeps_newest_and_protected() -> None:
     report = plan_expiry(snapshots, {1}, cutoff, retain_last=2, dry_run=False)
     assert report.expired == (2, 3) and report.protected == (1, 4) and report.kept == (1, 4, 5)
     assert plan_expiry(snapshots, set(), cutoff, retain_last=0, dry_run=True).expired == (1, 2, 3, 4)
+
+
+@pytest.mark.parametrize("grace_s", [float("nan"), float("inf"), -1.0])
+def test_a_grace_that_is_no_finite_number_is_refused_even_forced(grace_s: float) -> None:
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        check_orphan_grace(grace_s, force=True)
+
+
+def test_a_grace_below_the_lease_timeout_needs_force(store: FeatureStoreConfig, three_snapshots: list[int]) -> None:
+    with pytest.raises(ValueError, match=r"shorter than the staging-lease timeout \(24 h\).*--force"):
+        expire_snapshots(store, LATER, retain_last=0, orphan_grace_s=3600)
+    assert current_snapshot_id(store) == three_snapshots[-1] and len(list_snapshots(store)) == 3  # nothing ran
+    check_orphan_grace(DEFAULT_STAGING_TTL_S)
+    check_orphan_grace(0.0, force=True)
+    assert expire_snapshots(store, LATER, retain_last=0, orphan_grace_s=0, force=True).expired == tuple(three_snapshots[:2])

@@ -11,6 +11,7 @@ from pyiceberg.expressions import EqualTo
 from featurestore.catalog import open_catalog
 from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
+from featurestore.inspection import list_snapshots
 from featurestore.readers import resolve_snapshot, snapshot_files
 from orchestration.cli.features_command import add_features_parser, run_features
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples, stage_samples, store  # noqa: F401 (fixtures)
@@ -139,12 +140,36 @@ def test_validate_reports_orphans_and_expire_removes_them(
     status, out, _ = _run(store, capsys, "validate", "--sample-images", "0")
     assert status == 0 and out.strip().endswith("1 issues: OK")
     assert "warning" in out and stray in out and "orphan data file" in out
-    status, out, _ = _run(store, capsys, "expire", "--older-than-days", "1", "--orphan-grace-hours", "0", "--dry-run")
+    status, out, _ = _run(
+        store, capsys, "expire", "--older-than-days", "1", "--orphan-grace-hours", "0", "--force", "--dry-run"
+    )
     assert status == 0 and "would remove 1 orphan data file(s)" in out and f"would remove orphan {stray}" in out
-    status, out, _ = _run(store, capsys, "expire", "--older-than-days", "1", "--orphan-grace-hours", "0")
+    status, _, err = _run(store, capsys, "expire", "--older-than-days", "1", "--orphan-grace-hours", "0")
+    assert status == 2 and "shorter than the staging-lease timeout" in err and "--force" in err
+    assert Path(stray.removeprefix("file://")).exists()  # refused before anything ran
+    status, out, _ = _run(store, capsys, "expire", "--older-than-days", "1", "--orphan-grace-hours", "0", "--force")
     assert status == 0 and f"removed orphan {stray}" in out and not Path(stray.removeprefix("file://")).exists()
-    status, _, err = _run(store, capsys, "expire", "--older-than-days", "1", "--orphan-grace-hours", "-1")
-    assert status == 2 and "--orphan-grace-hours" in err
+
+
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--older-than-days", "inf"], "--older-than-days"),
+        (["--older-than-days", "nan"], "--older-than-days"),
+        (["--older-than-days", "-1"], "--older-than-days"),
+        (["--older-than-days", "1", "--orphan-grace-hours", "nan", "--force"], "--orphan-grace-hours"),
+        (["--older-than-days", "1", "--orphan-grace-hours", "inf"], "--orphan-grace-hours"),
+        (["--older-than-days", "1", "--orphan-grace-hours", "-1", "--force"], "--orphan-grace-hours"),
+        (["--older-than-days", "1", "--retain-last", "-1"], "--retain-last"),
+    ],
+)
+def test_expire_refuses_bad_numbers_in_one_line(
+    store: FeatureStoreConfig, two_runs: tuple[int, int], capsys: pytest.CaptureFixture[str], flags: list[str],
+    named: str,
+) -> None:
+    status, out, err = _run(store, capsys, "expire", *flags)
+    assert status == 2 and out == "" and len(err.strip().splitlines()) == 1 and named in err
+    assert "Traceback" not in err and len(list_snapshots(store)) == 2  # nothing expired
 
 
 def test_ls_before_any_commit(store: FeatureStoreConfig, capsys: pytest.CaptureFixture[str]) -> None:
