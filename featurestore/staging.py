@@ -10,12 +10,14 @@ leases its staging directory (:func:`claim_staging`, a ``_lease.json`` naming ho
 heartbeat time) and, before leasing, removes the staging of runs that are provably gone
 (:func:`cleanup_stale_staging`): a lease from this host whose process no longer exists, or any
 lease (or, without one, any file) not renewed for ``ttl_s``. A live run on another host is
-only ever removed by the TTL, so runs longer than ``ttl_s`` must call :func:`renew_lease`.
+only ever removed by the TTL, so runs longer than ``ttl_s`` renew their lease
+(:class:`LeaseHeartbeat`, as ``mmsr preprocess`` does for the whole job).
 
 A commit moves or writes files into a table's data location before the snapshot that references
 them lands. It lists them first (:func:`record_commit_targets`, under ``_targets/``), so the
 cleanup of a run killed in that window also removes those of its files no snapshot references
-(:func:`featurestore.orphan_files.remove_unreferenced`): nothing is left behind.
+(:func:`featurestore.orphan_files.remove_unreferenced`): nothing is left behind. While the run
+is live, those listed files are never orphans to ``mmsr features expire`` (:func:`in_flight_targets`).
 """
 
 from __future__ import annotations
@@ -166,6 +168,16 @@ def recorded_commit_targets(config: FeatureStoreConfig, run_id: str) -> list[str
     return urls
 
 
+def is_stale(config: FeatureStoreConfig, run_id: str, ttl_s: float, now: float) -> bool:
+    """Whether ``run_id``'s staging belongs to a run that is gone (see the module docstring)."""
+    lease = read_lease(config, run_id)
+    if lease is not None:
+        alive = _owner_alive(lease)
+        return not alive if alive is not None else now - lease.heartbeat > ttl_s
+    fs, path = fsspec.core.url_to_fs(staging_dir(config, run_id))
+    return now - _last_activity(fs, path) > ttl_s
+
+
 def in_flight_targets(config: FeatureStoreConfig, ttl_s: float = DEFAULT_STAGING_TTL_S) -> set[str]:
     """Every table file a live run (one whose staging is not stale, :func:`is_stale`) listed before
     moving or writing it (:func:`record_commit_targets`): its commit may be in flight, so none of
@@ -175,16 +187,6 @@ def in_flight_targets(config: FeatureStoreConfig, ttl_s: float = DEFAULT_STAGING
         url for run_id in staged_run_ids(config) if not is_stale(config, run_id, ttl_s, now)
         for url in recorded_commit_targets(config, run_id)
     }
-
-
-def is_stale(config: FeatureStoreConfig, run_id: str, ttl_s: float, now: float) -> bool:
-    """Whether ``run_id``'s staging belongs to a run that is gone (see the module docstring)."""
-    lease = read_lease(config, run_id)
-    if lease is not None:
-        alive = _owner_alive(lease)
-        return not alive if alive is not None else now - lease.heartbeat > ttl_s
-    fs, path = fsspec.core.url_to_fs(staging_dir(config, run_id))
-    return now - _last_activity(fs, path) > ttl_s
 
 
 def staged_run_ids(config: FeatureStoreConfig) -> list[str]:
