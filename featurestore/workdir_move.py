@@ -71,6 +71,12 @@ class PathMove:
                 return replacement + location[len(prefix):]
         return location
 
+    def whole_values(self) -> list[tuple[str, str]]:
+        """(old, new) values naming exactly the moved directory: as a path and as a ``file:`` URI."""
+        pairs = [(self.old, self.new), (_FILE + self.old, _FILE + self.new)]
+        quoted = (Path(self.old).as_uri(), Path(self.new).as_uri())
+        return pairs if quoted in pairs else [*pairs, quoted]
+
     def substitutions(self) -> list[tuple[str, str]]:
         """(old, new) substrings covering both spellings: plain paths and percent-encoded URIs."""
         pairs = [(self.old + "/", self.new + "/")]

@@ -106,8 +106,9 @@ def _text_columns(connection: sqlite3.Connection) -> list[tuple[str, str]]:
 
 
 def relocate_mlflow_store(store: MlflowStoreLocation, move: PathMove | None = None) -> MlflowRelocation:
-    """Rewrite every recorded path under ``move.old`` (default: :func:`recorded_move`) to lie under
-    ``move.new``, in one transaction. Idempotent: a relocated store reports no move."""
+    """Rewrite every recorded path naming ``move.old`` or lying under it (default move:
+    :func:`recorded_move`) to name ``move.new``, in one transaction. Idempotent: a relocated store
+    reports no move."""
     move = move or recorded_move(store)
     if move is None:
         return MlflowRelocation(move=None, values=0)
@@ -116,6 +117,8 @@ def relocate_mlflow_store(store: MlflowStoreLocation, move: PathMove | None = No
         connection.execute("BEGIN IMMEDIATE")
         before = connection.total_changes
         for table, column in _text_columns(connection):
+            for old, new in move.whole_values():
+                connection.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE "{column}" = ?', (new, old))
             for old, new in move.substitutions():
                 connection.execute(
                     f'UPDATE "{table}" SET "{column}" = REPLACE("{column}", ?, ?) WHERE instr("{column}", ?) > 0',
