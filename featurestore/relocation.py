@@ -138,7 +138,8 @@ def relocate_feature_store(config: FeatureStoreConfig, move: PathMove | None = N
         old = local_path(row.metadata_location or "")
         if old is None or not is_under(old, move.old):
             continue
-        files += rewrite_table_files(Path(local_path(move.apply(row.metadata_location)) or "").parent.parent, move)
+        metadata_file = Path(move.new, os.path.relpath(old, move.old))  # <table>/metadata/<version>.metadata.json
+        files += rewrite_table_files(metadata_file.parent.parent, move)
         update = (
             sqlalchemy.update(IcebergTables)
             .where(IcebergTables.catalog_name == row.catalog_name, IcebergTables.table_namespace == row.table_namespace,
