@@ -21,6 +21,9 @@ import yaml
 
 from featurestore.mlflow_dataset import snapshot_dataset
 from featurestore.readers import current_snapshot_id
+from orchestration.cli.relocate_command import configured_root
+from orchestration.config_loading import parse_config
+from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry.model_registry import register_pipeline
 from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png
@@ -130,3 +133,25 @@ def test_a_workdir_in_place_is_not_refused(tmp_path: Path, argv: list[str]) -> N
     (tmp_path / "mmsr.yaml").write_text(yaml.safe_dump(CONFIG))
     result = _mmsr(tmp_path, *argv)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_configured_root_is_the_common_directory_of_the_local_stores(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    config = parse_config(MmsrConfig, {
+        "featurestore": {"catalog_uri": f"sqlite:///{runs}/featurestore/catalog.db", "warehouse": str(runs / "featurestore/wh")},
+        "tracking": {"tracking_uri": f"sqlite:///{runs}/mlflow.db", "artifact_location": str(runs / "mlartifacts")},
+    })
+    assert configured_root(config) == str(runs)
+
+
+def test_relocate_from_an_explicit_old_root(tmp_path: Path) -> None:
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    make_eval_store(original / "runs" / "featurestore")
+    shutil.copytree(original, copy)
+    (copy / "mmsr.yaml").write_text(yaml.safe_dump(CONFIG))
+    result = _mmsr(copy, "relocate", "--from", str(original / "runs"))
+    assert result.returncode == 0 and "feature store: 2 table(s)" in result.stdout, result.stderr[-3000:]
+    shutil.rmtree(original)
+    assert _mmsr(copy, "features", "validate").returncode == 0
+    inside = _mmsr(copy, "relocate", "--from", str(copy))  # the configured root lies inside it
+    assert inside.returncode == 2 and inside.stderr.startswith("mmsr: error: --from: cannot relocate"), inside.stderr
