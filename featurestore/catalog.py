@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import sqlalchemy
 import sqlalchemy.exc
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.rest import RestCatalog
-from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table, TableProperties
 
 from featurestore.config import FeatureStoreConfig
 from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA, SCHEMA_VERSION
+from featurestore.workdir_move import PathMove, WorkdirMovedError, find_move, local_path
 
 SCHEMA_VERSION_PROPERTY = "mmsr.schema-version"
 """Table property recording :data:`featurestore.schema.SCHEMA_VERSION` at creation."""
@@ -76,8 +78,11 @@ def catalog_properties(config: FeatureStoreConfig) -> dict[str, str]:
     }
 
 
-def open_catalog(config: FeatureStoreConfig) -> Catalog:
-    """Connect to the configured catalog, creating the SQLite file's directory if needed."""
+def open_catalog(config: FeatureStoreConfig, check_moved: bool = True) -> Catalog:
+    """Connect to the configured catalog, creating the SQLite file's directory if needed.
+
+    WorkdirMovedError when a SQL catalog's tables are recorded outside a local warehouse that holds
+    their copy (the workdir was copied or moved; ``mmsr relocate`` passes ``check_moved=False``)."""
     properties = catalog_properties(config)
     name = properties.pop("name")
     kind = properties.pop("type")
@@ -86,7 +91,27 @@ def open_catalog(config: FeatureStoreConfig) -> Catalog:
     sqlite = _sqlite_path(properties["uri"])
     if sqlite is not None:
         sqlite.parent.mkdir(parents=True, exist_ok=True)
-    return _sql_catalog(name, properties)
+    catalog = _sql_catalog(name, properties)
+    move = recorded_move(catalog, config) if check_moved else None
+    if move is not None:
+        raise WorkdirMovedError("feature store's catalog", move)
+    return catalog
+
+
+def recorded_move(catalog: SqlCatalog, config: FeatureStoreConfig) -> PathMove | None:
+    """How the warehouse moved, when the catalog records a table's metadata outside the configured
+    local warehouse and the warehouse holds a copy of that file; None otherwise."""
+    warehouse = local_path(warehouse_url(config))
+    if warehouse is None:
+        return None
+    query = sqlalchemy.select(IcebergTables.metadata_location).where(IcebergTables.catalog_name == config.catalog_name)
+    with catalog.engine.connect() as connection:
+        locations = [location for (location,) in connection.execute(query) if location]
+    for location in locations:
+        move = find_move(location, warehouse)
+        if move is not None:
+            return move
+    return None
 
 
 def _sql_catalog(name: str, properties: dict[str, str], attempts: int = 3) -> SqlCatalog:

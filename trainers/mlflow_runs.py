@@ -15,6 +15,8 @@ from mlflow.entities import DatasetInput, InputTag, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from featurestore.workdir_move import WorkdirMovedError, local_path
+from trainers.mlflow_relocation import MlflowStoreLocation, recorded_move
 from trainers.tracking_config import TrackingConfig
 
 _URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
@@ -37,11 +39,26 @@ def resolved_tracking_uri(uri: str) -> str:
     return uri
 
 
+def store_location(tracking: TrackingConfig) -> MlflowStoreLocation | None:
+    """Where a ``sqlite:///`` store with a local artifact root lives; None for other stores."""
+    uri = resolved_tracking_uri(tracking.tracking_uri)
+    root = local_path(artifact_uri(tracking.artifact_location) or "")
+    if not uri.startswith("sqlite:///") or root is None:
+        return None
+    return MlflowStoreLocation(database=Path(uri[len("sqlite:///"):]), experiment=tracking.experiment, artifact_root=root)
+
+
 def tracking_client(tracking: TrackingConfig) -> MlflowClient:
-    """A client on the configured store; a ``sqlite:///`` store is created first if new."""
+    """A client on the configured store; a ``sqlite:///`` store is created first if new.
+
+    WorkdirMovedError when a SQLite store records its artifacts at the place it was copied from."""
     uri = resolved_tracking_uri(tracking.tracking_uri)
     if not uri.startswith("sqlite:///"):
         return MlflowClient(tracking_uri=uri)
+    store = store_location(tracking)
+    move = recorded_move(store) if store is not None else None
+    if move is not None:
+        raise WorkdirMovedError("MLflow store", move)
     database = Path(uri[len("sqlite:///"):])
     database.parent.mkdir(parents=True, exist_ok=True)
     # MLflow creates and migrates a SQLite store's tables in the first process that opens it (the

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from featurestore.landed_files import MissingCommittedFileError
 from featurestore.snapshot_error import SnapshotNotFoundError
+from featurestore.workdir_move import WorkdirMovedError
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry.registry_error import RegistryError
 from orchestration.serving.image_payload import PayloadError
@@ -18,7 +19,9 @@ from pipelines.sources import SourceError
 
 LOG = logging.getLogger(__name__)
 
-USER_ERRORS: tuple[type[Exception], ...] = (SourceError, PayloadError, RegistryError, SnapshotNotFoundError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    SourceError, PayloadError, RegistryError, SnapshotNotFoundError, WorkdirMovedError,
+)
 """Errors caused by the user's input: the CLI reports them in one line with exit status 2."""
 
 RUN_FAILURES: tuple[type[Exception], ...] = (PreprocessError, MissingCommittedFileError)

@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_vq_parser(commands, _add_config_flags)
 
+    from orchestration.cli.relocate_command import add_relocate_parser
+
+    add_relocate_parser(commands, _add_config_flags)
+
     serve = commands.add_parser("serve", help="serve a registered model over HTTP (mlflow models serve)")
     serve.add_argument("--model", help="model URI (default: models:/<registered_model>@<champion_alias>)")
     serve.add_argument("--port", type=int, help="port (overrides serve.port)")
@@ -122,12 +126,13 @@ def _load(args: argparse.Namespace) -> MmsrConfig:
 def _dispatch(args: argparse.Namespace, config: MmsrConfig) -> int:
     from orchestration.cli import commands
     from orchestration.cli.features_command import run_features
+    from orchestration.cli.relocate_command import relocate
     from orchestration.cli.vq_command import train_vq
 
     handlers: dict[str, Callable[..., int]] = {
         "quickstart": commands.quickstart, "preprocess": commands.preprocess, "train": commands.train,
         "evaluate": commands.evaluate, "promote": commands.promote, "serve": commands.serve,
-        "features": run_features, "train-vq": train_vq,
+        "features": run_features, "train-vq": train_vq, "relocate": relocate,
     }
     return handlers[args.command](config, args)
 
