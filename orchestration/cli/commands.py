@@ -77,7 +77,7 @@ def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
         args.model, config.featurestore, config.tracking, config.serve, args.eval_snapshot, args.limit,
         quality=config.evaluate,
     )
-    protocol = eval_protocol(config.serve, args.limit)
+    protocol = eval_protocol(config.serve, args.limit, config.evaluate)
     version = record_result(tracking_client(config.tracking), config.tracking, args.model, result, protocol)
     scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
     print(f"evaluated {args.model} on snapshot {result.snapshot_id} ({result.images} images): {scores}; MLflow run {result.mlflow_run_id}")

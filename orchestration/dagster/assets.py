@@ -18,7 +18,7 @@ import dagster as dg
 
 from orchestration.dagster.resource import MmsrConfigResource
 from orchestration.evaluation.evaluate import EvaluationResult, evaluate_model
-from orchestration.evaluation.evaluation_tags import eval_protocol, record_result
+from orchestration.evaluation.evaluation_tags import eval_protocol, promotion_quality, record_result
 from orchestration.ray_runtime import local_ray
 from orchestration.registry.model_registry import register_pipeline
 from orchestration.registry.promotion import PromotionDecision, promote_version
@@ -87,11 +87,12 @@ def model_evaluation(mmsr: MmsrConfigResource, trained_model: TrainedModel) -> d
     config = mmsr.load()
     fixed = config.promotion.eval_snapshot
     snapshot = str(trained_model.snapshot_id if fixed is None else fixed)
-    limit = config.promotion.eval_limit
+    limit, quality = config.promotion.eval_limit, promotion_quality(config.evaluate)
     result = evaluate_model(
-        trained_model.model_uri, config.featurestore, config.tracking, config.serve, snapshot, limit, quality=config.evaluate
+        trained_model.model_uri, config.featurestore, config.tracking, config.serve, snapshot, limit, quality=quality
     )
-    record_result(tracking_client(config.tracking), config.tracking, trained_model.model_uri, result, eval_protocol(config.serve, limit))
+    protocol = eval_protocol(config.serve, limit, quality)
+    record_result(tracking_client(config.tracking), config.tracking, trained_model.model_uri, result, protocol)
     metadata = {
         "snapshot_id": str(result.snapshot_id), "mlflow_run_id": result.mlflow_run_id, "model_version": trained_model.version,
         "images": result.images, **result.metrics,

@@ -1,9 +1,16 @@
 """``mmsr evaluate``: score a registered model on a snapshot's eval split and log it to MLflow.
 
+The model is given what serving is given: each eval row's LR, and by default no caption, so its
+packaged captioner captions the LR (or it runs without a caption when none is packaged); depth,
+segmentation and edges are extracted from the LR inside the model, as for every request.
+``evaluate.caption_source: stored`` sends the row's stored caption instead (made from the HR: an
+oracle). PSNR/SSIM follow ``evaluate.convention``; both settings are run params and tags.
+
 Logged to one MLflow run: the mean of every metric (``eval_<metric>``, plus the bicubic
-baseline's PSNR/SSIM), the snapshot as the run's input dataset, per-image scores as a table
-(``per_image_scores.json``), an HR | bicubic LR | SR grid (``eval_grid.png``), and one
-``eval.unavailable.<metric>`` tag per requested metric that could not be computed.
+baseline's PSNR/SSIM), the snapshot as the run's input dataset, per-image scores and the caption
+each image was conditioned on as a table (``per_image_scores.json``), an HR | bicubic LR | SR grid
+(``eval_grid.png``), and one ``eval.unavailable.<metric>`` tag per requested metric that could not
+be computed.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ from featurestore.config import FeatureStoreConfig
 from featurestore.mlflow_dataset import snapshot_dataset
 from featurestore.readers import read_arrow, resolve_snapshot
 from orchestration.evaluation.image_grid import GridRow, bicubic_upsample, comparison_grid
+from orchestration.evaluation.fidelity_convention import Convention, Fidelity, fidelity
 from orchestration.evaluation.quality_metrics import MetricSet, Psnr, QualityMetricsConfig, Ssim, load_metrics
+from orchestration.evaluation.quality_metrics_config import EvalCaptionSource
 from orchestration.registry.checked_model import load_checked_model
 from orchestration.serving.serve_config import ServeConfig
 from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
@@ -32,12 +41,8 @@ from trainers.tracking_config import TrackingConfig
 LOG = logging.getLogger(__name__)
 GRID_FILE = "eval_grid.png"
 TABLE_FILE = "per_image_scores.json"
-
-
-@dataclass(frozen=True)
-class ImageScores:
-    psnr: float
-    ssim: float
+_NOT_SCORES = frozenset({"sample_id", "caption"})
+"""Columns of the per-image table that are not averaged into ``eval_<metric>``."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,10 @@ class EvaluationResult:
     """Requested learned metric -> why it was not computed."""
     lower_better: tuple[str, ...] = ()
     """Keys of ``metrics`` where lower is better (LPIPS, DISTS, NIQE, seconds)."""
+    convention: Convention = "basicsr-y"
+    """How PSNR/SSIM were computed."""
+    caption_source: EvalCaptionSource = "lr"
+    """Where the captions the model got came from."""
 
 
 @dataclass(frozen=True)
@@ -63,11 +72,18 @@ class EvalSample:
     sr: np.ndarray
     """(H, W, 3) uint8 RGB."""
     seconds: float
+    caption: str = ""
+    """The caption the model was conditioned on ("" for none), as it answered."""
+
+    @property
+    def scale(self) -> int:
+        return self.hr.shape[0] // self.lr.shape[0]
 
 
-def score_image(sr: np.ndarray, hr: np.ndarray) -> ImageScores:
-    """PSNR (dB, capped at 100) and SSIM of (H, W, 3) uint8 RGB ``sr`` against ``hr`` of the same shape."""
-    return ImageScores(psnr=Psnr()(sr, hr), ssim=Ssim()(sr, hr))
+def score_image(sr: np.ndarray, hr: np.ndarray, scale: int, convention: Convention = "basicsr-y") -> Fidelity:
+    """PSNR (dB, capped at 100) and SSIM of (H, W, 3) uint8 RGB ``sr`` against ``hr`` of the same
+    shape, ``scale`` x its LR, under ``convention``."""
+    return fidelity(sr, hr, convention, scale)
 
 
 def _decode_rgb(blob: bytes) -> np.ndarray:
@@ -82,29 +98,43 @@ def _eval_rows(store: FeatureStoreConfig, snapshot_id: int, limit: int | None) -
     return rows
 
 
-def super_resolve_rows(model: mlflow.pyfunc.PyFuncModel, rows: list[dict], sampling: SamplingOptions) -> list[EvalSample]:
+def eval_request(row: dict, caption_source: EvalCaptionSource) -> pd.DataFrame:
+    """The request for one eval row: its LR, and its stored caption only for ``stored`` (for ``lr``
+    the caption column is empty, so the model captions the LR as it does for a user's request)."""
+    caption = (row["caption"] or "") if caption_source == "stored" else ""
+    return pd.DataFrame({"image": [base64.b64encode(row["lr_png"]).decode()], "caption": [caption]})
+
+
+def super_resolve_rows(
+    model: mlflow.pyfunc.PyFuncModel, rows: list[dict], sampling: SamplingOptions, caption_source: EvalCaptionSource = "lr"
+) -> list[EvalSample]:
     """One predict call per row (bounded memory, per-image time), sampled with ``sampling``."""
     params = sampling.as_params()
     samples = []
     for row in rows:
-        request = pd.DataFrame({"image": [base64.b64encode(row["lr_png"]).decode()], "caption": [row["caption"] or ""]})
         start = time.perf_counter()
-        output = model.predict(request, params=params)
+        output = model.predict(eval_request(row, caption_source), params=params)
         seconds = time.perf_counter() - start
         sr = _decode_rgb(base64.b64decode(output["image"][0]))
-        samples.append(EvalSample(row["sample_id"], _decode_rgb(row["lr_png"]), _decode_rgb(row["hr_png"]), sr, seconds))
+        caption = str(output["caption"][0]) if "caption" in output else ""
+        lr, hr = _decode_rgb(row["lr_png"]), _decode_rgb(row["hr_png"])
+        samples.append(EvalSample(row["sample_id"], lr, hr, sr, seconds, caption))
     return samples
 
 
-def score_samples(samples: list[EvalSample], metric_set: MetricSet) -> pd.DataFrame:
-    """One row per sample: sample_id, every metric of the set, bicubic PSNR/SSIM, seconds."""
+def score_samples(samples: list[EvalSample], metric_set: MetricSet, convention: Convention = "basicsr-y") -> pd.DataFrame:
+    """One row per sample: sample_id, every metric of the set, bicubic PSNR/SSIM (under
+    ``convention``), seconds, and the caption the model was conditioned on."""
     records = []
     for sample in samples:
         record: dict[str, object] = {"sample_id": sample.sample_id}
-        record.update({metric.name: metric(sample.sr, sample.hr) for metric in metric_set.metrics})
+        record.update({metric.name: metric(sample.sr, sample.hr, sample.scale) for metric in metric_set.metrics})
         bicubic = bicubic_upsample(sample.lr, *sample.hr.shape[:2])
-        record.update(bicubic_psnr=Psnr()(bicubic, sample.hr), bicubic_ssim=Ssim()(bicubic, sample.hr))
-        record["seconds"] = sample.seconds
+        record.update(
+            bicubic_psnr=Psnr(convention)(bicubic, sample.hr, sample.scale),
+            bicubic_ssim=Ssim(convention)(bicubic, sample.hr, sample.scale),
+        )
+        record.update(seconds=sample.seconds, caption=sample.caption)
         records.append(record)
     return pd.DataFrame(records)
 
@@ -126,24 +156,27 @@ def evaluate_model(
     ``quality``: learned metrics to add to PSNR/SSIM (default: all, each reported unavailable
     when pyiqa or its weights are missing). ``grid_rows``: samples shown in the logged grid.
     ``sampling``: how to sample (default: ``serve.sampling()``); ``sweep_setting``: the sweep
-    setting it comes from, tagged on the run (``eval.sweep_setting``).
+    setting it comes from, tagged on the run (``eval.sweep_setting``). ``quality.caption_source``
+    and ``quality.convention``: see the module docstring.
     """
     sampling = sampling or serve.sampling()
+    quality = quality or QualityMetricsConfig()
     snapshot_id = resolve_snapshot(store, snapshot)
     rows = _eval_rows(store, snapshot_id, limit)
-    metric_set = load_metrics(quality or QualityMetricsConfig())
+    metric_set = load_metrics(quality)
     for line in metric_set.unavailable_lines():
         LOG.warning("%s", line)
     with load_checked_model(model_uri, tracking, serve.placement()) as model:
-        samples = super_resolve_rows(model, rows, sampling)
-    table = score_samples(samples, metric_set)
-    metrics = {f"eval_{column}": float(table[column].mean()) for column in table.columns if column != "sample_id"}
+        samples = super_resolve_rows(model, rows, sampling, quality.caption_source)
+    table = score_samples(samples, metric_set, quality.convention)
+    metrics = {f"eval_{column}": float(table[column].mean()) for column in table.columns if column not in _NOT_SCORES}
     lower = {m.name for m in metric_set.metrics if m.lower_better} | {"seconds"}
-    logged = _LoggedEvaluation(model_uri, snapshot_id, sampling, sweep_setting, metrics, metric_set, table)
+    logged = _LoggedEvaluation(model_uri, snapshot_id, sampling, sweep_setting, metrics, metric_set, table, quality)
     run_id = _log_run(store, tracking, logged, samples[:grid_rows])
     return EvaluationResult(
         mlflow_run_id=run_id, snapshot_id=snapshot_id, images=len(rows), metrics=metrics,
         unavailable=dict(metric_set.unavailable), lower_better=tuple(sorted(f"eval_{name}" for name in lower)),
+        convention=quality.convention, caption_source=quality.caption_source,
     )
 
 
@@ -156,6 +189,7 @@ class _LoggedEvaluation:
     metrics: dict[str, float]
     metric_set: MetricSet
     table: pd.DataFrame
+    quality: QualityMetricsConfig
 
 
 def _log_run(
@@ -167,11 +201,14 @@ def _log_run(
         "model_uri": logged.model_uri, "featurestore.snapshot_id": str(snapshot_id),
         **{name: str(value) for name, value in logged.sampling.as_params().items()},
         "metrics": ",".join(metric.name for metric in metric_set.metrics),
+        "evaluate.convention": logged.quality.convention, "evaluate.caption_source": logged.quality.caption_source,
     }
     run_id = create_run(client, experiment_id(client, tracking), "evaluate", params)
     log_dataset_input(client, run_id, snapshot_dataset(store, snapshot_id), context="evaluation")
     for key, value in logged.metrics.items():
         client.log_metric(run_id, key, value)
+    client.set_tag(run_id, "eval.convention", logged.quality.convention)
+    client.set_tag(run_id, "eval.caption_source", logged.quality.caption_source)
     if logged.sweep_setting is not None:
         client.set_tag(run_id, "eval.sweep_setting", logged.sweep_setting)
     for name, reason in metric_set.unavailable.items():

@@ -2,19 +2,22 @@
 
 Tag ``mmsr.eval.<snapshot_id>`` holds JSON ``{"metrics", "protocol", "run_id", "images"}``; one tag
 per snapshot, written in one call, so a reader never sees half an evaluation. A recorded
-evaluation is reused only under the same protocol (sampling steps, guidance mode, row limit):
-scores taken under different settings are never compared.
+evaluation is reused only under the same protocol (sampling steps, guidance mode, row limit,
+PSNR/SSIM convention, caption source): scores taken under different settings are never compared.
+Promotion scores what serving sees: ``caption_source`` ``lr`` whatever ``evaluate.caption_source`` says.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 from mlflow.tracking import MlflowClient
 
 from orchestration.evaluation.evaluate import EvaluationResult, evaluate_model
+from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.serving.serve_config import ServeConfig
 from trainers.tracking_config import TrackingConfig
@@ -27,13 +30,19 @@ def eval_tag(snapshot_id: int) -> str:
     return f"{EVAL_TAG_PREFIX}{snapshot_id}"
 
 
-def eval_protocol(serve: ServeConfig, limit: int | None) -> dict[str, Any]:
+def eval_protocol(serve: ServeConfig, limit: int | None, quality: QualityMetricsConfig) -> dict[str, Any]:
     """The settings that change scores besides the model and the snapshot."""
     sampling = serve.sampling()
     return {
         "steps": sampling.steps, "guidance_mode": sampling.guidance_mode, "guidance_scale": sampling.guidance_scale,
         "negative_prompt": sampling.negative_prompt, "limit": limit,
+        "convention": quality.convention, "caption_source": quality.caption_source,
     }
+
+
+def promotion_quality(quality: QualityMetricsConfig) -> QualityMetricsConfig:
+    """``quality`` as promotion uses it: the model gets the LR only (``caption_source`` ``lr``)."""
+    return replace(quality, caption_source="lr")
 
 
 def record_evaluation(
@@ -61,13 +70,14 @@ def recorded_metrics(
 def version_metrics(config: MmsrConfig, client: MlflowClient, version: int, snapshot_id: int) -> dict[str, float]:
     """Recorded metrics of ``version`` on ``snapshot_id``, else ``evaluate_model`` (then recorded)."""
     name = config.tracking.registered_model
-    protocol = eval_protocol(config.serve, config.promotion.eval_limit)
+    quality = promotion_quality(config.evaluate)
+    protocol = eval_protocol(config.serve, config.promotion.eval_limit, quality)
     recorded = recorded_metrics(client, name, version, snapshot_id, protocol)
     if recorded is not None:
         return recorded
     result = evaluate_model(
         f"models:/{name}/{version}", config.featurestore, config.tracking, config.serve,
-        str(snapshot_id), config.promotion.eval_limit, quality=config.evaluate,
+        str(snapshot_id), config.promotion.eval_limit, quality=quality,
     )
     record_evaluation(client, name, version, snapshot_id, result.metrics, protocol, result.mlflow_run_id, result.images)
     return result.metrics

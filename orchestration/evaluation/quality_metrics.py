@@ -1,11 +1,14 @@
 """Image-quality metrics of ``mmsr evaluate``: PSNR and SSIM always, learned ones when available.
 
+PSNR and SSIM follow ``evaluate.convention`` (``orchestration.evaluation.fidelity_convention``).
 LPIPS, DISTS (full-reference) and NIQE, MUSIQ, CLIP-IQA (no-reference) come from pyiqa
-(IQA-PyTorch), the maintained library that implements all five. It is not a dependency of mmsr:
-it needs torchvision, and its networks need weight files no one can download at evaluation time.
-A requested metric is built only when pyiqa imports and its weights file is at
-``<weights_dir>/<WEIGHT_FILES[name]>``; otherwise it is reported unavailable with the reason and
-what to install or where to put the file, and the evaluation goes on without it.
+(IQA-PyTorch), the maintained library that implements all five, each with pyiqa's own default
+settings for that name (``pyiqa.default_model_configs``). It is not a dependency of mmsr: it needs
+torchvision, and its networks need weight files no one can download at evaluation time. A requested
+metric is built only when pyiqa imports and its file is at ``<weights_dir>/<WEIGHT_FILES[name]>``
+(passed as the constructor argument ``WEIGHT_ARGUMENTS[name]``); otherwise it is reported
+unavailable with the reason and what to install or where to put the file, and the evaluation goes
+on without it.
 """
 
 from __future__ import annotations
@@ -18,50 +21,56 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from orchestration.evaluation.fidelity_convention import Convention, psnr, ssim
 from orchestration.evaluation.quality_metrics_config import OptionalMetric, QualityMetricsConfig
 
 FULL_REFERENCE: frozenset[str] = frozenset({"psnr", "ssim", "lpips", "dists"})
 """Metrics that compare SR with HR; the others score SR alone."""
 WEIGHT_FILES: dict[OptionalMetric, str] = {
-    "lpips": "lpips.pth", "dists": "dists.pth", "niqe": "niqe.mat", "musiq": "musiq.pth", "clipiqa": "clipiqa.pth",
+    "lpips": "lpips.pth", "dists": "dists.pth", "niqe": "niqe.mat", "musiq": "musiq.pth", "clipiqa": "clip-RN50.pt",
 }
-"""File under ``weights_dir`` passed to pyiqa as ``pretrained_model_path`` (the metric's own weights;
-backbones such as VGG or CLIP come from pyiqa's cache)."""
-PSNR_CAP = 100.0
-"""PSNR of identical images (infinite) is reported as this."""
+"""File under ``weights_dir`` each metric is built from: the metric's own weights (LPIPS's linear
+layers, DISTS, NIQE's natural-scene statistics, MUSIQ on KonIQ), or for CLIP-IQA, which has no
+weights of its own, OpenAI's CLIP ResNet-50 checkpoint. LPIPS's AlexNet and DISTS's VGG16 backbones
+come from torchvision's cache."""
+WEIGHT_ARGUMENTS: dict[OptionalMetric, str] = {
+    "lpips": "pretrained_model_path", "dists": "pretrained_model_path", "niqe": "pretrained_model_path",
+    "musiq": "pretrained_model_path", "clipiqa": "backbone",
+}
+"""The pyiqa constructor argument that takes the file: ``LPIPS``, ``DISTS``, ``NIQE`` and ``MUSIQ``
+take ``pretrained_model_path``; ``CLIPIQA`` takes none and loads ``backbone`` (a CLIP name or a
+checkpoint path, ``pyiqa.archs.clip_model.load``)."""
 
 
 class ImageMetric(Protocol):
     name: str
     lower_better: bool
 
-    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
-        """Score (H, W, 3) uint8 RGB ``sr`` (against ``hr`` of the same shape for full-reference metrics)."""
+    def __call__(self, sr: np.ndarray, hr: np.ndarray, scale: int) -> float:
+        """Score (H, W, 3) uint8 RGB ``sr`` (against ``hr`` of the same shape for full-reference
+        metrics); ``scale``: the SR factor (``sr`` is ``scale`` x its LR)."""
         ...
 
 
 @dataclass(frozen=True)
 class Psnr:
+    convention: Convention = "basicsr-y"
     name: str = "psnr"
     lower_better: bool = False
 
-    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
-        _check_shapes(sr, hr)
-        if np.array_equal(sr, hr):
-            return PSNR_CAP
-        return float(min(peak_signal_noise_ratio(hr, sr, data_range=255), PSNR_CAP))
+    def __call__(self, sr: np.ndarray, hr: np.ndarray, scale: int) -> float:
+        return psnr(sr, hr, self.convention, scale)
 
 
 @dataclass(frozen=True)
 class Ssim:
+    convention: Convention = "basicsr-y"
     name: str = "ssim"
     lower_better: bool = False
 
-    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
-        _check_shapes(sr, hr)
-        return float(structural_similarity(hr, sr, channel_axis=2, data_range=255))
+    def __call__(self, sr: np.ndarray, hr: np.ndarray, scale: int) -> float:
+        return ssim(sr, hr, self.convention, scale)
 
 
 def _check_shapes(sr: np.ndarray, hr: np.ndarray) -> None:
@@ -83,7 +92,7 @@ class PyiqaMetric:
     model: Callable[..., torch.Tensor]
     device: str
 
-    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+    def __call__(self, sr: np.ndarray, hr: np.ndarray, scale: int) -> float:
         if self.name not in FULL_REFERENCE:
             with torch.no_grad():
                 return float(self.model(to_unit_tensor(sr, self.device)).mean())
@@ -115,14 +124,17 @@ def import_pyiqa() -> ModuleType:
 
 
 def _build_pyiqa(backend: ModuleType, name: OptionalMetric, weights: Path, device: str) -> ImageMetric:
-    model: Any = backend.create_metric(name, device=device, as_loss=False, pretrained_model_path=str(weights))
+    """``pyiqa.create_metric(name, as_loss=False, device=..., <WEIGHT_ARGUMENTS[name]>=weights)``: the
+    keyword goes on to the metric's constructor (``pyiqa.models.inference_model.InferenceModel``)."""
+    options = {WEIGHT_ARGUMENTS[name]: str(weights)}
+    model: Any = backend.create_metric(name, as_loss=False, device=device, **options)
     return PyiqaMetric(name=name, lower_better=bool(model.lower_better), model=model, device=device)
 
 
 def load_metrics(config: QualityMetricsConfig, load_backend: Callable[[], ModuleType] = import_pyiqa) -> MetricSet:
     """PSNR and SSIM plus every requested learned metric that can be built; the rest with reasons
     (one shared reason when pyiqa itself is missing)."""
-    metrics: list[ImageMetric] = [Psnr(), Ssim()]
+    metrics: list[ImageMetric] = [Psnr(config.convention), Ssim(config.convention)]
     unavailable: dict[str, str] = {}
     if not config.metrics:
         return MetricSet(tuple(metrics))

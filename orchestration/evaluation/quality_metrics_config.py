@@ -1,12 +1,17 @@
-"""The ``evaluate`` config section: which learned image-quality metrics to add to PSNR/SSIM."""
+"""The ``evaluate`` config section: what the model is given, how PSNR/SSIM are computed, and which
+learned image-quality metrics are added to them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from orchestration.evaluation.fidelity_convention import CONVENTIONS, Convention
+
 OptionalMetric = Literal["lpips", "dists", "niqe", "musiq", "clipiqa"]
 OPTIONAL_METRICS: tuple[OptionalMetric, ...] = get_args(OptionalMetric)
+EvalCaptionSource = Literal["lr", "stored"]
+EVAL_CAPTION_SOURCES: tuple[EvalCaptionSource, ...] = get_args(EvalCaptionSource)
 
 
 @dataclass(frozen=True)
@@ -16,8 +21,20 @@ class QualityMetricsConfig:
     weights_dir: str = "mmsr-runs/models/iqa"
     """Where the learned metrics' weight files are (see ``WEIGHT_FILES``)."""
     device: str = "cpu"
+    convention: Convention = "basicsr-y"
+    """How PSNR/SSIM are computed (``orchestration.evaluation.fidelity_convention``): ``basicsr-y``
+    (BasicSR/SwinIR: Y of BT.601, border of ``scale`` cropped, 11x11 Gaussian SSIM), ``pyiqa-y``
+    (SeeSR-style pyiqa calls), ``rgb`` (plain RGB, 7x7 uniform SSIM)."""
+    caption_source: EvalCaptionSource = "lr"
+    """``lr``: the model gets the LR only, as in serving (its packaged captioner captions the LR, or
+    no caption without one). ``stored``: each eval row's stored caption, which was made from the HR
+    (an oracle: not what a user can send). Promotion always uses ``lr``."""
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.metrics) - set(OPTIONAL_METRICS))
         if unknown:
             raise ValueError(f"evaluate.metrics has unknown entries {unknown}; choose from {list(OPTIONAL_METRICS)}")
+        if self.convention not in CONVENTIONS:
+            raise ValueError(f"evaluate.convention must be one of {list(CONVENTIONS)}, got {self.convention!r}")
+        if self.caption_source not in EVAL_CAPTION_SOURCES:
+            raise ValueError(f"evaluate.caption_source must be one of {list(EVAL_CAPTION_SOURCES)}, got {self.caption_source!r}")

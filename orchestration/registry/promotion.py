@@ -30,7 +30,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from featurestore.readers import resolve_snapshot
-from orchestration.evaluation.evaluation_tags import eval_protocol, version_metrics
+from orchestration.evaluation.evaluation_tags import eval_protocol, promotion_quality, version_metrics
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry.promotion_config import MetricFloor, MetricGate
 from orchestration.registry.registry_error import RegistryError
@@ -42,7 +42,8 @@ DECISION_TAG = "mmsr.promotion.decision"
 """``promoted`` or ``rejected``."""
 REASONS_TAG = "mmsr.promotion.reasons"
 EVIDENCE_TAG = "mmsr.promotion.evidence"
-"""JSON: both models' metrics, the gates, the eval protocol, the champion compared against."""
+"""JSON: both models' metrics, the gates, the eval protocol (its ``convention`` and its
+``caption_source``, always ``lr``: the models got the LR only), the champion compared against."""
 SNAPSHOT_TAG = "mmsr.promotion.snapshot_id"
 FLOOR_TAG = "mmsr.promotion.floor"
 """``passed`` or ``failed``: the candidate against the trivial baseline (bicubic)."""
@@ -204,7 +205,8 @@ def _decide(
         "floor": [asdict(floor) for floor in promotion.floor], "floor_passed": decision.floor_passed,
         "baseline": {floor.baseline: candidate.get(floor.baseline) for floor in promotion.floor},
         "accept_ties": promotion.accept_ties,
-        "protocol": eval_protocol(config.serve, config.promotion.eval_limit), "decided_at": time.time(),
+        "protocol": eval_protocol(config.serve, promotion.eval_limit, promotion_quality(config.evaluate)),
+        "decided_at": time.time(),
     }
     return replace(
         decision, candidate_version=version, champion_version=champion_version, snapshot_id=snapshot_id, evidence=evidence

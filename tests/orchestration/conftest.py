@@ -10,6 +10,8 @@ import pytest
 
 from featurestore.config import FeatureStoreConfig
 from orchestration.registry.model_registry import RegisteredVersion, register_pipeline
+from orchestration.serving import sr_pyfunc
+from orchestration.serving.lr_modalities import LrModalities
 from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
@@ -44,6 +46,44 @@ def make_photo_eval_store(root: Path) -> FeatureStoreConfig:
         row.update(hr_png=encode_png(hr), lr_png=encode_png(lr), split="eval" if index < 2 else "train")
         rows.append(row)
     return commit_rows(root, "photo-eval-run", rows, config_hash="test")
+
+
+class _LrCaptioner:
+    """Stands in for the packaged captioner: captions an image by its size and records what it saw."""
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def caption(self, images: list[np.ndarray]) -> list[str]:
+        self.seen.extend(images)
+        return [f"generated from a {image.shape[1]}x{image.shape[0]} image" for image in images]
+
+
+def make_oracle_store(root: Path) -> FeatureStoreConfig:
+    """2 eval rows (64x64 HR, 16x16 LR) whose stored caption is "ORACLE"."""
+    rng = np.random.default_rng(2)
+    rows = []
+    for index in range(2):
+        hr = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        row = sample_row(index)
+        row.update(hr_png=encode_png(hr), lr_png=encode_png(hr[::4, ::4]), split="eval", caption="ORACLE")
+        rows.append(row)
+    return commit_rows(root, "oracle-run", rows, config_hash="test")
+
+
+def oracle_spy(monkeypatch: pytest.MonkeyPatch) -> tuple[_LrCaptioner, list[str | None]]:
+    """Package a fake captioner with every model loaded from here on, and record the captions the
+    diffusion pipeline is given (after the model filled the missing ones)."""
+    captioner, received = _LrCaptioner(), []
+    monkeypatch.setattr(LrModalities, "load", classmethod(lambda cls, *args, **kwargs: cls(captioner=captioner)))
+    original = sr_pyfunc.super_resolve_batch
+
+    def spy(pipeline, images, captions, options, extractors):  # type: ignore[no-untyped-def]
+        received.extend(captions)
+        return original(pipeline, images, captions, options, extractors)
+
+    monkeypatch.setattr(sr_pyfunc, "super_resolve_batch", spy)
+    return captioner, received
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from orchestration.config_loading import ConfigError, parse_config
 from orchestration.evaluation.quality_metrics import WEIGHT_FILES, QualityMetricsConfig, load_metrics
+from orchestration.mmsr_config import MmsrConfig
 
 
 def _images() -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +48,7 @@ def test_without_pyiqa_every_requested_metric_is_unavailable_with_a_reason() -> 
     assert [m.name for m in metric_set.metrics] == ["psnr", "ssim"]
     assert sorted(metric_set.unavailable) == ["clipiqa", "dists", "lpips", "musiq", "niqe"]
     assert "No module named 'pyiqa'" in metric_set.unavailable["lpips"]
-    assert "lpips.pth, dists.pth, niqe.mat, musiq.pth, clipiqa.pth in /nowhere" in metric_set.unavailable["lpips"]
+    assert "lpips.pth, dists.pth, niqe.mat, musiq.pth, clip-RN50.pt in /nowhere" in metric_set.unavailable["lpips"]
     assert len(metric_set.unavailable_lines()) == 1
     assert metric_set.unavailable_lines()[0].startswith("metric(s) lpips, dists, niqe, musiq, clipiqa unavailable: pyiqa")
 
@@ -68,9 +70,9 @@ def test_metrics_with_local_weights_are_built_others_reported(tmp_path: Path) ->
     sr, hr = _images()
     lpips, musiq = metric_set.metrics[2], metric_set.metrics[3]
     assert lpips.lower_better and not musiq.lower_better
-    assert lpips(sr, hr) == pytest.approx(10 / 255, abs=1e-3)
-    assert lpips(hr, hr) == 0.0
-    assert musiq(sr, hr) == pytest.approx(sr.mean() / 255, abs=1e-5)
+    assert lpips(sr, hr, 4) == pytest.approx(10 / 255, abs=1e-3)
+    assert lpips(hr, hr, 4) == 0.0
+    assert musiq(sr, hr, 4) == pytest.approx(sr.mean() / 255, abs=1e-5)
 
 
 def test_a_metric_the_backend_cannot_build_is_unavailable(tmp_path: Path) -> None:
@@ -84,12 +86,71 @@ def test_a_metric_the_backend_cannot_build_is_unavailable(tmp_path: Path) -> Non
     assert "cannot download the CLIP backbone" in metric_set.unavailable["clipiqa"]
 
 
-def test_psnr_ssim_values_and_unknown_metric_config() -> None:
+def test_psnr_ssim_values_follow_the_convention_and_bad_config() -> None:
     sr, hr = _images()
     psnr, ssim = load_metrics(QualityMetricsConfig(metrics=())).metrics
-    assert psnr(hr, hr) == 100.0 and ssim(hr, hr) == pytest.approx(1.0)
-    assert 25.0 < psnr(sr, hr) < 30.0
+    assert psnr.convention == "basicsr-y" and ssim.convention == "basicsr-y"
+    assert psnr(hr, hr, 2) == 100.0 and ssim(hr, hr, 2) == pytest.approx(1.0)
+    assert 25.0 < psnr(sr, hr, 2) < 30.0
+    rgb_psnr, _ = load_metrics(QualityMetricsConfig(metrics=(), convention="rgb")).metrics
+    assert rgb_psnr(sr, hr, 2) != psnr(sr, hr, 2)
     with pytest.raises(ValueError, match="differs"):
-        psnr(sr[:8], hr)
+        psnr(sr[:8], hr, 2)
     with pytest.raises(ValueError, match="unknown entries \\['fid'\\]"):
         QualityMetricsConfig(metrics=("fid",))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="evaluate.convention"):
+        parse_config(MmsrConfig, {"evaluate": {"convention": "matlab"}})
+    with pytest.raises(ConfigError, match="evaluate.caption_source"):
+        parse_config(MmsrConfig, {"evaluate": {"caption_source": "hr"}})
+    loaded = parse_config(MmsrConfig, {"evaluate": {"convention": "pyiqa-y", "caption_source": "stored"}}).evaluate
+    assert (loaded.convention, loaded.caption_source) == ("pyiqa-y", "stored")
+
+
+# The constructors pyiqa's ``create_metric(name, **kwargs)`` ends in for each name (its
+# ``InferenceModel`` merges ``default_model_configs.DEFAULT_CONFIGS[name]['metric_opts']`` with the
+# kwargs and builds the arch with them), copied as signatures only from IQA-PyTorch at commit
+# 01ae427f9afd66842031d3a7cb694dcad5b5cbb8 (pyiqa/archs/{lpips,dists,niqe,musiq,clipiqa}_arch.py).
+def _lpips(pretrained=True, net="alex", version="0.1", lpips=True, spatial=False, pnet_rand=False,  # type: ignore[no-untyped-def]
+           pnet_tune=False, use_dropout=True, pretrained_model_path=None, eval_mode=True, semantic_weight_layer=-1, **kwargs):
+    return pretrained_model_path
+
+
+def _dists(pretrained=True, pretrained_model_path=None, **kwargs):  # type: ignore[no-untyped-def]
+    return pretrained_model_path
+
+
+def _niqe(channels=1, test_y_channel=True, color_space="yiq", crop_border=0, version="original",  # type: ignore[no-untyped-def]
+          pretrained_model_path=None):
+    return pretrained_model_path
+
+
+def _musiq(patch_size=32, num_class=1, hidden_size=384, mlp_dim=1152, attention_dropout_rate=0.0,  # type: ignore[no-untyped-def]
+           dropout_rate=0, num_heads=6, num_layers=14, num_scales=3, spatial_pos_grid_size=10, use_scale_emb=True,
+           use_sinusoid_pos_emb=False, pretrained=True, pretrained_model_path=None,
+           longer_side_lengths=(224, 384), max_seq_len_from_original_res=-1):
+    return pretrained_model_path
+
+
+def _clipiqa(model_type="clipiqa", backbone="RN50", pretrained=True, pos_embedding=False):  # type: ignore[no-untyped-def]
+    return backbone  # a CLIP name or a checkpoint path (pyiqa.archs.clip_model.load)
+
+
+_ARCHS = {"lpips": _lpips, "dists": _dists, "niqe": _niqe, "musiq": _musiq, "clipiqa": _clipiqa}
+_METRIC_OPTS = {"lpips": {"net": "alex", "version": "0.1"}, "dists": {}, "niqe": {"test_y_channel": True},
+                "musiq": {"pretrained": "koniq10k"}, "clipiqa": {}}
+
+
+def test_every_adapter_passes_only_arguments_pyiqas_constructors_take(tmp_path: Path) -> None:
+    for file in WEIGHT_FILES.values():
+        (tmp_path / file).write_bytes(b"weights")
+    loaded_from: dict[str, str] = {}
+
+    def create_metric(name: str, as_loss: bool = False, device: object = None, **kwargs: object) -> _FakeMetric:
+        loaded_from[name] = _ARCHS[name](**{**_METRIC_OPTS[name], **kwargs})  # TypeError on an unknown argument
+        return _FakeMetric(lower_better=name in {"lpips", "dists", "niqe"})
+
+    config = QualityMetricsConfig(weights_dir=str(tmp_path))
+    metric_set = load_metrics(config, load_backend=lambda: SimpleNamespace(create_metric=create_metric))  # type: ignore[arg-type, return-value]
+    assert metric_set.unavailable == {}
+    assert [m.name for m in metric_set.metrics] == ["psnr", "ssim", "lpips", "dists", "niqe", "musiq", "clipiqa"]
+    assert loaded_from == {name: str(tmp_path / file) for name, file in WEIGHT_FILES.items()}

@@ -20,7 +20,8 @@ from mlflow.tracking import MlflowClient
 from featurestore.config import FeatureStoreConfig
 from featurestore.readers import resolve_snapshot
 from orchestration.cli.main import main
-from orchestration.evaluation.evaluation_tags import eval_protocol, eval_tag, record_evaluation
+from orchestration.evaluation.evaluation_tags import eval_protocol, eval_tag, promotion_quality, record_evaluation
+from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry import promotion
 from orchestration.registry.model_registry import RegisteredVersion, register_pipeline
@@ -40,7 +41,7 @@ from orchestration.registry.promotion_config import DEFAULT_FLOOR, MetricFloor, 
 from orchestration.registry.registry_error import RegistryError
 from orchestration.registry.registry_lock import OWNER_TAG, lock_name
 from orchestration.serving.serve_config import ServeConfig
-from tests.orchestration.conftest import make_eval_store, make_photo_eval_store
+from tests.orchestration.conftest import make_eval_store, make_oracle_store, make_photo_eval_store, oracle_spy
 from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.tracking_config import TrackingConfig
 
@@ -60,7 +61,7 @@ def fake_versions(config: MmsrConfig, scores: list[tuple[float, float]]) -> list
     name = config.tracking.registered_model
     client.create_registered_model(name)
     snapshot_id = resolve_snapshot(config.featurestore, None)
-    protocol = eval_protocol(config.serve, config.promotion.eval_limit)
+    protocol = eval_protocol(config.serve, config.promotion.eval_limit, promotion_quality(config.evaluate))
     versions = []
     for psnr, ssim in scores:
         version = int(client.create_model_version(name, source="s3://mmsr-test-bucket/no-artifacts").version)
@@ -312,6 +313,29 @@ def test_untrained_pipeline_is_refused_by_the_floor_with_no_champion(
     tags = _tags(client, "floored", version)
     assert tags[FLOOR_TAG] == "failed" and tags[DECISION_TAG] == "rejected"
     assert json.loads(tags[EVIDENCE_TAG])["baseline"]["eval_bicubic_psnr"] == pytest.approx(baseline, abs=1e-4)
+
+
+def test_promotion_scores_what_serving_sees_even_when_evaluate_asks_for_stored_captions(
+    tracking: TrackingConfig, tiny_pipeline_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    oracle = replace(tracking, registered_model="oracle")
+    client = tracking_client(oracle)
+    run_id = create_run(client, experiment_id(client, oracle), "oracle", {})
+    version = register_pipeline(oracle, ServeConfig(steps=1), run_id, str(tiny_pipeline_dir), {}).version
+    config = replace(
+        config_for(make_oracle_store(tmp_path), tracking, "oracle", floor=()),
+        evaluate=QualityMetricsConfig(metrics=(), caption_source="stored", convention="pyiqa-y"),
+    )
+    _, received = oracle_spy(monkeypatch)
+    decision = promote_version(config, version)
+    assert decision.promote and received == ["generated from a 64x64 image"] * 2  # never the stored "ORACLE"
+    tags = _tags(client, "oracle", version)
+    evidence = json.loads(tags[EVIDENCE_TAG])
+    assert evidence["protocol"]["caption_source"] == "lr" and evidence["protocol"]["convention"] == "pyiqa-y"
+    recorded = json.loads(tags[eval_tag(decision.snapshot_id)])
+    assert recorded["protocol"]["caption_source"] == "lr"
+    params = client.get_run(recorded["run_id"]).data.params
+    assert params["evaluate.caption_source"] == "lr" and params["evaluate.convention"] == "pyiqa-y"
 
 
 def source_experiment(client: MlflowClient, run_id: str) -> str:
