@@ -166,6 +166,16 @@ def added_sample_ids(store: FeatureStoreConfig, snapshot_id: int) -> list[str]:
     return [sample_id for sample_id in ids if sample_id not in before]
 
 
+def write_added_sheet(
+    store: FeatureStoreConfig, snapshot_id: int, path: Path, options: SheetOptions, decoder_for: DecoderFor
+) -> SheetResult | None:
+    """The sheet of a seeded choice of the samples ``snapshot_id`` added (None if it added none)."""
+    added = added_sample_ids(store, snapshot_id)
+    if not added:
+        return None
+    return write_rows_sheet(store, snapshot_id, choose_samples(added, options.rows, options.seed), path, decoder_for)
+
+
 def _diff_ids(store: FeatureStoreConfig, a: int, b: int, options: SheetOptions) -> tuple[tuple[str, ...], dict[str, str]]:
     """Samples in both snapshots, changed ones first (seeded), and the changed columns of each."""
     diff = diff_snapshots(store, a, b)
