@@ -66,11 +66,16 @@ class Tokenizers:
     device: torch.device
 
 
-def load_tokenizers(config: TokenizerConfig, device: str) -> Tokenizers:
+def load_vq_model(config: TokenizerConfig, device: str) -> VQModel:
+    """The VQ tokenizer ``config`` names, on ``device``, in eval mode."""
     vq = VQModel.from_pretrained(
         config.vq_model, subfolder=config.vq_subfolder, revision=config.vq_revision, use_safetensors=True
     )
-    vq = vq.to(device).eval()
+    return vq.to(device).eval()
+
+
+def load_tokenizers(config: TokenizerConfig, device: str) -> Tokenizers:
+    vq = load_vq_model(config, device)
     clip = CLIPTokenizer.from_pretrained(config.clip_model, subfolder="tokenizer", revision=config.clip_revision)
     return Tokenizers(vq=vq, clip=clip, device=torch.device(device))
 

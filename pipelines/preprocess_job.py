@@ -53,6 +53,7 @@ from pipelines.run_counts import RunCounts, read_counts, sum_counts, write_count
 from pipelines.runner_options import beam_flags
 from pipelines.sample_identity import content_hash
 from pipelines.sample_replacement import list_replacements, replace_samples, replacements_dir
+from pipelines.snapshot_sheet import VQ_TOKENIZER_PROPERTY, vq_lineage
 from pipelines.sources import InputSpec, SourceError, resolve_spec
 
 ERROR_ROWS_PER_FILE = 65536
@@ -221,7 +222,10 @@ def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: 
             check_counts(counts, spec)
             errors = list_staged(store, run_id).errors
             check_error_rate(counts.rejected, counts.inputs, config.max_error_rate, _rejected_examples(errors))
-            summary = {"config_hash": chash, "inputs": str(counts.inputs)}
+            summary = {
+                "config_hash": chash, "inputs": str(counts.inputs),
+                VQ_TOKENIZER_PROPERTY: vq_lineage(config.tokenizer),  # names the decoder of contact sheets
+            }
             replacement = replace_samples(
                 store, list_replacements(staged_root), extractors, run_id, {**summary, "run_id": run_id}
             )

@@ -35,10 +35,21 @@ class TrainConfig(RayRunConfig):
     """Rows per worker whose frozen-autoencoder encodings are kept between epochs (least recently
     used out first; ``trainers.encoding_cache``); 0 = encode every step. Worth it when a worker sees
     each row many times (small snapshots, many epochs)."""
+    image_every: int | None = None
+    """Steps between SR grids (LR | SR | HR of ``image_rows`` fixed eval rows, EMA weights,
+    ``image_sample_steps`` DDIM steps) logged to the MLflow run as ``sr_grid/step_<step>.png``
+    (the last step too); None = never."""
+    image_rows: int = 4
+    image_sample_steps: int = 4
 
     def __post_init__(self) -> None:
         self.check_run_fields("train")
         for name in ("steps", "batch_size", "gradient_accumulation"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.image_every is not None and self.image_every < 1:
+            raise ValueError(f"train.image_every must be >= 1 or null, got {self.image_every}")
+        for name in ("image_rows", "image_sample_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.encoding_cache_rows < 0:

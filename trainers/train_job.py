@@ -18,6 +18,7 @@ from featurestore.mlflow_dataset import snapshot_dataset
 from featurestore.readers import ray_dataset, resolve_snapshot
 from trainers.feature_batches import TRAINING_COLUMNS, decode_feature_batch
 from trainers.mlflow_runs import create_run, experiment_id, flat_params, log_dataset_input, tracking_client
+from trainers.sr_grid import grid_rows_batch
 from trainers.torch_trainer import build_torch_trainer, fit_tracked
 from trainers.tracking_config import TrackingConfig
 from trainers.train_config import TrainConfig
@@ -65,7 +66,10 @@ def run_training(
     params = flat_params("train", config) | {"featurestore.snapshot_id": str(snapshot_id)}
     run_id = create_run(client, experiment_id(client, tracking), run_name, params)
     log_dataset_input(client, run_id, snapshot_dataset(store, snapshot_id), context="training")
-    spec = LoopSpec(config=config, tracking_uri=client.tracking_uri, mlflow_run_id=run_id, fault=fault)
+    image_batch = None if config.image_every is None else grid_rows_batch(store, snapshot_id, config.image_rows)
+    spec = LoopSpec(
+        config=config, tracking_uri=client.tracking_uri, mlflow_run_id=run_id, fault=fault, image_batch=image_batch
+    )
     datasets = {"train": training_dataset(store, snapshot_id)}
     trainer = build_torch_trainer(train_loop_per_worker, spec, config, run_name or f"mmsr-{run_id[:8]}", datasets)
     result, metrics = fit_tracked(trainer, client, run_id)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import ray
 import ray.train
 import ray.train.torch
@@ -42,6 +43,7 @@ from trainers.models.training_step import (
     freeze_conditioning_models,
 )
 from trainers.shard_batches import shard_batches
+from trainers.sr_grid import sr_grid, to_uint8_images
 from trainers.train_config import TrainConfig
 from trainers.train_state import PIPELINE_DIR, load_train_state, save_train_state
 from trainers.worker_loop import LoopSchedule, run_worker_loop
@@ -80,14 +82,17 @@ class LoopSpec:
     mlflow_run_id: str
     fault: FaultInjection | None = None
     """A worker crash to inject (tests only; None in real runs)."""
+    image_batch: dict[str, Any] | None = None
+    """The fixed eval rows of the SR grid (``trainers.sr_grid.grid_rows_batch``); None = no grid."""
 
 
 class DiffusionTask:
     """UNet + MMLC of one worker: DDP-wrapped parts, the EMA, the optimizer and the batch stream."""
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, image_batch: dict[str, Any] | None = None) -> None:
         context = ray.train.get_context()
         self.config = config
+        self.image_batch = image_batch
         self.rank = context.get_world_rank()
         self.device = ray.train.torch.get_device()
         self.pipeline = MMSRPipeline.from_pretrained(config.base_model, revision=config.base_revision, device=self.device)
@@ -154,6 +159,28 @@ class DiffusionTask:
     def evaluate(self) -> dict[str, float]:
         return {}
 
+    @torch.no_grad()
+    def images(self, step: int) -> dict[str, np.ndarray]:
+        """The SR grid of the fixed eval rows, sampled with the EMA weights (``train.image_sample_steps``
+        DDIM steps, seeded by ``train.seed``); the trained weights are put back afterwards."""
+        batch, config = self.image_batch, self.config
+        if batch is None:
+            return {}
+        trained = {name: value.detach().clone() for name, value in self.trainable.state_dict().items()}
+        self.trainable.load_state_dict(self.ema.module.state_dict())
+        self.trainable.eval()
+        try:
+            tokens = tokens_from_feature_batch(batch, self.pipeline.vq, self.pipeline.text_encoder, config.modality_set)
+            lr = to_model_range(torch.from_numpy(batch["lr"]).to(self.device))
+            generator = torch.Generator(device="cpu").manual_seed(config.seed)
+            sr = self.pipeline(lr, tokens, steps=config.image_sample_steps, generator=generator)
+        finally:
+            self.trainable.load_state_dict(trained)
+            self.trainable.train()
+        labels = [f"{sample_id}  step {step}" for sample_id in batch["sample_id"]]
+        grid = sr_grid(batch["lr"].transpose(0, 2, 3, 1), to_uint8_images(sr), batch["hr"].transpose(0, 2, 3, 1), labels)
+        return {f"sr_grid/step_{step:06d}.png": grid}
+
     def save(self, directory: Path, step: int, final: bool) -> None:
         save_train_state(directory, step, self.trainable, self.ema, self.optimizer)
         if final:
@@ -173,10 +200,11 @@ def _no_sync(parts: DiffusionParts) -> contextlib.ExitStack:
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     spec: LoopSpec = loop_config["spec"]
     config = spec.config
-    task = DiffusionTask(config)
+    task = DiffusionTask(config, spec.image_batch)
     world = ray.train.get_context().get_world_size()
     schedule = LoopSchedule(
         steps=config.steps, checkpoint_every=config.checkpoint_every, log_every=config.log_every,
         items_per_step=config.batch_size * config.gradient_accumulation * world,
+        image_every=config.image_every if spec.image_batch is not None else None,
     )
     run_worker_loop(task, schedule, spec.tracking_uri, spec.mlflow_run_id, after_step=spec.fault)

@@ -110,6 +110,9 @@ class VqTask:
         }
         return metrics if norm is None else metrics | {"grad_norm": norm}
 
+    def images(self, step: int) -> dict[str, np.ndarray]:
+        return {}
+
     def evaluate(self) -> dict[str, float]:
         batches = ray.train.get_dataset_shard("eval").iter_batches(batch_size=self.config.batch_size, batch_format="numpy")
         return evaluate_reconstruction(self.vq, batches, self.device, self.config.mixed_precision)

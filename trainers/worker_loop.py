@@ -7,8 +7,9 @@ the same way for all of them:
 - resumes from the checkpoint Ray Train hands a (re)started worker group;
 - reports (a collective call, one round trip to the controller) only on steps where something is
   logged, evaluated or checkpointed, decided from the step alone so every rank reports together;
-- rank 0 logs metrics to the MLflow run (a resumed run does not log a step twice), evaluates and
-  writes checkpoints.
+- rank 0 logs metrics to the MLflow run (a resumed run does not log a step twice), evaluates,
+  logs the task's images on image steps (a resumed run overwrites the same artifact) and writes
+  checkpoints.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import ray.train
 
 from trainers.metric_log import MetricLog
@@ -49,6 +51,10 @@ class TrainingTask(Protocol):
         """Rank 0 only: write the checkpoint of ``step`` into ``directory`` (the last one: ``final``)."""
         ...
 
+    def images(self, step: int) -> dict[str, np.ndarray]:
+        """Rank 0 only, on image steps: artifact path -> (H, W, 3) uint8 RGB image to log."""
+        ...
+
 
 @dataclass(frozen=True)
 class LoopSchedule:
@@ -62,12 +68,17 @@ class LoopSchedule:
     """Steps between ``evaluate`` calls (the last step is always evaluated); None = never."""
     label: str = "step"
     """How log lines name a step ("step", "vq step")."""
+    image_every: int | None = None
+    """Steps between ``images`` calls (the last step too); None = never."""
 
     def checkpoints(self, step: int) -> bool:
         return step == self.steps or step % self.checkpoint_every == 0
 
     def evaluates(self, step: int) -> bool:
         return self.eval_every is not None and (step == self.steps or step % self.eval_every == 0)
+
+    def logs_images(self, step: int) -> bool:
+        return self.image_every is not None and (step == self.steps or step % self.image_every == 0)
 
     def reports(self, step: int) -> bool:
         return self.checkpoints(step) or self.evaluates(step) or step % self.log_every == 0
@@ -103,6 +114,9 @@ def run_worker_loop(
         metrics = task.step()
         step += 1
         metrics[f"{schedule.unit}_per_second"] = schedule.items_per_step / (time.perf_counter() - started)
+        if metric_log is not None and schedule.logs_images(step):
+            for artifact_file, image in task.images(step).items():  # rank 0 alone: no collective call
+                metric_log.client.log_image(metric_log.run_id, image, artifact_file=artifact_file)
         if schedule.reports(step):
             _report(task, schedule, step, metrics, rank, metric_log)
         if after_step is not None:

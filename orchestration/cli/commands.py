@@ -29,10 +29,12 @@ RUN_FAILURES: tuple[type[Exception], ...] = (PreprocessError, MissingCommittedFi
 
 
 def quickstart(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from orchestration.cli.preprocess_sheet import preprocess_sheet_line
     from orchestration.cli.quickstart import run_quickstart
 
     report = run_quickstart(config, args.workdir)
     print(report.summary())
+    print(preprocess_sheet_line(config, report.preprocess))
     if not report.floor_cleared:
         print(f"mmsr: failed: the quickstart model did not clear the floor against bicubic ({report.quality_line()})",
               file=sys.stderr)
@@ -41,10 +43,12 @@ def quickstart(config: MmsrConfig, args: argparse.Namespace) -> int:
 
 
 def preprocess(config: MmsrConfig, args: argparse.Namespace) -> int:
+    from orchestration.cli.preprocess_sheet import preprocess_sheet_line
     from pipelines.preprocess_job import run_preprocess
 
     result = run_preprocess(config.preprocess, config.featurestore)
     print(result.summary())
+    print(preprocess_sheet_line(config, result))
     return 0
 
 

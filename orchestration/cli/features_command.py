@@ -1,9 +1,9 @@
 """``mmsr features ...``: inspect, compare, validate, tag and expire feature-store snapshots.
 
 Only parsing and formatting live here; the work is done by :mod:`featurestore.inspection`,
-:mod:`featurestore.snapshot_diff`, :mod:`featurestore.validation` and
-:mod:`featurestore.maintenance`. Wire it into ``mmsr`` with :func:`add_features_parser` and route
-the ``features`` command to :func:`run_features`.
+:mod:`featurestore.snapshot_diff`, :mod:`featurestore.validation`, :mod:`featurestore.maintenance`
+and, for ``--sheet``, :mod:`pipelines.snapshot_sheet`. Wire it into ``mmsr`` with
+:func:`add_features_parser` and route the ``features`` command to :func:`run_features`.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def add_features_parser(
     diff.add_argument("a", help="older snapshot id or tag")
     diff.add_argument("b", help="newer snapshot id or tag")
     diff.add_argument("--show", type=int, default=_SHOWN_IDS, help="sample ids listed per kind (default: %(default)s)")
+    _add_sheet_flags(show, "a contact sheet of N samples (HR, LR, maps, maps decoded from VQ tokens, caption)")
+    _add_sheet_flags(diff, "the same samples in A and B side by side, changed ones first")
     validate = actions.add_parser(
         "validate", help="check a snapshot: schema, tokens, images, duplicate ids (exit 1 on errors); report orphan files"
     )
@@ -75,6 +77,35 @@ def add_features_parser(
     for parser in (ls, show, diff, validate, tag, expire):
         add_config_flags(parser)
     return features
+
+
+def _add_sheet_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--sheet", metavar="FILE.png", help=f"also write {what} as a PNG")
+    parser.add_argument("--rows", dest="sheet_rows", type=int, default=8, help="samples on the sheet (default: %(default)s)")
+    parser.add_argument("--seed", dest="sheet_seed", type=int, default=0, help="seed of their choice (default: %(default)s)")
+    parser.add_argument(
+        "--vq-model", help="VQ tokenizer that decodes the tokens (default: the one the snapshot's lineage names)"
+    )
+    parser.add_argument("--vq-subfolder", help="subfolder of --vq-model holding the VQModel (e.g. vq)")
+
+
+def _write_sheet(config: FeatureStoreConfig, args: argparse.Namespace, targets: Sequence[str | None]) -> None:
+    """Write ``args.sheet`` for one snapshot (``show``) or two (``diff``), print its path and any notes."""
+    from pathlib import Path
+
+    from pipelines.preprocess_config import TokenizerConfig
+    from pipelines.snapshot_sheet import LineageDecoders, SheetOptions, write_diff_sheet, write_snapshot_sheet
+
+    options = SheetOptions(rows=args.sheet_rows, seed=args.sheet_seed)
+    override = None if args.vq_model is None else TokenizerConfig(vq_model=args.vq_model, vq_subfolder=args.vq_subfolder)
+    decoders = LineageDecoders(config, override)
+    if len(targets) == 1:
+        result = write_snapshot_sheet(config, targets[0], Path(args.sheet), options, decoders)
+    else:
+        result = write_diff_sheet(config, targets[0], targets[1], Path(args.sheet), options, decoders)
+    for note in dict.fromkeys(decoders.notes):
+        print(f"note: {note}")
+    print(f"contact sheet of {len(result.sample_ids)} samples x {len(result.headers)} columns: {result.path}")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -126,6 +157,8 @@ def _show(config: FeatureStoreConfig, args: argparse.Namespace) -> int:
         *(f"  {f.name}: {f.field_type}{' not null' if f.required else ''}" for f in found.schema.fields),
     ]
     print("\n".join(lines))
+    if args.sheet:
+        _write_sheet(config, args, [args.target])
     return 0
 
 
@@ -147,6 +180,8 @@ def _diff(config: FeatureStoreConfig, args: argparse.Namespace) -> int:
     changed = [f"{change.sample_id} [{','.join(change.columns)}]" for change in diff.changed]
     print(f"changed  {len(diff.changed)}: {_some(changed, args.show)}")
     print(f"recomputed modalities: {', '.join(m.value for m in diff.recomputed_modalities) or '-'}")
+    if args.sheet:
+        _write_sheet(config, args, [args.a, args.b])
     return 0
 
 

@@ -7,21 +7,27 @@ import json
 import math
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from safetensors.torch import load_file
 
-from tests.trainers.conftest import TrainingData, make_tracking, make_train_config
+from featurestore.contact_sheet import SheetLayout
+from tests.trainers.conftest import TrainingData, make_tracking, make_train_config, training_row
 from trainers.mlflow_runs import tracking_client
 from trainers.models.sr_pipeline import MMSRPipeline
+from trainers.sr_grid import GRID_HEADERS
 from trainers.train_config import TrainConfig
 from trainers.train_job import TrainResult, run_training
 from trainers.train_state import PIPELINE_DIR, STATE_DIR
 
 STEPS = 6
 CHECKPOINT_EVERY = 3
+IMAGE_EVERY = 4
 STATE_FILES = {"trainable.safetensors", "ema.safetensors", "optimizer.pt", "state.json"}
 
 
@@ -40,7 +46,10 @@ def trained(
     tmp_path_factory: pytest.TempPathFactory, training_data: TrainingData, base_model_dir: Path, local_ray: None
 ) -> TrainedRun:
     root = tmp_path_factory.mktemp("train-job")
-    config = make_train_config(base_model_dir, root / "ray", steps=STEPS, checkpoint_every=CHECKPOINT_EVERY)
+    config = make_train_config(
+        base_model_dir, root / "ray", steps=STEPS, checkpoint_every=CHECKPOINT_EVERY, image_every=IMAGE_EVERY,
+        image_rows=2, image_sample_steps=2,
+    )
     tracking = make_tracking(root)
     result = run_training(config, training_data.store, tracking, run_name="train-job-test")
     client = tracking_client(tracking)
@@ -120,3 +129,17 @@ def test_checkpoints_hold_safetensors_and_a_weights_only_optimizer_state(trained
     assert final.name == PIPELINE_DIR and final.parent in checkpoints
     weights = {p.relative_to(final).parts[0] for p in final.rglob("*.safetensors")}
     assert weights == {"vae", "unet", "mmlc", "vq", "text_encoder"}
+
+
+def test_sr_grids_are_logged_at_the_image_steps_and_the_last(trained: TrainedRun) -> None:
+    listed = trained.client.list_artifacts(trained.result.mlflow_run_id, "sr_grid")
+    assert sorted(Path(found.path).name for found in listed) == ["step_000004.png", "step_000006.png"]
+    local = trained.client.download_artifacts(trained.result.mlflow_run_id, "sr_grid/step_000006.png")
+    grid = np.asarray(Image.open(local).convert("RGB"))
+    layout = SheetLayout(2, len(GRID_HEADERS), 64)
+    assert grid.shape[:2] == layout.size[::-1]
+    left, top, right, bottom = layout.cell_box(0, GRID_HEADERS.index("HR"))  # the first eval row: sample-00000
+    hr = cv2.cvtColor(cv2.imdecode(np.frombuffer(training_row(0)["hr_png"], np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(grid[top:bottom, left:right], hr)
+    left, top, right, bottom = layout.cell_box(0, GRID_HEADERS.index("SR (EMA)"))
+    assert grid[top:bottom, left:right].std() > 0  # a sampled image, not a placeholder

@@ -176,3 +176,16 @@ def test_ls_before_any_commit(store: FeatureStoreConfig, capsys: pytest.CaptureF
     assert _run(store, capsys, "ls")[:2] == (0, "mmsr.samples: no snapshots yet\n")
     status, _, err = _run(store, capsys, "validate")
     assert status == 2 and "no committed snapshot" in err
+
+
+def test_show_and_diff_write_contact_sheets(
+    store: FeatureStoreConfig, two_runs: tuple[int, int], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status, out, _ = _run(store, capsys, "show", "--sheet", str(tmp_path / "show.png"), "--rows", "3", "--seed", "1")
+    assert status == 0 and "contact sheet of 3 samples x 8 columns" in out and (tmp_path / "show.png").is_file()
+    assert "names no VQ tokenizer" in out  # these test snapshots record none: the token cells say so
+    first, second = two_runs
+    status, out, _ = _run(store, capsys, "diff", str(first), str(second), "--sheet", str(tmp_path / "diff.png"))
+    assert status == 0 and "contact sheet of 4 samples x 16 columns" in out and (tmp_path / "diff.png").is_file()
+    status, _, err = _run(store, capsys, "show", "--sheet", str(tmp_path / "x.png"), "--rows", "0")
+    assert status == 2 and "--rows must be from 1 to 256" in err
