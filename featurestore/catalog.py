@@ -19,6 +19,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table, TableProperties
 
+from featurestore.catalog_unreachable import CONNECTION_ERRORS, CatalogUnreachableError
 from featurestore.config import FeatureStoreConfig
 from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA, SCHEMA_VERSION
 
@@ -77,16 +78,20 @@ def catalog_properties(config: FeatureStoreConfig) -> dict[str, str]:
 
 
 def open_catalog(config: FeatureStoreConfig) -> Catalog:
-    """Connect to the configured catalog, creating the SQLite file's directory if needed."""
+    """Connect to the configured catalog, creating the SQLite file's directory if needed;
+    :class:`CatalogUnreachableError` (one line: where, why) when it does not answer."""
     properties = catalog_properties(config)
     name = properties.pop("name")
     kind = properties.pop("type")
-    if kind == "rest":
-        return RestCatalog(name, **properties)
-    sqlite = _sqlite_path(properties["uri"])
-    if sqlite is not None:
-        sqlite.parent.mkdir(parents=True, exist_ok=True)
-    return _sql_catalog(name, properties)
+    try:
+        if kind == "rest":
+            return RestCatalog(name, **properties)
+        sqlite = _sqlite_path(properties["uri"])
+        if sqlite is not None:
+            sqlite.parent.mkdir(parents=True, exist_ok=True)
+        return _sql_catalog(name, properties)
+    except CONNECTION_ERRORS as error:
+        raise CatalogUnreachableError.from_error(properties["uri"], error) from error
 
 
 def _sql_catalog(name: str, properties: dict[str, str], attempts: int = 3) -> SqlCatalog:

@@ -8,16 +8,20 @@ import sys
 
 from tqdm import tqdm
 
+from featurestore.catalog_unreachable import CatalogUnreachableError
 from featurestore.snapshot_error import SnapshotNotFoundError
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry.registry_error import RegistryError
 from orchestration.serving.image_payload import PayloadError
+from pipelines.model_availability import ModelUnavailableError
 from pipelines.preprocess_errors import PreprocessError
 from pipelines.sources import SourceError
 
 LOG = logging.getLogger(__name__)
 
-USER_ERRORS: tuple[type[Exception], ...] = (SourceError, PayloadError, RegistryError, SnapshotNotFoundError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    SourceError, PayloadError, RegistryError, SnapshotNotFoundError, CatalogUnreachableError, ModelUnavailableError,
+)
 """Errors caused by the user's input: the CLI reports them in one line with exit status 2."""
 
 RUN_FAILURES: tuple[type[Exception], ...] = (PreprocessError,)

@@ -1,7 +1,9 @@
 """The ``mmsr`` command: parse argv, load the typed config, call one entry function.
 
-Bad input (unknown flag, missing file, unknown config key, wrong type) prints one line,
-``mmsr: error: ...``, and exits with status 2; no traceback.
+Bad input (unknown flag, missing file, unknown config key, wrong type, a feature store or snapshot
+that does not exist, an unreachable catalog, a model that cannot be loaded) prints one line,
+``mmsr: error: ...``, and exits with status 2; a data file the feature store names but that is gone
+exits with status 1 and names the file. No traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from orchestration.mmsr_config import MmsrConfig
 
 USAGE_ERROR = 2
+DATA_DAMAGED = 1
 
 
 class UsageError(Exception):
@@ -146,6 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _load(args)
     except (UsageError, ConfigError) as error:
         return _usage_error(error)
+    from orchestration.cli.preflight import PREFLIGHT_ERRORS, preflight
+
+    try:  # still before torch, Beam and Ray: the store, the snapshot, the workdir
+        preflight(args, config)
+    except PREFLIGHT_ERRORS as error:
+        return _usage_error(error)
     from orchestration.cli.commands import RUN_FAILURES, USER_ERRORS
 
     try:
@@ -155,6 +164,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RUN_FAILURES as error:
         print(f"mmsr: failed: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
+    except FileNotFoundError as error:  # a data file the catalog names is gone: the data is damaged
+        from orchestration.cli.damaged_store import damaged_line, missing_data_file
+
+        missing = missing_data_file(error, config.featurestore)
+        if missing is None:
+            raise
+        print(f"mmsr: error: {damaged_line(missing)}", file=sys.stderr)
+        return DATA_DAMAGED
     except KeyboardInterrupt:
         print("mmsr: interrupted; nothing partial was committed", file=sys.stderr)
         return 130
