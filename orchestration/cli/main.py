@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
+from orchestration.cli.console_log import DEFAULT_WORKDIR, QUIET_COMMANDS, ConsoleLog, log_path
 from orchestration.config_loading import ConfigError, load_config
 
 if TYPE_CHECKING:
@@ -37,6 +38,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override one config value, e.g. --set train.steps=20 (repeatable)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true",
+        help="show Ray, Beam, transformers and diffusers output live (by default it goes to <workdir>/logs/)",
     )
 
 
@@ -157,8 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _usage_error(error)
     from orchestration.cli.commands import RUN_FAILURES, USER_ERRORS
 
+    console = _console_log(args)
     try:
-        return _dispatch(args, config)
+        return _run_logged(args, config, console)
     except (UsageError, ConfigError, *USER_ERRORS) as error:
         return _usage_error(error)
     except RUN_FAILURES as error:
@@ -169,9 +175,40 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         missing = missing_data_file(error, config.featurestore)
         if missing is None:
-            raise
+            return _unexpected(error, console)
         print(f"mmsr: error: {damaged_line(missing)}", file=sys.stderr)
         return DATA_DAMAGED
     except KeyboardInterrupt:
         print("mmsr: interrupted; nothing partial was committed", file=sys.stderr)
         return 130
+    except Exception as error:
+        return _unexpected(error, console)
+
+
+def _unexpected(error: Exception, console: ConsoleLog | None) -> int:
+    """A bug or an environment failure: its traceback is in the log file (live with ``--verbose``,
+    or for the light commands, which keep the console); the console gets one line naming the file."""
+    if console is None or console.verbose:
+        raise error
+    print(f"mmsr: failed: {type(error).__name__}: {' '.join(str(error).split())[:300]} "
+          f"(traceback in {console.path})", file=sys.stderr)
+    return 1
+
+
+def _console_log(args: argparse.Namespace) -> ConsoleLog | None:
+    """The log file of a command that starts Beam, Ray or loads models (None for the light ones)."""
+    if args.command not in QUIET_COMMANDS:
+        return None
+    workdir = args.workdir if args.command == "quickstart" else DEFAULT_WORKDIR
+    return ConsoleLog(log_path(workdir, args.command), verbose=args.verbose, level=args.log_level)
+
+
+def _run_logged(args: argparse.Namespace, config: MmsrConfig, console: ConsoleLog | None) -> int:
+    """Dispatch, library output into ``console``'s log file; the summary names the file."""
+    if console is None:
+        return _dispatch(args, config)
+    with console.capture() as progress:
+        args.progress = progress
+        status = _dispatch(args, config)
+    print(f"log: {console.path}")
+    return status

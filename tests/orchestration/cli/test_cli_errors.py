@@ -15,6 +15,12 @@ from orchestration.cli import main as cli_main
 from tests.featurestore.conftest import commit_rows, sample_row
 
 
+def terminal_lines(text: str) -> list[str]:
+    """The non-blank lines a terminal shows: a progress bar redraws its line after each ``\r``."""
+    shown = (line.rsplit("\r", 1)[-1].strip() for line in text.split("\n"))
+    return [line for line in shown if line]
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -118,7 +124,7 @@ def test_every_mistake_is_one_line(
     except SystemExit as exited:
         status = exited.code
     err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
+    lines = terminal_lines(err)
     assert "Traceback" not in err, err
     assert status == case.status, err
     assert len(lines) == 1 and lines[0].startswith("mmsr: error: "), err
