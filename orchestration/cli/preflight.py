@@ -2,7 +2,8 @@
 
 A command that only reads the feature store never creates one: naming a catalog that does not exist
 is a mistake answered at once, and so is a snapshot that does not exist (``train`` would otherwise
-start Ray first).
+start Ray first), a preprocess input that does not exist or a model it cannot load (Beam would
+otherwise start first).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from featurestore.catalog_unreachable import CatalogUnreachableError
 from featurestore.config import FeatureStoreConfig
 from featurestore.snapshot_error import SnapshotNotFoundError
 from orchestration.mmsr_config import MmsrConfig
+from pipelines.model_availability import ModelUnavailableError, check_models, preprocess_models
+from pipelines.sources import SourceError, resolve_spec
 
 READ_ONLY_COMMANDS = frozenset({"train", "train-vq", "evaluate", "promote", "features"})
 """Commands that need an existing feature store (``preprocess`` and ``quickstart`` create one)."""
@@ -30,7 +33,8 @@ class WorkdirError(ValueError):
 
 
 PREFLIGHT_ERRORS: tuple[type[Exception], ...] = (
-    NoFeatureStoreError, SnapshotNotFoundError, CatalogUnreachableError, WorkdirError,
+    NoFeatureStoreError, SnapshotNotFoundError, CatalogUnreachableError, WorkdirError, SourceError,
+    ModelUnavailableError,
 )
 """What :func:`preflight` raises: each a one-line user error."""
 
@@ -66,6 +70,10 @@ def preflight(args: argparse.Namespace, config: MmsrConfig) -> None:
             Path(args.workdir).mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise WorkdirError(f"cannot create --workdir {args.workdir}: {error.strerror or error}") from None
+    if args.command == "preprocess":  # before Beam loads: the input exists, every model can be loaded
+        captions = config.preprocess.modalities.captions_path
+        resolve_spec(config.preprocess.input, exclude=(captions,) if captions else ())
+        check_models(preprocess_models(config.preprocess))
     if args.command not in READ_ONLY_COMMANDS:
         return
     check_store_exists(config.featurestore)
