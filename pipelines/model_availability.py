@@ -47,7 +47,7 @@ def preprocess_models(config: PreprocessConfig) -> list[ModelSource]:
     return sources
 
 
-def _looks_local(model_id: str) -> bool:
+def is_local_path(model_id: str) -> bool:
     """A path rather than a Hub id (``name`` or ``namespace/name``)."""
     return model_id.startswith(("/", ".", "~")) or model_id.count("/") > 1 or Path(model_id).exists()
 
@@ -60,7 +60,7 @@ def _first_line(error: Exception) -> str:
 def check_model(source: ModelSource, timeout_s: float = 10.0) -> None:
     """Return if ``source`` can be loaded; else raise :class:`ModelUnavailableError` saying why."""
     where = f"{source.key} = {source.model_id!r}"
-    if _looks_local(source.model_id):
+    if is_local_path(source.model_id):
         if not Path(source.model_id).expanduser().is_dir():
             raise ModelUnavailableError(f"{where}: no such model folder")
         return

@@ -16,7 +16,9 @@ from featurestore.catalog_unreachable import CatalogUnreachableError
 from featurestore.config import FeatureStoreConfig
 from featurestore.snapshot_error import SnapshotNotFoundError
 from orchestration.mmsr_config import MmsrConfig
-from pipelines.model_availability import ModelUnavailableError, check_models, preprocess_models
+from pipelines.model_availability import (
+    ModelSource, ModelUnavailableError, check_model, check_models, is_local_path, preprocess_models,
+)
 from pipelines.sources import SourceError, resolve_spec
 
 READ_ONLY_COMMANDS = frozenset({"train", "train-vq", "evaluate", "promote", "features"})
@@ -82,3 +84,5 @@ def preflight(args: argparse.Namespace, config: MmsrConfig) -> None:
         from featurestore.readers import resolve_snapshot
 
         resolve_snapshot(config.featurestore, snapshot)
+    if args.command == "train" and is_local_path(config.train.base_model):  # a Hub id is fetched by the workers
+        check_model(ModelSource("train.base_model", config.train.base_model))
