@@ -76,7 +76,7 @@ def preflight(args: argparse.Namespace, config: MmsrConfig) -> None:
         captions = config.preprocess.modalities.captions_path
         resolve_spec(config.preprocess.input, exclude=(captions,) if captions else ())
         check_models(preprocess_models(config.preprocess))
-    if args.command not in READ_ONLY_COMMANDS:
+    if args.command not in READ_ONLY_COMMANDS or getattr(args, "rollback", False):  # a rollback reads only the registry
         return
     check_store_exists(config.featurestore)
     reads, snapshot = _snapshot_to_check(args, config)
