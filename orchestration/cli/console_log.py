@@ -27,6 +27,16 @@ DEFAULT_WORKDIR = "mmsr-runs"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+def log_workdir(catalog_uri: str) -> str:
+    """The workdir whose ``logs/`` a command writes to, from its feature-store catalog URI: the folder
+    above the SQLite catalog's folder (``mmsr-runs`` for ``sqlite:///mmsr-runs/featurestore/catalog.db``,
+    as the quickstart lays it out), :data:`DEFAULT_WORKDIR` for a catalog server."""
+    prefix = "sqlite:///"
+    if not catalog_uri.startswith(prefix):
+        return DEFAULT_WORKDIR
+    return str(Path(catalog_uri[len(prefix):]).parent.parent)
+
+
 def log_path(workdir: str | Path, command: str, now: datetime | None = None) -> Path:
     """``<workdir>/logs/<command>-<UTC time>.log``."""
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
-from orchestration.cli.console_log import DEFAULT_WORKDIR, QUIET_COMMANDS, ConsoleLog, log_path
+from orchestration.cli.console_log import QUIET_COMMANDS, ConsoleLog, log_path, log_workdir
 from orchestration.config_loading import ConfigError, load_config
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _usage_error(error)
     from orchestration.cli.commands import RUN_FAILURES, USER_ERRORS
 
-    console = _console_log(args)
+    console = _console_log(args, config)
     try:
         return _run_logged(args, config, console)
     except (UsageError, ConfigError, *USER_ERRORS) as error:
@@ -200,11 +200,12 @@ def _unexpected(error: Exception, console: ConsoleLog | None) -> int:
     return 1
 
 
-def _console_log(args: argparse.Namespace) -> ConsoleLog | None:
-    """The log file of a command that starts Beam, Ray or loads models (None for the light ones)."""
+def _console_log(args: argparse.Namespace, config: MmsrConfig) -> ConsoleLog | None:
+    """The log file of a command that starts Beam, Ray or loads models (None for the light ones),
+    under ``--workdir`` for the quickstart and beside the feature store for the others."""
     if args.command not in QUIET_COMMANDS:
         return None
-    workdir = args.workdir if args.command == "quickstart" else DEFAULT_WORKDIR
+    workdir = args.workdir if args.command == "quickstart" else log_workdir(config.featurestore.catalog_uri)
     return ConsoleLog(log_path(workdir, args.command), verbose=args.verbose, level=args.log_level)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.cli import main as cli_main
-from orchestration.cli.console_log import ConsoleLog, log_path
+from orchestration.cli.console_log import ConsoleLog, log_path, log_workdir
 from orchestration.mmsr_config import MmsrConfig
 
 
@@ -73,3 +73,9 @@ def test_capture_restores_streams_and_logging(tmp_path: Path) -> None:
     assert (sys.stdout, sys.stderr, list(root.handlers), root.level) == before
     assert "inside" in (tmp_path / "a.log").read_text()
     assert log_path("w", "train").parent == Path("w/logs")
+
+
+def test_commands_log_beside_their_feature_store() -> None:
+    assert log_workdir("sqlite:///mmsr-runs/featurestore/catalog.db") == "mmsr-runs"  # the quickstart's layout
+    assert log_workdir("sqlite:////tmp/t/store/catalog.db") == "/tmp/t"
+    assert log_workdir("postgresql+psycopg2://u@db/x") == "mmsr-runs"
