@@ -12,12 +12,15 @@ from featurestore.snapshot_error import SnapshotNotFoundError
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry.registry_error import RegistryError
 from orchestration.serving.image_payload import PayloadError
+from orchestration.serving.port_check import PortInUseError
 from pipelines.preprocess_errors import PreprocessError
 from pipelines.sources import SourceError
 
 LOG = logging.getLogger(__name__)
 
-USER_ERRORS: tuple[type[Exception], ...] = (SourceError, PayloadError, RegistryError, SnapshotNotFoundError)
+USER_ERRORS: tuple[type[Exception], ...] = (
+    SourceError, PayloadError, RegistryError, SnapshotNotFoundError, PortInUseError,
+)
 """Errors caused by the user's input: the CLI reports them in one line with exit status 2."""
 
 RUN_FAILURES: tuple[type[Exception], ...] = (PreprocessError,)
