@@ -17,6 +17,7 @@ from orchestration.cli.stage_clock import StageClock
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry.registry_error import RegistryError
 from orchestration.serving.image_payload import PayloadError
+from orchestration.serving.port_check import PortInUseError
 from pipelines.model_availability import ModelUnavailableError
 from pipelines.preprocess_errors import PreprocessError
 from pipelines.sources import SourceError
@@ -25,7 +26,7 @@ LOG = logging.getLogger(__name__)
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     SourceError, PayloadError, RegistryError, SnapshotNotFoundError, CatalogUnreachableError, ModelUnavailableError,
-    WorkdirMovedError,
+    WorkdirMovedError, PortInUseError,
 )
 """Errors caused by the user's input: the CLI reports them in one line with exit status 2."""
 
