@@ -58,7 +58,10 @@ def train(config: MmsrConfig, args: argparse.Namespace) -> int:
     from trainers.train_job import run_training
 
     with local_ray(config.train.cpus, config.train.ray_address):
-        result = run_training(config.train, config.featurestore, config.tracking, args.run_name)
+        result = run_training(
+            config.train, config.featurestore, config.tracking, args.run_name,
+            lr_degradation=config.preprocess.degradation,
+        )
     print(f"trained to step {result.final_step} on snapshot {result.snapshot_id}; MLflow run {result.mlflow_run_id}")
     if args.register:
         version = register_pipeline(
