@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -127,7 +128,7 @@ def _measure(args: argparse.Namespace, store: FeatureStoreConfig, snapshot_id: i
     print(f"feed, stored LRs (baseline):  {feeds['stored'].rows_per_s:,.0f} rows/s ({feeds['stored'].rows} rows)")
     print(f"feed, on-the-fly LRs (ours):  {feeds['on_the_fly'].rows_per_s:,.0f} rows/s ({feeds['on_the_fly'].rows} rows)")
     print(f"ratio on_the_fly/stored: {ratio:.2f} (target >= 0.7: {'met' if ratio >= 0.7 else 'NOT met'}); "
-          f"{args.num_cpus} CPUs, batch {args.batch_size}")
+          f"{args.num_cpus} CPUs, batch {args.batch_size}, load average {os.getloadavg()[0]:.2f}")
     dataset = training_dataset(store, snapshot_id)
     batch = next(iter(dataset.iter_batches(batch_size=args.batch_size, batch_format="numpy", drop_last=True)))
     torch.set_num_threads(args.num_cpus)
