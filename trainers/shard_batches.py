@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import ray.train
+from ray.data import DataIterator
 
 
 @dataclass(frozen=True)
@@ -17,11 +18,14 @@ class EpochBatch:
     batch: dict[str, np.ndarray]
 
 
-def epoch_batches(batch_size: int, setting: str, unit: str = "rows", first_epoch: int = 0) -> Iterator[EpochBatch]:
+def epoch_batches(
+    batch_size: int, setting: str, unit: str = "rows", first_epoch: int = 0, shard: DataIterator | None = None
+) -> Iterator[EpochBatch]:
     """Numpy batches of ``batch_size`` (last partial one dropped) from this worker's shard of
-    ``train``, epoch after epoch from ``first_epoch`` (a resumed run restarts the epoch it stopped
-    in), each with its epoch; RuntimeError naming ``setting`` if an epoch yields no batch."""
-    shard = ray.train.get_dataset_shard("train")
+    ``train`` (``shard``, or looked up when the first batch is asked for), epoch after epoch from
+    ``first_epoch`` (a resumed run restarts the epoch it stopped in), each with its epoch;
+    RuntimeError naming ``setting`` if an epoch yields no batch."""
+    shard = shard if shard is not None else ray.train.get_dataset_shard("train")
     epoch = first_epoch
     while True:
         seen = False

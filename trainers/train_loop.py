@@ -48,11 +48,16 @@ from trainers.models.training_step import (
     freeze_conditioning_models,
 )
 from trainers.lr_draws import fresh_lr_batches
+from trainers.prefetch import prefetched
 from trainers.shard_batches import EpochBatch, epoch_batches
 from trainers.sr_grid import sr_grid, to_uint8_images
 from trainers.train_config import TrainConfig
 from trainers.train_state import PIPELINE_DIR, load_train_state, save_train_state
 from trainers.worker_loop import LoopSchedule, run_worker_loop
+
+
+LR_PREFETCH_BATCHES = 2
+"""Batches of on-the-fly LRs drawn ahead of the step."""
 
 
 @dataclass(frozen=True)
@@ -138,10 +143,12 @@ class DiffusionTask:
 
     def start(self, step: int) -> None:
         self.generator.manual_seed(self.config.seed * 100_003 + self.rank * 7_919 + step)
-        self.batches = epoch_batches(self.config.batch_size, "train.batch_size", first_epoch=self.epoch)
-        if self.lr_degradation is not None:
+        shard = ray.train.get_dataset_shard("train")  # here: the lookup needs the worker's own thread
+        self.batches = epoch_batches(self.config.batch_size, "train.batch_size", first_epoch=self.epoch, shard=shard)
+        if self.lr_degradation is not None:  # drawn on CPU threads, a few batches ahead of the step
             pool = ThreadPoolExecutor(max_workers=self.config.cpus_per_worker, thread_name_prefix="lr-draws")
-            self.batches = fresh_lr_batches(self.batches, self.lr_degradation, self.config.seed, pool.map)
+            drawn = fresh_lr_batches(self.batches, self.lr_degradation, self.config.seed, pool.map)
+            self.batches = prefetched(drawn, LR_PREFETCH_BATCHES)
 
     def step(self) -> dict[str, float]:
         """One optimizer step over ``gradient_accumulation`` micro-batches (mean loss)."""

@@ -147,11 +147,11 @@ content hash ignores them too (``test_sample_identity``)."""
 
 
 def test_changing_only_policy_knobs_adds_no_rows(job: SmallJob, sample_photos: SampleDataset, tmp_path: Path) -> None:
-    job = job.with_(crops_per_image=CROPS)
+    job = job.with_(crops_per_image=CROPS, degradations_per_crop=2)
     first = run_preprocess(job.preprocess, job.store)
     copy_photos(sample_photos, tmp_path / "moved")  # the same bytes in another place
     changed = job.with_(
-        input=str(tmp_path / "moved"), crops_per_image=1, eval_fraction=0.9, max_error_rate=0.5, rows_per_file=1,
+        input=str(tmp_path / "moved"), crops_per_image=1, degradations_per_crop=1, eval_fraction=0.9, max_error_rate=0.5, rows_per_file=1,
         modalities=dataclasses.replace(job.preprocess.modalities, batch_size=1),
         runner=RunnerConfig(
             direct_num_workers=2, direct_running_mode="multi_threading", worker_threads=1,
@@ -164,7 +164,7 @@ def test_changing_only_policy_knobs_adds_no_rows(job: SmallJob, sample_photos: S
     second = run_preprocess(changed.preprocess, changed.store)
     assert (second.added, second.replaced, second.already_present, second.rejected) == (0, 0, 4, 0)
     assert (second.config_hash, second.snapshot_id) == (first.config_hash, first.snapshot_id)
-    assert read_arrow(job.store, columns=["sample_id"]).num_rows == 4 * CROPS
+    assert read_arrow(job.store, columns=["sample_id"]).num_rows == 4 * CROPS * 2  # lowering removed nothing
 
 
 def test_same_input_and_config_in_a_fresh_store_gives_identical_samples(committed: CommittedRun, tmp_path: Path) -> None:
