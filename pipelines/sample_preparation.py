@@ -2,7 +2,8 @@
 
 Everything random comes from a generator derived from (source content hash, crop index, config
 seed), so the same input and content settings always give the same crop, the same LR bytes and the
-same sample id (:mod:`pipelines.sample_identity`).
+same sample id (:mod:`pipelines.sample_identity`); the further LRs of a crop
+(``degradations_per_crop``) from one derived from (source, crop index, variant, seed).
 """
 
 from __future__ import annotations
