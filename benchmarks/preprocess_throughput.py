@@ -20,6 +20,10 @@ through ``from_pretrained``. Each run commits to a fresh feature store.
 
 ``--torch-threads`` sets torch's intra-op threads here and, through ``OMP_NUM_THREADS``, in the
 workers: with two processes on two cores, more than one thread each oversubscribes the cores.
+
+``--degradations-per-crop K`` measures that knob instead: the job (1 worker, ``in_memory``, the
+default set-up) with K stored LRs per crop vs 1, each into a fresh store, printing the job-time
+ratio for K x the samples (target <= 1.4 at K = 4) and the committed bytes per sample of both.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import torch
 
 from featurestore.config import FeatureStoreConfig
 from featurestore.modality import Modality
+from featurestore.readers import snapshot_files
 from pipelines.image_decoding import content_sha256
 from pipelines.incremental_plan import CropWork, WorkItem
 from pipelines.modalities.captions import caption_for, load_sidecar_captions
@@ -61,6 +66,8 @@ class JobRun:
     workers: int
     seconds: float
     samples: int
+    store: FeatureStoreConfig | None = None
+    snapshot_id: int | None = None
 
     @property
     def samples_per_s(self) -> float:
@@ -111,6 +118,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=2, help="runs per worker count; the fastest is kept")
     parser.add_argument("--workdir", default=None, help="keep models and stores here (default: a tmp dir)")
     parser.add_argument("--standalone", action="store_true", help=argparse.SUPPRESS)  # the loop alone, in --workdir
+    parser.add_argument(
+        "--degradations-per-crop", type=int, default=None, metavar="K",
+        help="instead: the job with K stored LRs per crop vs 1 (time ratio, bytes per sample)",
+    )
     return parser.parse_args(argv)
 
 
@@ -143,8 +154,34 @@ def time_job(config: PreprocessConfig, workers: int, workdir: Path, mode: Runnin
     started = time.perf_counter()
     result = run_preprocess(replace(config, runner=runner), store)
     seconds = time.perf_counter() - started
-    assert result.rejected == 0 and result.added == result.inputs * config.crops_per_image, result
-    return JobRun(workers=workers, seconds=seconds, samples=result.added)
+    assert result.rejected == 0, result
+    assert result.added == result.inputs * config.crops_per_image * config.degradations_per_crop, result
+    return JobRun(workers=workers, seconds=seconds, samples=result.added, store=store, snapshot_id=result.snapshot_id)
+
+
+def committed_bytes(run: JobRun) -> int:
+    """Bytes of the data files of the run's samples snapshot."""
+    assert run.store is not None and run.snapshot_id is not None
+    return sum(os.path.getsize(url.removeprefix("file://")) for url in snapshot_files(run.store, run.snapshot_id))
+
+
+def run_degradations(args: argparse.Namespace, workdir: Path) -> None:
+    """The job with ``--degradations-per-crop`` K vs 1: wall-time ratio and bytes per committed sample."""
+    config = job_config(workdir, args)
+    k = args.degradations_per_crop
+    runs = {
+        variants: min((time_job(replace(config, degradations_per_crop=variants), 1, workdir, "in_memory")
+                       for _ in range(args.repeat)), key=lambda r: r.seconds)
+        for variants in (1, k)
+    }
+    print(f"{args.crops_per_image} crops x 8 photos, {args.crop_size}px, batch {args.batch_size}, torch threads "
+          f"{args.torch_threads}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; 1 worker, in_memory")
+    for variants, run in runs.items():
+        print(f"degradations_per_crop {variants}: {run.samples} samples in {run.seconds:.1f}s, "
+              f"{committed_bytes(run) / run.samples / 1024:.1f} KiB per committed sample")
+    ratio = runs[k].seconds / runs[1].seconds
+    print(f"ratio job time K={k} / K=1: {ratio:.2f} for {k}x the samples "
+          f"(target <= 1.4 at K=4: {'met' if ratio <= 1.4 else 'NOT met'})")
 
 
 def time_loop(config: PreprocessConfig) -> LoopRun:
@@ -221,6 +258,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(args.torch_threads)
     if args.standalone:
         time_loop(job_config(Path(args.workdir).resolve(), args))
+        return
+    if args.degradations_per_crop is not None:
+        with tempfile.TemporaryDirectory(prefix="mmsr-bench-") as workdir:
+            run_degradations(args, Path(args.workdir).resolve() if args.workdir else Path(workdir))
         return
     if args.workdir:
         run(args, Path(args.workdir).resolve())

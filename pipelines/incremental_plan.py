@@ -40,12 +40,25 @@ class FoundSource:
 
 
 @dataclass(frozen=True)
+class VariantWork:
+    """One degradation variant of a crop a run commits (``preprocess.degradations_per_crop`` > 1):
+    its index, its modalities to compute, whether it replaces a committed row."""
+
+    variant: int
+    compute: frozenset[Modality]
+    replaces: bool = False
+
+
+@dataclass(frozen=True)
 class CropWork:
     """One crop a run computes: its index, the modalities to compute, whether it replaces a committed row."""
 
     index: int
     compute: frozenset[Modality]
     replaces: bool = False
+    variants: tuple[VariantWork, ...] = ()
+    """With several degradations per crop: the variants to commit (``compute`` is then the union of
+    theirs, extracted once for the crop); empty: the crop is one sample, variant 0."""
 
 
 @dataclass(frozen=True)
@@ -80,10 +93,12 @@ def stale_modalities(committed: Mapping[str, str], current: Mapping[str, str]) -
 
 def plan_source(
     source_sha256: str, sources: Iterable[FoundSource], committed: Iterable[CommittedKey], crops_per_image: int,
-    content_hash: str, current: Mapping[str, str],
+    content_hash: str, current: Mapping[str, str], degradations_per_crop: int = 1,
 ) -> WorkItem | None:
     """The work for one source given its inputs and its committed rows under ``content_hash``;
-    None when no input of this run holds it (the committed side of the join only)."""
+    None when no input of this run holds it (the committed side of the join only). Each of the
+    ``degradations_per_crop`` variants of a crop is planned as a sample of its own; a crop with any
+    variant to compute is extracted once, for all of them."""
     found = sorted(sources, key=lambda source: source.uri)
     if not found:
         return None
@@ -92,17 +107,23 @@ def plan_source(
     crops, skipped = [], 0
     verdicts: dict[str, frozenset[Modality] | None] = {}  # few distinct JSON values: parse each once
     for index in range(crops_per_image):
-        text = versions.get(sample_id_for(source_sha256, content_hash, index))
-        if text is None:
-            crops.append(CropWork(index, enabled))
-            continue
-        if text not in verdicts:
-            verdicts[text] = stale_modalities(json.loads(text), current)
-        stale = verdicts[text]
-        if stale is None:
-            skipped += 1
-        else:
-            crops.append(CropWork(index, stale, replaces=True))
+        planned = []
+        for variant in range(degradations_per_crop):
+            text = versions.get(sample_id_for(source_sha256, content_hash, index, variant))
+            if text is None:
+                planned.append(VariantWork(variant, enabled))
+                continue
+            if text not in verdicts:
+                verdicts[text] = stale_modalities(json.loads(text), current)
+            stale = verdicts[text]
+            if stale is None:
+                skipped += 1
+            else:
+                planned.append(VariantWork(variant, stale, replaces=True))
+        if degradations_per_crop == 1 and planned:
+            crops.append(CropWork(index, planned[0].compute, planned[0].replaces))
+        elif planned:
+            crops.append(CropWork(index, frozenset().union(*(v.compute for v in planned)), variants=tuple(planned)))
     return WorkItem(
         uri=found[0].uri, source_sha256=source_sha256, caption=found[0].caption,
         aliases=tuple(source.uri for source in found[1:]), crops=tuple(crops), already_present=skipped,

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from featurestore.modality import CaptionSource, Modality
+from pipelines.incremental_plan import VariantWork
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,11 @@ class PreparedSample:
     """The modalities this run computes for the sample (stages skip the others)."""
     replaces: bool = False
     """True when the sample is already committed and this run recomputes some of its modalities."""
+    crop_index: int = 0
+    """Which crop of its source this is (with ``source_sha256``, what its variants' ids and draws derive from)."""
+    variants: tuple[VariantWork, ...] = ()
+    """Degradation variants to commit once the crop's modalities are extracted
+    (:func:`pipelines.sample_preparation.degradation_variants`); empty: this sample alone."""
 
     def modality_input(self) -> np.ndarray:
         """(H, W, 3) uint8: the image modalities are extracted from (LR is upsampled to HR size)."""

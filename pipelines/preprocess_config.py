@@ -42,6 +42,10 @@ class PreprocessConfig:
     """Side of the square HR crop; the LR side is crop_size / degradation.scale."""
     crops_per_image: int = 1
     """Random crops (each its own sample, degraded independently) taken from every HR image."""
+    degradations_per_crop: int = 1
+    """Stored LRs of every crop: each its own sample (id, degradation draw, full row), all sharing
+    the crop's one extraction of modalities and tokens (so ``modalities.source`` must be ``hr``
+    above 1). Variant 0 is the sample of today's crop, byte for byte."""
     eval_fraction: float = 0.2
     """Share of samples (chosen by a hash of the sample id) that go to the eval split."""
     seed: int = 0
@@ -62,6 +66,13 @@ class PreprocessConfig:
             )
         if self.crops_per_image < 1:
             raise ValueError(f"crops_per_image must be >= 1, got {self.crops_per_image}")
+        if self.degradations_per_crop < 1:
+            raise ValueError(f"degradations_per_crop must be >= 1, got {self.degradations_per_crop}")
+        if self.degradations_per_crop > 1 and self.modalities.source != "hr":
+            raise ValueError(
+                "degradations_per_crop above 1 shares one extraction per crop, so it needs modalities.source: hr "
+                f"(got {self.modalities.source!r}: each LR would have its own modalities)"
+            )
         if not 0.0 <= self.eval_fraction < 1.0:
             raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
         if not 0.0 <= self.max_error_rate <= 1.0:

@@ -45,6 +45,7 @@ from pipelines.preprocess_transforms import (
     ApplyModelStages,
     CropAndDegrade,
     DecodeSources,
+    DegradationVariants,
     ExtractEdges,
     HashSourceFn,
     PlanSourcesFn,
@@ -123,7 +124,9 @@ def build_pipeline(
     planned = (
         {"sources": hashed.sources, "committed": committed}
         | "JoinCommitted" >> beam.CoGroupByKey()
-        | "Plan" >> beam.ParDo(PlanSourcesFn(config.crops_per_image, chash, extractors)).with_outputs(COUNTS, main="work")
+        | "Plan" >> beam.ParDo(
+            PlanSourcesFn(config.crops_per_image, chash, extractors, config.degradations_per_crop)
+        ).with_outputs(COUNTS, main="work")
     )
     threads = config.runner.worker_threads
     decoded = planned.work | "SpreadSources" >> beam.Reshuffle() | "Decode" >> DecodeSources(threads)
@@ -133,7 +136,9 @@ def build_pipeline(
     )
     # Spread the crops, not the few sources, over the workers (Beam's remedy for fusion after a fan-out).
     balanced = cropped.samples | "Rebalance" >> beam.Reshuffle() | "Edges" >> ExtractEdges(config.modalities, threads)
-    samples = balanced | "Models" >> ApplyModelStages(model_stages(config))
+    extracted = balanced | "Models" >> ApplyModelStages(model_stages(config))
+    # After the extraction: a crop's K degradation variants share its modalities and tokens.
+    samples = extracted | "Variants" >> DegradationVariants(config, chash)
     rows, replacements, errors = (samples, rejected) | "Rows" >> ToRows(chash, extractors, run_id)
     _write_staged(rows, replacements, errors, staged, config.rows_per_file)
     counted = (

@@ -19,7 +19,7 @@ from pipelines.prepared_sample import PreparedSample, RejectedInput
 from pipelines.preprocess_config import PreprocessConfig
 from pipelines.run_counts import RunCounts
 from pipelines.sample_model_handler import SampleModelHandler
-from pipelines.sample_preparation import add_edges, crop_samples
+from pipelines.sample_preparation import add_edges, crop_samples, degradation_variants
 from pipelines.sources import hash_image_source, read_image_source
 from pipelines.worker_threads import limit_threads
 
@@ -75,14 +75,19 @@ class PlanSourcesFn(beam.DoFn):
     """(source_sha256, {"sources": [...], "committed": [...]}) -> its WorkItem, if it has crops to
     compute; the inputs it accepts without work and the samples it skips go to the counts."""
 
-    def __init__(self, crops_per_image: int, content_hash: str, extractors: dict[str, str]) -> None:
+    def __init__(
+        self, crops_per_image: int, content_hash: str, extractors: dict[str, str], degradations_per_crop: int = 1
+    ) -> None:
         self._crops = crops_per_image
         self._content_hash = content_hash
         self._extractors = extractors
+        self._variants = degradations_per_crop
 
     def process(self, element: tuple[str, dict[str, list]]) -> Iterator[WorkItem | Counted]:
         sha, joined = element
-        work = plan_source(sha, joined["sources"], joined["committed"], self._crops, self._content_hash, self._extractors)
+        work = plan_source(
+            sha, joined["sources"], joined["committed"], self._crops, self._content_hash, self._extractors, self._variants
+        )
         if work is None:
             return
         if not work.crops:
@@ -166,6 +171,39 @@ class ExtractEdgesFn(beam.DoFn):
 
     def process(self, sample: PreparedSample) -> Iterator[PreparedSample]:
         yield add_edges(sample, self._low, self._high)
+
+
+class DegradationVariantsFn(beam.DoFn):
+    """Extracted crop -> its planned degradation variants (``preprocess.degradations_per_crop``), or
+    the sample itself; counts extracted crops (``extracted_crops``) and emitted samples."""
+
+    def __init__(self, config: PreprocessConfig, content_hash: str) -> None:
+        self._config = config
+        self._content_hash = content_hash
+        self._crops = beam.metrics.Metrics.counter("mmsr", "extracted_crops")
+        self._samples = beam.metrics.Metrics.counter("mmsr", "variant_samples")
+
+    def setup(self) -> None:
+        limit_threads(self._config.runner.worker_threads)
+
+    def process(self, sample: PreparedSample) -> Iterator[PreparedSample]:
+        variants = degradation_variants(sample, self._config, self._content_hash)
+        self._crops.inc()
+        self._samples.inc(len(variants))
+        yield from variants
+
+
+class DegradationVariants(beam.PTransform):
+    """Extracted crops -> the samples to commit: each crop's degradation variants, sharing its
+    modalities and tokens (see :func:`pipelines.sample_preparation.degradation_variants`)."""
+
+    def __init__(self, config: PreprocessConfig, content_hash: str) -> None:
+        super().__init__()
+        self._config = config
+        self._content_hash = content_hash
+
+    def expand(self, samples: beam.PCollection) -> beam.PCollection:
+        return samples | beam.ParDo(DegradationVariantsFn(self._config, self._content_hash))
 
 
 class DecodeSources(beam.PTransform):

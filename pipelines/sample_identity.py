@@ -47,6 +47,7 @@ FIELD_ROLES: Mapping[str, FieldRole] = {
     "input": FieldRole.POLICY,
     "crop_size": FieldRole.CONTENT,
     "crops_per_image": FieldRole.POLICY,  # crop i is the same sample whatever the count
+    "degradations_per_crop": FieldRole.POLICY,  # variant v of crop i too (variant 0: the crop's sample)
     "eval_fraction": FieldRole.POLICY,  # applies to new samples; a committed sample never changes split
     "seed": FieldRole.CONTENT,
     "max_error_rate": FieldRole.POLICY,
@@ -120,6 +121,8 @@ def content_hash(config: PreprocessConfig) -> str:
     return hashlib.sha256(encoded).hexdigest()[:16]
 
 
-def sample_id_for(source_sha256: str, content_hash_value: str, crop_index: int) -> str:
-    """Stable id of crop ``crop_index`` of the source with content hash ``source_sha256``."""
-    return hashlib.sha256(f"{source_sha256}:{content_hash_value}:{crop_index}".encode()).hexdigest()[:32]
+def sample_id_for(source_sha256: str, content_hash_value: str, crop_index: int, variant: int = 0) -> str:
+    """Stable id of degradation ``variant`` (``preprocess.degradations_per_crop``) of crop
+    ``crop_index`` of the source with content hash ``source_sha256``; variant 0 is the crop's id."""
+    key = f"{source_sha256}:{content_hash_value}:{crop_index}" + (f":lr{variant}" if variant else "")
+    return hashlib.sha256(key.encode()).hexdigest()[:32]

@@ -2,10 +2,13 @@
 
 Everything random comes from a generator derived from (source content hash, crop index, config
 seed), so the same input and content settings always give the same crop, the same LR bytes and the
-same sample id (:mod:`pipelines.sample_identity`).
+same sample id (:mod:`pipelines.sample_identity`); the further LRs of a crop
+(``degradations_per_crop``) from one derived from (source, crop index, variant, seed).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -13,7 +16,7 @@ from featurestore.modality import Modality
 from pipelines.cropping import random_crop
 from pipelines.degradation import degrade, derive_rng
 from pipelines.image_decoding import decode_image
-from pipelines.incremental_plan import WorkItem
+from pipelines.incremental_plan import VariantWork, WorkItem
 from pipelines.modalities.edges import canny_edges
 from pipelines.prepared_sample import PreparedSample
 from pipelines.preprocess_config import PreprocessConfig
@@ -47,7 +50,7 @@ def crop_samples(work: WorkItem, image: np.ndarray, config: PreprocessConfig, co
     """
     return [
         _crop_and_degrade(work.uri, image, work.source_sha256, crop.index, config, content_hash, work.caption,
-                          crop.compute, crop.replaces)
+                          crop.compute, crop.replaces, crop.variants)
         for crop in work.crops
     ]
 
@@ -59,14 +62,41 @@ def add_edges(sample: PreparedSample, canny_low: int, canny_high: int) -> Prepar
     return sample.with_map(Modality.EDGES, canny_edges(sample.modality_input(), canny_low, canny_high))
 
 
+def variant_rng(source_sha256: str, crop_index: int, variant: int, seed: int) -> np.random.Generator:
+    """The degradation generator of ``variant`` >= 1 of a crop (variant 0 draws from the crop's own)."""
+    return derive_rng(f"{source_sha256}:{crop_index}:lr{variant}", seed)
+
+
+def degradation_variants(sample: PreparedSample, config: PreprocessConfig, content_hash: str) -> list[PreparedSample]:
+    """The planned degradation variants of an extracted crop (``sample.variants``), each with its
+    id, its LR drawn from the shared HR crop (variant 0 keeps the crop's LR), its draw's params and
+    its own plan; ``sample`` itself when it has no variants. Maps and tokens are shared."""
+    if not sample.variants:
+        return [sample]
+    out = []
+    for work in sample.variants:
+        variant = dataclasses.replace(sample, compute=work.compute, replaces=work.replaces, variants=())
+        if work.variant:
+            rng = variant_rng(sample.source_sha256, sample.crop_index, work.variant, config.seed)
+            degraded = degrade(sample.hr, config.degradation, rng)
+            variant = dataclasses.replace(
+                variant, sample_id=sample_id_for(sample.source_sha256, content_hash, sample.crop_index, work.variant),
+                lr=degraded.lr, degradation={**degraded.params, "variant": work.variant},
+            )
+        out.append(variant)
+    return out
+
+
 def _crop_and_degrade(
     uri: str, image: np.ndarray, source_sha256: str, crop_index: int, config: PreprocessConfig, config_hash: str,
-    caption: str | None, compute: frozenset[Modality], replaces: bool,
+    caption: str | None, compute: frozenset[Modality], replaces: bool, variants: tuple[VariantWork, ...] = (),
 ) -> PreparedSample:
     rng = derive_rng(f"{source_sha256}:{crop_index}", config.seed)
     crop = random_crop(image, config.crop_size, rng, multiple_of=config.degradation.scale)
     degraded = degrade(crop.pixels, config.degradation, rng)
     sample = PreparedSample(
+        crop_index=crop_index,
+        variants=variants,
         sample_id=sample_id_for(source_sha256, config_hash, crop_index),
         split=split_for(source_sha256, config.eval_fraction),
         source_uri=uri,

@@ -8,6 +8,8 @@ import numpy as np
 from featurestore.modality import CAPTION_TOKENS, VQ_TOKENS, Modality
 
 TRAINING_COLUMNS: tuple[str, ...] = ("sample_id", "hr_png", "lr_png") + tuple(m.tokens_column for m in Modality)
+HR_ONLY_COLUMNS: tuple[str, ...] = tuple(column for column in TRAINING_COLUMNS if column != "lr_png")
+"""What training reads when it draws its LRs itself (``train.degradation: on_the_fly``)."""
 
 
 def decode_png_batch(blobs: np.ndarray) -> np.ndarray:
@@ -45,11 +47,13 @@ def token_batch(column: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray
 def decode_feature_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Ray Data numpy batch of TRAINING_COLUMNS -> arrays the training step consumes.
 
-    Returns ``hr`` (B,3,H,W), ``lr`` (B,3,h,w) uint8 RGB, per modality ``<modality>_tokens``
+    Returns ``hr`` (B,3,H,W), ``lr`` (B,3,h,w) uint8 RGB (no ``lr`` without ``lr_png``), per modality ``<modality>_tokens``
     (B,256 or 77) int64 plus ``<modality>_present`` (B,) bool, and ``sample_id`` (B,) str when the
     batch has it (it keys ``trainers.encoding_cache``).
     """
-    out = {"hr": decode_png_batch(batch["hr_png"]), "lr": decode_png_batch(batch["lr_png"])}
+    out = {"hr": decode_png_batch(batch["hr_png"])}
+    if "lr_png" in batch:
+        out["lr"] = decode_png_batch(batch["lr_png"])
     if "sample_id" in batch:
         out["sample_id"] = np.asarray(batch["sample_id"], dtype=str)
     for modality in Modality:

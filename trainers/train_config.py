@@ -41,6 +41,11 @@ class TrainConfig(RayRunConfig):
     (the last step too); None = never."""
     image_rows: int = 4
     image_sample_steps: int = 4
+    degradation: Literal["stored", "on_the_fly"] = "stored"
+    """Where a train row's LR comes from: ``stored`` (the one the preprocess job drew), or
+    ``on_the_fly`` (a new draw from the HR crop every epoch, with ``preprocess.degradation``'s
+    settings and the generator of (sample id, epoch, ``seed``): ``trainers.lr_draws``). Eval rows
+    always keep their stored LR. Under ``on_the_fly`` the encoding cache keeps HR latents only."""
 
     def __post_init__(self) -> None:
         self.check_run_fields("train")

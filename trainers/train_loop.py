@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +32,7 @@ import ray.train.torch
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from pipelines.degradation import DegradationConfig
 from pipelines.pixel_range import to_model_range
 from trainers.encoding_cache import EncodingCache
 from trainers.mixed_precision import autocast_context, backward, make_grad_scaler, optimizer_step
@@ -38,15 +41,23 @@ from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.models.training_step import (
     DiffusionParts,
     EncodedPair,
+    encode_hr,
+    encode_lr,
     encode_pair,
     encoded_diffusion_loss,
     freeze_conditioning_models,
 )
-from trainers.shard_batches import shard_batches
+from trainers.lr_draws import fresh_lr_batches
+from trainers.prefetch import prefetched
+from trainers.shard_batches import EpochBatch, epoch_batches
 from trainers.sr_grid import sr_grid, to_uint8_images
 from trainers.train_config import TrainConfig
 from trainers.train_state import PIPELINE_DIR, load_train_state, save_train_state
 from trainers.worker_loop import LoopSchedule, run_worker_loop
+
+
+LR_PREFETCH_BATCHES = 2
+"""Batches of on-the-fly LRs drawn ahead of the step."""
 
 
 @dataclass(frozen=True)
@@ -84,12 +95,17 @@ class LoopSpec:
     """A worker crash to inject (tests only; None in real runs)."""
     image_batch: dict[str, Any] | None = None
     """The fixed eval rows of the SR grid (``trainers.sr_grid.grid_rows_batch``); None = no grid."""
+    lr_degradation: DegradationConfig | None = None
+    """The preprocess job's degradation settings, for ``train.degradation: on_the_fly`` (else None)."""
 
 
 class DiffusionTask:
     """UNet + MMLC of one worker: DDP-wrapped parts, the EMA, the optimizer and the batch stream."""
 
-    def __init__(self, config: TrainConfig, image_batch: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, config: TrainConfig, image_batch: dict[str, Any] | None = None,
+        lr_degradation: DegradationConfig | None = None,
+    ) -> None:
         context = ray.train.get_context()
         self.config = config
         self.image_batch = image_batch
@@ -111,15 +127,28 @@ class DiffusionTask:
         self.scaler = make_grad_scaler(self.device, config.mixed_precision)
         """fp16 loss scaler (None for "no" and "bf16"); its state is not checkpointed (a resume starts
         from the default scale, which GradScaler lowers within a few steps if needed)."""
-        self.batches = shard_batches(config.batch_size, "train.batch_size")
+        if config.degradation == "on_the_fly" and lr_degradation is None:
+            raise ValueError("train.degradation: on_the_fly needs the preprocess degradation settings")
+        self.lr_degradation = lr_degradation if config.degradation == "on_the_fly" else None
+        self.epoch = 0
+        """Epoch of the last batch consumed (checkpointed: a resume restarts it, drawing its LRs again)."""
+        self.batches: Iterator[EpochBatch] = iter(())
         self.generator = torch.Generator(device="cpu")
         self.encodings = EncodingCache(config.encoding_cache_rows)
 
     def restore(self, directory: Path) -> int:
-        return load_train_state(directory, self.trainable, self.ema, self.optimizer).step
+        state = load_train_state(directory, self.trainable, self.ema, self.optimizer)
+        self.epoch = state.epoch
+        return state.step
 
     def start(self, step: int) -> None:
         self.generator.manual_seed(self.config.seed * 100_003 + self.rank * 7_919 + step)
+        shard = ray.train.get_dataset_shard("train")  # here: the lookup needs the worker's own thread
+        self.batches = epoch_batches(self.config.batch_size, "train.batch_size", first_epoch=self.epoch, shard=shard)
+        if self.lr_degradation is not None:  # drawn on CPU threads, a few batches ahead of the step
+            pool = ThreadPoolExecutor(max_workers=self.config.cpus_per_worker, thread_name_prefix="lr-draws")
+            drawn = fresh_lr_batches(self.batches, self.lr_degradation, self.config.seed, pool.map)
+            self.batches = prefetched(drawn, LR_PREFETCH_BATCHES)
 
     def step(self) -> dict[str, float]:
         """One optimizer step over ``gradient_accumulation`` micro-batches (mean loss)."""
@@ -127,7 +156,8 @@ class DiffusionTask:
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
         for micro in range(config.gradient_accumulation):
-            batch = next(self.batches)
+            item = next(self.batches)
+            batch, self.epoch = item.batch, item.epoch
             tokens = tokens_from_feature_batch(batch, self.pipeline.vq, self.pipeline.text_encoder, config.modality_set)
             last = micro == config.gradient_accumulation - 1
             with contextlib.nullcontext() if last else _no_sync(self.parts):
@@ -144,17 +174,28 @@ class DiffusionTask:
         metrics = {"loss": total / config.gradient_accumulation, "learning_rate": self.optimizer.param_groups[0]["lr"]}
         if self.encodings.capacity:
             metrics["encoding_cache_hit_rate"] = self.encodings.hit_rate
+        if self.lr_degradation is not None:
+            metrics["epoch"] = float(self.epoch)  # with the row id and train.seed, redraws each LR (trainers.lr_draws)
         return metrics
 
     def _encoded(self, batch: dict[str, Any]) -> EncodedPair:
-        """The batch's autoencoder encodings, through the encoding cache (keyed by sample id)."""
+        """The batch's autoencoder encodings, through the encoding cache (keyed by sample id); with
+        on-the-fly LRs the cache holds the HR encodings only and each LR is encoded as drawn."""
+
+        def pixels(name: str, index: np.ndarray | slice) -> torch.Tensor:
+            return to_model_range(torch.from_numpy(batch[name][index]).to(self.device))
 
         def encode_rows(rows: torch.Tensor) -> EncodedPair:
             index = rows.numpy()
-            hr, lr = (to_model_range(torch.from_numpy(batch[name][index]).to(self.device)) for name in ("hr", "lr"))
-            return encode_pair(self.parts, hr, lr)
+            if self.lr_degradation is not None:
+                return encode_hr(self.parts, pixels("hr", index))
+            return encode_pair(self.parts, pixels("hr", index), pixels("lr", index))
 
-        return self.encodings.encode(batch["sample_id"].tolist(), encode_rows)
+        encoded = self.encodings.encode(batch["sample_id"].tolist(), encode_rows)
+        if self.lr_degradation is None:
+            return encoded
+        latent_hw = (int(encoded.latent_mean.shape[-2]), int(encoded.latent_mean.shape[-1]))
+        return encoded.with_condition(encode_lr(self.parts, pixels("lr", slice(None)), latent_hw))
 
     def evaluate(self) -> dict[str, float]:
         return {}
@@ -182,7 +223,7 @@ class DiffusionTask:
         return {f"sr_grid/step_{step:06d}.png": grid}
 
     def save(self, directory: Path, step: int, final: bool) -> None:
-        save_train_state(directory, step, self.trainable, self.ema, self.optimizer)
+        save_train_state(directory, step, self.trainable, self.ema, self.optimizer, epoch=self.epoch)
         if final:
             self.trainable.load_state_dict(self.ema.module.state_dict())
             self.pipeline.save_pretrained(directory / PIPELINE_DIR)
@@ -200,7 +241,7 @@ def _no_sync(parts: DiffusionParts) -> contextlib.ExitStack:
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     spec: LoopSpec = loop_config["spec"]
     config = spec.config
-    task = DiffusionTask(config, spec.image_batch)
+    task = DiffusionTask(config, spec.image_batch, spec.lr_degradation)
     world = ray.train.get_context().get_world_size()
     schedule = LoopSchedule(
         steps=config.steps, checkpoint_every=config.checkpoint_every, log_every=config.log_every,

@@ -80,7 +80,10 @@ def train(config: MmsrConfig, args: argparse.Namespace) -> int:
     with clock.stage("train", "Ray Train"), local_ray(
         config.train.cpus, config.train.ray_address, _workers_to_console(args)
     ):
-        result = run_training(config.train, config.featurestore, config.tracking, args.run_name)
+        result = run_training(
+            config.train, config.featurestore, config.tracking, args.run_name,
+            lr_degradation=config.preprocess.degradation,
+        )
     clock.close()
     print(f"trained to step {result.final_step} on snapshot {result.snapshot_id}; MLflow run {result.mlflow_run_id}")
     if args.register:

@@ -154,7 +154,9 @@ def run_quickstart(
     with clock.stage("train", "train (Ray Train)"), local_ray(
         config.train.cpus, config.train.ray_address, ray_log_to_driver
     ):
-        trained = run_training(config.train, config.featurestore, config.tracking)
+        trained = run_training(
+            config.train, config.featurestore, config.tracking, lr_degradation=config.preprocess.degradation
+        )
     with clock.stage("register", "register (MLflow)"):
         tags = {"featurestore.snapshot_id": str(trained.snapshot_id), "mmsr.source": "quickstart"}
         registered = register_pipeline(

@@ -63,7 +63,10 @@ def trained_model(
     config = mmsr.load()
     train = dataclasses.replace(config.train, snapshot=str(feature_snapshot.snapshot_id))
     with local_ray(train.cpus, train.ray_address):  # a retried step of the same run resumes its checkpoint
-        result = run_training(train, config.featurestore, config.tracking, f"dagster-{context.run_id[:8]}")
+        result = run_training(
+            train, config.featurestore, config.tracking, f"dagster-{context.run_id[:8]}",
+            lr_degradation=config.preprocess.degradation,
+        )
     tags = {"featurestore.snapshot_id": str(result.snapshot_id), "mmsr.source": "dagster", "dagster.run_id": context.run_id}
     registered = register_pipeline(
         config.tracking, config.serve, result.mlflow_run_id, result.model_dir, tags, alias=config.promotion.challenger_alias,

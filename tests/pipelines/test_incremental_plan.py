@@ -8,7 +8,7 @@ import pytest
 from featurestore.modality import Modality
 from featurestore.schema import SAMPLES_SCHEMA
 from featurestore.snapshot_manifests import CommittedKey
-from pipelines.incremental_plan import CropWork, FoundSource, carry_over, plan_source, stale_modalities
+from pipelines.incremental_plan import CropWork, FoundSource, VariantWork, carry_over, plan_source, stale_modalities
 from pipelines.sample_identity import sample_id_for
 
 CURRENT = {"depth": "d@2", "edges": "canny:100,200"}
@@ -97,3 +97,18 @@ def test_a_caption_kept_from_the_committed_row_keeps_its_source() -> None:
     assert [(r["caption"], r["caption_source"], r["caption_token_ids"]) for r in merged] == [
         ("a cat", "captioner", [3]), ("a dog", "sidecar", [4]),
     ]
+
+
+def test_each_degradation_variant_is_planned_as_a_sample_and_its_crop_extracts_their_union() -> None:
+    def committed(crop: int, variant: int, extractors: dict[str, str]) -> CommittedKey:
+        return CommittedKey(SHA, sample_id_for(SHA, "content", crop, variant), json.dumps(extractors))
+
+    old_depth = {"depth": "d@1", "edges": "canny:100,200"}
+    keys = [committed(0, 0, CURRENT), committed(0, 1, old_depth), *(committed(1, v, CURRENT) for v in range(3))]
+    work = plan_source(SHA, [FoundSource("/hr/a.png")], keys, 2, "content", CURRENT, degradations_per_crop=3)
+    assert work is not None and work.already_present == 4  # crop 0 variant 0, crop 1 all three
+    (crop,) = work.crops
+    assert crop.index == 0 and crop.compute == ENABLED and not crop.replaces
+    assert crop.variants == (VariantWork(1, frozenset({Modality.DEPTH}), replaces=True), VariantWork(2, ENABLED))
+    one = plan_source(SHA, [FoundSource("/hr/a.png")], [], 1, "content", CURRENT, degradations_per_crop=1)
+    assert one is not None and one.crops == (CropWork(0, ENABLED),)  # one per crop: today's plan, no variants

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from pipelines.sample_identity import (
 POLICY_CHANGES: dict[str, Any] = {
     "input": "gs://elsewhere/hr/**/*.jpg",
     "crops_per_image": 7,
+    "degradations_per_crop": 3,
     "eval_fraction": 0.5,
     "max_error_rate": 0.3,
     "rows_per_file": 3,
@@ -146,3 +148,19 @@ def test_sample_id_depends_on_source_content_crop_and_content_hash_only() -> Non
     assert base == sample_id_for("a" * 64, "hash", 0) and len(base) == 32
     assert len({base, sample_id_for("b" * 64, "hash", 0), sample_id_for("a" * 64, "other", 0),
                 sample_id_for("a" * 64, "hash", 1)}) == 4
+
+
+def test_variant_zero_keeps_the_crops_id_and_other_variants_get_their_own() -> None:
+    sha = "a" * 64
+    assert sample_id_for(sha, "hash", 2) == hashlib.sha256(f"{sha}:hash:2".encode()).hexdigest()[:32]  # today's ids
+    assert sample_id_for(sha, "hash", 2, variant=0) == sample_id_for(sha, "hash", 2)
+    ids = {sample_id_for(sha, "hash", crop, variant) for crop in range(3) for variant in range(4)}
+    assert len(ids) == 12
+
+
+def test_several_degradations_per_crop_need_modalities_from_the_hr() -> None:
+    assert PreprocessConfig(degradations_per_crop=4).degradations_per_crop == 4
+    with pytest.raises(ValueError, match="modalities.source: hr"):
+        with_path(PreprocessConfig(degradations_per_crop=2), "modalities.source", "lr")
+    with pytest.raises(ValueError, match="degradations_per_crop must be >= 1"):
+        PreprocessConfig(degradations_per_crop=0)

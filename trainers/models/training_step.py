@@ -86,6 +86,10 @@ class EncodedPair:
         std = None if parts[0].latent_std is None else torch.cat([p.latent_std for p in parts])  # type: ignore[misc]
         return cls(torch.cat([p.latent_mean for p in parts]), std, torch.cat([p.condition for p in parts]))
 
+    def with_condition(self, condition: torch.Tensor) -> EncodedPair:
+        """These HR encodings with ``condition`` (B, C_lr, h, w) as the LR's (a fresh LR draw)."""
+        return EncodedPair(self.latent_mean, self.latent_std, condition)
+
     def sample_latents(self, generator: torch.Generator) -> torch.Tensor:
         """HR latents: a posterior sample drawn from ``generator``, or the deterministic latents."""
         return autoencoder.sample_posterior(self.latent_mean, self.latent_std, generator)
@@ -97,6 +101,20 @@ def encode_pair(parts: DiffusionParts, hr: torch.Tensor, lr: torch.Tensor) -> En
     mean, std = autoencoder.encode_moments(parts.vae, hr)
     condition = lr_condition(lr.to(mean.device), tuple(mean.shape[-2:]), parts.lr_conditioning, parts.vae)
     return EncodedPair(mean, std, condition)
+
+
+@torch.no_grad()
+def encode_hr(parts: DiffusionParts, hr: torch.Tensor) -> EncodedPair:
+    """hr (B, 3, H, W) in [-1, 1] -> its HR encodings, with an empty (B, 0, 1, 1) condition to be
+    filled by :meth:`EncodedPair.with_condition` (:func:`encode_lr`)."""
+    mean, std = autoencoder.encode_moments(parts.vae, hr)
+    return EncodedPair(mean, std, mean.new_zeros((len(mean), 0, 1, 1)))
+
+
+@torch.no_grad()
+def encode_lr(parts: DiffusionParts, lr: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:
+    """lr (B, 3, H / scale, W / scale) in [-1, 1] -> its (B, C_lr, h, w) condition at ``latent_hw``."""
+    return lr_condition(lr, latent_hw, parts.lr_conditioning, parts.vae)
 
 
 def diffusion_loss(

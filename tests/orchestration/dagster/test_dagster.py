@@ -39,6 +39,7 @@ from orchestration.evaluation.evaluate import EvaluationResult
 from orchestration.ray_runtime import quiet_data_progress
 from orchestration.registry.model_registry import RegisteredVersion
 from orchestration.registry.promotion import DECISION_TAG, PromotionDecision
+from pipelines.degradation import DegradationConfig
 from pipelines.preprocess_job import PreprocessResult
 from pipelines.sample_dataset import CAPTIONS_FILE, SampleDataset, write_sample_dataset
 from tests.trainers.conftest import RAY_TEST_ENV
@@ -171,8 +172,9 @@ def _fake_stage_functions(monkeypatch: pytest.MonkeyPatch, calls: dict[str, Any]
             config_hash="h",
         )
 
-    def run_training(train: Any, store: Any, tracking: Any, run_name: str | None) -> TrainResult:
+    def run_training(train: Any, store: Any, tracking: Any, run_name: str | None, lr_degradation: Any) -> TrainResult:
         calls["train_snapshot"] = train.snapshot
+        calls["lr_degradation"] = lr_degradation
         return TrainResult(mlflow_run_id="run-train", snapshot_id=111, final_step=2, metrics={}, model_dir="/m")
 
     def register_pipeline(
@@ -221,6 +223,7 @@ def test_assets_chain_the_cli_functions_and_record_ids(
 
     assert result.success
     assert calls["train_snapshot"] == "111"  # trained on the snapshot the first asset committed
+    assert calls["lr_degradation"] == DegradationConfig()  # preprocess.degradation, for on-the-fly LRs
     assert calls["register"] == ("run-train", "111", "challenger")
     assert calls["extractors"] == ("caption", "depth", "segmentation", "edges")  # packaged for LR-side extraction
     scored_on = str(eval_snapshot or 111)

@@ -11,6 +11,8 @@ from trainers.models.training_step import (
     DiffusionParts,
     EncodedPair,
     diffusion_loss,
+    encode_hr,
+    encode_lr,
     encode_pair,
     encoded_diffusion_loss,
     freeze_conditioning_models,
@@ -93,3 +95,14 @@ def test_encodings_split_and_stack_by_row(tiny_pipeline: MMSRPipeline) -> None:
     assert torch.equal(again.latent_mean, encoded.latent_mean[[2, 0]])
     assert torch.equal(again.condition, encoded.condition[[2, 0]])
     assert again.latent_std is not None and torch.equal(again.latent_std, encoded.latent_std[[2, 0]])
+
+
+def test_hr_encodings_with_a_separately_encoded_lr_equal_the_pair(tiny_pipeline: MMSRPipeline) -> None:
+    """What on-the-fly training does: HR encodings (cached) + the condition of a fresh LR."""
+    hr, lr = _batch(2)
+    parts = DiffusionParts.of(tiny_pipeline)
+    pair = encode_pair(parts, hr, lr)
+    cached = EncodedPair.stack([encode_hr(parts, hr).rows(torch.tensor([i])) for i in range(2)])
+    assert cached.condition.shape == (2, 0, 1, 1)
+    split = cached.with_condition(encode_lr(parts, lr, tuple(pair.latent_mean.shape[-2:])))
+    assert torch.equal(split.latent_mean, pair.latent_mean) and torch.equal(split.condition, pair.condition)
