@@ -141,13 +141,20 @@ def build_pipeline(
     samples = extracted | "Variants" >> DegradationVariants(config, chash)
     rows, replacements, errors = (samples, rejected) | "Rows" >> ToRows(chash, extractors, run_id)
     _write_staged(rows, replacements, errors, staged, config.rows_per_file)
-    counted = (
-        found | "CountFound" >> beam.Map(lambda _: RunCounts(inputs=1)),
-        listing_rejects | "CountMalformedLines" >> beam.Map(lambda _: RunCounts(inputs=1)),
-        rejected | "CountRejected" >> beam.Map(lambda _: RunCounts(rejected=1)),
-        planned[COUNTS],
-        cropped[COUNTS],
+    _write_run_counts(
+        (
+            found | "CountFound" >> beam.Map(lambda _: RunCounts(inputs=1)),
+            listing_rejects | "CountMalformedLines" >> beam.Map(lambda _: RunCounts(inputs=1)),
+            rejected | "CountRejected" >> beam.Map(lambda _: RunCounts(rejected=1)),
+            planned[COUNTS],
+            cropped[COUNTS],
+        ),
+        staged,
     )
+
+
+def _write_run_counts(counted: tuple[beam.PCollection, ...], staged: str) -> None:
+    """Sum the run's counts over every stage and write them beside its staged files."""
     _ = (
         counted
         | "AllCounts" >> beam.Flatten()

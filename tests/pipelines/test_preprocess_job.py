@@ -15,7 +15,6 @@ import json
 import os
 import struct
 import zlib
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from PIL import Image
@@ -36,7 +34,7 @@ from featurestore.modality import CAPTION_TOKENS, SPATIAL_MODALITIES, VQ_CODEBOO
 from featurestore.readers import current_snapshot_id, read_arrow
 from featurestore.schema import SCHEMA_VERSION
 from featurestore.staging import list_staged
-from pipelines import preprocess_job, preprocess_transforms, sample_preparation, sources
+from pipelines import preprocess_job, preprocess_transforms, sources
 from pipelines.modalities.depth import DepthEstimator
 from pipelines.modalities.extractor import extractor_versions
 from pipelines.modalities.segmentation import SegmentationEstimator
@@ -208,49 +206,6 @@ def test_changing_one_extractor_recomputes_only_that_modality(job: SmallJob, mon
     assert [read_arrow(job.store, s.snapshot_id, columns=["sample_id"]).num_rows for s in table.snapshots()] == [4, 4]
     third = run_preprocess(changed.preprocess, changed.store)
     assert (third.added, third.replaced, third.already_present, third.snapshot_id) == (0, 0, 4, again.snapshot_id)
-
-
-def count_extractions(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Images each modality extractor sees from now on (depth, segmentation, edges)."""
-    seen: Counter[str] = Counter()
-
-    def counting(name: str, function: Callable[..., Any], images_at: int) -> Callable[..., Any]:
-        def wrapper(*args: Any) -> Any:
-            seen[name] += len(args[images_at]) if name != "edges" else 1
-            return function(*args)
-        return wrapper
-
-    monkeypatch.setattr(DepthEstimator, "predict", counting("depth", DepthEstimator.predict, 1))
-    monkeypatch.setattr(SegmentationEstimator, "predict", counting("segmentation", SegmentationEstimator.predict, 1))
-    monkeypatch.setattr(sample_preparation, "canny_edges", counting("edges", sample_preparation.canny_edges, 0))
-    return seen
-
-
-def test_degradations_per_crop_add_variants_that_share_one_extraction(job: SmallJob, monkeypatch: pytest.MonkeyPatch) -> None:
-    one = job.with_(crops_per_image=2)
-    first = run_preprocess(one.preprocess, one.store)
-    before = committed_rows(one.store)
-    extracted = count_extractions(monkeypatch)
-    three = one.with_(degradations_per_crop=3)
-    again = run_preprocess(three.preprocess, three.store)
-    assert again.config_hash == first.config_hash  # a policy knob
-    assert (again.added, again.replaced, again.already_present, again.rejected) == (16, 0, 8, 0)  # 2 new per crop
-    assert extracted == {"depth": 8, "segmentation": 8, "edges": 8}  # once per crop, not per variant
-    after = committed_rows(one.store)
-    kept = after.filter(pc.is_in(after["sample_id"], value_set=before["sample_id"]))
-    assert kept.to_pylist() == before.to_pylist()  # the committed variant 0 rows are untouched
-    crops: dict[tuple[str, tuple[int, ...]], list[dict[str, Any]]] = {}
-    for row in after.to_pylist():
-        crops.setdefault((row["source_sha256"], tuple(row["crop_box"])), []).append(row)
-    assert len(crops) == 8 and all(len(variants) == 3 for variants in crops.values())
-    shared = ["hr_png", "caption", *(m.map_column for m in SPATIAL_MODALITIES), *(m.tokens_column for m in Modality)]
-    for variants in crops.values():
-        assert len({row["lr_png"] for row in variants}) == 3
-        assert len({json.dumps(row["degradation"]) for row in variants}) == 3
-        for column in shared:
-            assert all(row[column] == variants[0][column] for row in variants), column
-    lowered = run_preprocess(one.preprocess, one.store)
-    assert (lowered.added, lowered.already_present) == (0, 8) and committed_rows(one.store).num_rows == 24
 
 
 # ----------------------------------------------------------------------------- dead letters
