@@ -11,6 +11,7 @@ from tqdm import tqdm
 from featurestore.landed_files import MissingCommittedFileError
 from featurestore.snapshot_error import SnapshotNotFoundError
 from featurestore.workdir_move import WorkdirMovedError
+from orchestration.evaluation.benchmark_set import BenchmarkSetError
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry.registry_error import RegistryError
 from orchestration.serving.image_payload import PayloadError
@@ -20,7 +21,7 @@ from pipelines.sources import SourceError
 LOG = logging.getLogger(__name__)
 
 USER_ERRORS: tuple[type[Exception], ...] = (
-    SourceError, PayloadError, RegistryError, SnapshotNotFoundError, WorkdirMovedError,
+    SourceError, PayloadError, RegistryError, SnapshotNotFoundError, WorkdirMovedError, BenchmarkSetError,
 )
 """Errors caused by the user's input: the CLI reports them in one line with exit status 2."""
 
@@ -75,6 +76,10 @@ def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.evaluation.evaluation_tags import eval_protocol, record_result
     from trainers.mlflow_runs import tracking_client
 
+    if args.pairs or args.hr:
+        return _evaluate_set(config, args)
+    if args.center_crop is not None or args.output_dir is not None:
+        raise BenchmarkSetError("--center-crop and --output-dir go with --pairs or --hr")
     if args.sweep:
         return _evaluate_sweep(config, args)
     result = evaluate_model(
@@ -87,6 +92,34 @@ def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
     print(f"evaluated {args.model} on snapshot {result.snapshot_id} ({result.images} images): {scores}; MLflow run {result.mlflow_run_id}")
     if version is not None:
         print(f"recorded on {config.tracking.registered_model} version {version} (reused by `mmsr promote`)")
+    return 0
+
+
+def _evaluate_set(config: MmsrConfig, args: argparse.Namespace) -> int:
+    """``--pairs LR HR`` or ``--hr HR``: one MLflow run scoring a benchmark set's whole images."""
+    from functools import partial
+    from pathlib import Path
+
+    from orchestration.evaluation.benchmark_set import pair_set, synthetic_set
+    from orchestration.evaluation.set_evaluation import evaluate_set
+
+    if args.sweep or args.eval_snapshot or args.limit is not None:
+        raise BenchmarkSetError("--pairs/--hr score a whole set: --snapshot, --limit and --sweep do not apply")
+    degradation, seed = config.preprocess.degradation, config.evaluate.seed
+    if args.pairs:
+        sources = {"lr": args.pairs[0], "hr": args.pairs[1]}
+        load = partial(pair_set, args.pairs[0], args.pairs[1], center_crop=args.center_crop)
+    else:
+        sources = {"hr": args.hr}
+        load = partial(synthetic_set, args.hr, degradation, seed, center_crop=args.center_crop)
+    if args.center_crop is not None:
+        sources["center_crop"] = str(args.center_crop)
+    output = Path(args.output_dir) if args.output_dir else None
+    result = evaluate_set(args.model, load, config.tracking, config.serve, config.evaluate, sources, output)
+    scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
+    print(f"evaluated {args.model} on {result.set_name} ({len(result.table)} images, content {result.content_hash[:12]}): {scores}; MLflow run {result.mlflow_run_id}")
+    if output is not None:
+        print(f"wrote {len(result.table)} SR images and metrics.csv to {output}")
     return 0
 
 
