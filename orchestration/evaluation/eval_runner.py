@@ -5,10 +5,11 @@ scored by :func:`~orchestration.evaluation.eval_batch.score_batch` wherever it r
 of workers changes how long an evaluation takes, never its scores.
 
 - ``num_workers`` = 1: the driver loads the model it fetched and scores the batches in order (no
-  Ray start, which costs seconds on a tiny set).
+  Ray start, which costs seconds on a tiny set), with the threads a CPU worker gets.
 - ``num_workers`` > 1: one Ray Data dataset row per batch, mapped by an actor pool of
-  ``num_workers`` actors, each holding one replica of the model (fetched and checked by
-  ``load_checked_model``, as every loader does) and ``gpus_per_worker`` GPUs; CPU workers split
+  ``num_workers`` actors, each holding one replica of the model (loaded from the copy the driver
+  fetched and checked when the actor's node sees it, as on a local Ray; else fetched and checked
+  by the actor) and ``gpus_per_worker`` GPUs; CPU workers split
   the machine's cores between them (``model_config["threads"]``). Ray is started for the job when
   none runs (``orchestration.ray_runtime.local_ray``).
 """
@@ -18,17 +19,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 
 from orchestration.evaluation.eval_batch import EvalItem, ScoredImage, plan_batches, score_batch
-from orchestration.evaluation.quality_metrics import load_metrics
+from orchestration.evaluation.quality_metrics import MetricSet, load_metrics
 from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
-from orchestration.registry.checked_model import load_checked_model
+from orchestration.registry.checked_model import fetch_checked_model, load_checked_model
 from trainers.models.sampling_options import SamplingOptions
 from trainers.tracking_config import TrackingConfig
 
@@ -47,14 +49,20 @@ class EvalJob:
     """Rows per predict call (already bounded by the model's ``max_rows``)."""
 
 
-def run_batches(job: EvalJob, items: Sequence[EvalItem], local_model: Path | None = None) -> list[ScoredImage]:
-    """Every item scored, in the order of ``items``; ``local_model``: the checked model folder the
-    driver fetched (used by the in-process path; fetched here when None)."""
+def run_batches(
+    job: EvalJob, items: Sequence[EvalItem], local_model: Path | None = None, metric_set: MetricSet | None = None
+) -> list[ScoredImage]:
+    """Every item scored, in the order of ``items``. ``local_model``: the checked model folder the
+    driver fetched (fetched here, once, when None); ``metric_set``: the metrics the driver loaded
+    for the in-process path (loaded here when None; Ray workers load their own)."""
+    if local_model is None:
+        with tempfile.TemporaryDirectory(prefix="mmsr-model-") as workdir:
+            return run_batches(job, items, fetch_checked_model(job.model_uri, job.tracking, workdir), metric_set)
     batches = plan_batches(items, job.batch_size)
     if job.quality.num_workers == 1:
-        scored = _run_in_process(job, items, batches, local_model)
+        scored = _run_in_process(job, items, batches, local_model, metric_set or load_metrics(job.quality))
     else:
-        scored = _run_on_ray(job, items, batches)
+        scored = _run_on_ray(job, items, batches, local_model)
     ordered: list[ScoredImage | None] = [None] * len(items)
     for index, result in zip((i for batch in batches for i in batch), scored):
         ordered[index] = result
@@ -62,8 +70,9 @@ def run_batches(job: EvalJob, items: Sequence[EvalItem], local_model: Path | Non
 
 
 @contextlib.contextmanager
-def _model(job: EvalJob, local_model: Path | None) -> Iterator[mlflow.pyfunc.PyFuncModel]:
-    if local_model is not None:
+def _model(job: EvalJob, local_model: Path) -> Iterator[mlflow.pyfunc.PyFuncModel]:
+    """The driver's checked copy when this node sees it (local Ray), else a checked copy of its own."""
+    if local_model.is_dir():
         yield mlflow.pyfunc.load_model(str(local_model), model_config=job.model_config)
         return
     with load_checked_model(job.model_uri, job.tracking, job.model_config) as model:
@@ -71,10 +80,10 @@ def _model(job: EvalJob, local_model: Path | None) -> Iterator[mlflow.pyfunc.PyF
 
 
 def _run_in_process(
-    job: EvalJob, items: Sequence[EvalItem], batches: list[list[int]], local_model: Path | None
+    job: EvalJob, items: Sequence[EvalItem], batches: list[list[int]], local_model: Path, metric_set: MetricSet
 ) -> list[ScoredImage]:
-    metric_set = load_metrics(job.quality)
     scored: list[ScoredImage] = []
+    job = replace(job, model_config=_worker_config(job)[0])
     with _model(job, local_model) as model:
         for batch in batches:
             scored += score_batch(model, metric_set, [items[i] for i in batch], job.sampling, job.quality.convention)
@@ -84,10 +93,10 @@ def _run_in_process(
 class _EvalActor:
     """One model replica (and one set of metrics) scoring one batch per dataset row."""
 
-    def __init__(self, job: EvalJob) -> None:
+    def __init__(self, job: EvalJob, local_model: str) -> None:
         self._job = job
         self._stack = contextlib.ExitStack()
-        self._model = self._stack.enter_context(load_checked_model(job.model_uri, job.tracking, job.model_config))
+        self._model = self._stack.enter_context(_model(job, Path(local_model)))
         self._metrics = load_metrics(job.quality)
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -97,22 +106,28 @@ class _EvalActor:
         return {"batch": row["batch"], "scored": json.dumps(record), "sr": [s.sr_png for s in scored]}
 
 
+def worker_threads(quality: QualityMetricsConfig, cpu_count: int) -> int:
+    """Torch threads of each CPU worker: ``threads_per_worker``, else the cores divided among them."""
+    return quality.threads_per_worker or max(1, cpu_count // quality.num_workers)
+
+
 def _worker_config(job: EvalJob) -> tuple[dict[str, Any], float]:
-    """The actors' ``model_config`` and CPUs each: a GPU worker takes one CPU; CPU workers
-    share the cores (torch threads each)."""
+    """A worker's ``model_config`` and Ray CPUs: a GPU worker takes one CPU; a CPU worker its threads."""
     if job.quality.gpus_per_worker > 0:
         return job.model_config, 1.0
-    threads = max(1, (os.cpu_count() or 1) // job.quality.num_workers)
+    threads = worker_threads(job.quality, os.cpu_count() or 1)
     return {**job.model_config, "threads": threads}, float(threads)
 
 
-def _run_on_ray(job: EvalJob, items: Sequence[EvalItem], batches: list[list[int]]) -> list[ScoredImage]:
+def _run_on_ray(
+    job: EvalJob, items: Sequence[EvalItem], batches: list[list[int]], local_model: Path
+) -> list[ScoredImage]:
     import ray.data
 
     from orchestration.ray_runtime import local_ray
 
     model_config, cpus = _worker_config(job)
-    worker_job = EvalJob(job.model_uri, job.tracking, model_config, job.quality, job.sampling, job.batch_size)
+    worker_job = replace(job, model_config=model_config)
     rows = [
         {"batch": number, "name": [items[i].name for i in batch], "lr": [items[i].lr_png for i in batch],
          "hr": [items[i].hr_png for i in batch], "caption": [items[i].caption for i in batch]}
@@ -120,7 +135,7 @@ def _run_on_ray(job: EvalJob, items: Sequence[EvalItem], batches: list[list[int]
     ]
     with local_ray(0):
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(
-            _EvalActor, fn_constructor_args=(worker_job,), concurrency=job.quality.num_workers,
+            _EvalActor, fn_constructor_args=(worker_job, str(local_model)), concurrency=job.quality.num_workers,
             num_cpus=cpus, num_gpus=job.quality.gpus_per_worker,
         )
         results = sorted(dataset.take_all(), key=lambda result: result["batch"])

@@ -34,6 +34,10 @@ class QualityMetricsConfig:
     one replica per actor (``orchestration.evaluation.eval_runner``). Scores do not depend on it."""
     gpus_per_worker: float = 0.0
     """GPUs each replica reserves when ``num_workers`` > 1 (0: CPU workers)."""
+    threads_per_worker: int | None = None
+    """Torch threads (and Ray CPUs) of each CPU replica; None: the machine's cores divided among
+    the workers. Scores are bit-identical across worker counts at the same threads per worker
+    (torch's CPU reductions may round differently with another thread count)."""
     batch_size: int = 4
     """Rows of the same LR size denoised in one call (one batch of noise: part of the protocol)."""
     seed: int = 0
@@ -49,6 +53,8 @@ class QualityMetricsConfig:
             raise ValueError(f"evaluate.num_workers must be >= 1, got {self.num_workers}")
         if self.gpus_per_worker < 0:
             raise ValueError(f"evaluate.gpus_per_worker must be >= 0, got {self.gpus_per_worker}")
+        if self.threads_per_worker is not None and self.threads_per_worker < 1:
+            raise ValueError(f"evaluate.threads_per_worker must be >= 1, got {self.threads_per_worker}")
         if self.batch_size < 1:
             raise ValueError(f"evaluate.batch_size must be >= 1, got {self.batch_size}")
         if self.caption_source not in EVAL_CAPTION_SOURCES:

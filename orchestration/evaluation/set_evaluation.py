@@ -16,6 +16,7 @@ name, every metric, bicubic's) and, for a synthetic set, the LRs it made as ``lr
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from orchestration.evaluation.benchmark_set import BenchmarkSet
 from orchestration.evaluation.eval_batch import EvalItem, ScoredImage
 from orchestration.evaluation.eval_runner import EvalJob, run_batches
 from orchestration.evaluation.image_grid import GridRow, comparison_grid
-from orchestration.evaluation.quality_metrics import load_metrics
+from orchestration.evaluation.quality_metrics import MetricSet, load_metrics
 from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
 from orchestration.registry.checked_model import fetch_checked_model
 from orchestration.serving.serve_config import ServeConfig
@@ -41,6 +42,7 @@ from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, t
 from trainers.models.sr_pipeline import PIPELINE_CONFIG_NAME
 from trainers.tracking_config import TrackingConfig
 
+LOG = logging.getLogger(__name__)
 METRICS_CSV = "metrics.csv"
 TABLE_FILE = "per_image_scores.json"
 GRID_FILE = "eval_grid.png"
@@ -98,24 +100,27 @@ def evaluate_set(
         local = fetch_checked_model(model_uri, tracking, workdir)
         benchmark = load_set(model_scale(local))
         job = EvalJob(model_uri, tracking, serve.placement(), quality, sampling, min(quality.batch_size, serve.max_rows))
-        scored = run_batches(job, set_items(benchmark), local)
+        metric_set = load_metrics(quality)
+        for line in metric_set.unavailable_lines():
+            LOG.warning("%s", line)
+        scored = run_batches(job, set_items(benchmark), local, metric_set)
     table = score_table(scored)
     metrics = {f"eval_{c}": float(table[c].mean()) for c in table.columns if c not in ("name", "caption")}
     if output_dir is not None:
         write_outputs(output_dir, benchmark, scored, table)
-    run_id = _log_run(model_uri, tracking, serve, quality, benchmark, sources, table, metrics, scored)
+    run_id = _log_run(model_uri, tracking, serve, quality, benchmark, sources, table, metrics, scored, metric_set)
     return SetEvaluation(run_id, benchmark.name, benchmark.content_hash, table, metrics)
 
 
 def _log_run(
     model_uri: str, tracking: TrackingConfig, serve: ServeConfig, quality: QualityMetricsConfig,
     benchmark: BenchmarkSet, sources: dict[str, str], table: pd.DataFrame, metrics: dict[str, float],
-    scored: list[ScoredImage],
+    scored: list[ScoredImage], metric_set: MetricSet,
 ) -> str:
     client = tracking_client(tracking)
     params = {
         "model_uri": model_uri, **{name: str(value) for name, value in serve.sampling().as_params().items()},
-        "metrics": ",".join(metric.name for metric in load_metrics(quality).metrics),
+        "metrics": ",".join(metric.name for metric in metric_set.metrics),
         "evaluate.convention": quality.convention, "evaluate.caption_source": "lr",
         "evaluate.batch_size": str(quality.batch_size), "evaluate.num_workers": str(quality.num_workers),
         "eval.set.name": benchmark.name, "eval.set.kind": benchmark.kind, "eval.set.content_hash": benchmark.content_hash,
@@ -130,6 +135,8 @@ def _log_run(
     client.set_tag(run_id, "eval.set.name", benchmark.name)
     client.set_tag(run_id, "eval.set.content_hash", benchmark.content_hash)
     client.set_tag(run_id, "eval.convention", quality.convention)
+    for name, reason in metric_set.unavailable.items():
+        client.set_tag(run_id, f"eval.unavailable.{name}", reason[:5000])
     client.log_table(run_id, table, TABLE_FILE)
     rows = [GridRow(hr=image.hr, lr=image.lr, sr=decode_image(s.sr_png)) for image, s in zip(benchmark.images, scored)]
     client.log_image(run_id, comparison_grid(rows[:GRID_ROWS]), artifact_file=GRID_FILE)
