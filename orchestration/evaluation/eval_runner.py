@@ -27,6 +27,7 @@ from typing import Any
 
 import mlflow.pyfunc
 
+from orchestration.config_loading import ConfigError
 from orchestration.evaluation.eval_batch import EvalItem, ScoredImage, plan_batches, score_batch
 from orchestration.evaluation.quality_metrics import MetricSet, load_metrics
 from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
@@ -133,9 +134,11 @@ def _run_on_ray(
          "hr": [items[i].hr_png for i in batch], "caption": [items[i].caption for i in batch]}
         for number, batch in enumerate(batches)
     ]
-    with local_ray(0):
+    workers = job.quality.num_workers
+    with local_ray(max(0, int(cpus) * workers - (os.cpu_count() or 1))):  # a local Ray fits the pool
+        _check_resources(ray.cluster_resources(), cpus * workers, job.quality.gpus_per_worker * workers)
         dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map(
-            _EvalActor, fn_constructor_args=(worker_job, str(local_model)), concurrency=job.quality.num_workers,
+            _EvalActor, fn_constructor_args=(worker_job, str(local_model)), concurrency=workers,
             num_cpus=cpus, num_gpus=job.quality.gpus_per_worker,
         )
         results = sorted(dataset.take_all(), key=lambda result: result["batch"])
@@ -144,3 +147,13 @@ def _run_on_ray(
         for record, sr_png in zip(json.loads(result["scored"]), result["sr"]):
             scored.append(ScoredImage(record["name"], bytes(sr_png), record["scores"], record["seconds"], record["caption"]))
     return scored
+
+
+def _check_resources(available: dict[str, float], cpus: float, gpus: float) -> None:
+    """ConfigError (one line) when the Ray cluster cannot hold the actor pool (it would wait forever)."""
+    short = [
+        f"{need:g} {name}s (the cluster has {available.get(name, 0.0):g})"
+        for name, need in (("CPU", cpus), ("GPU", gpus)) if need > available.get(name, 0.0)
+    ]
+    if short:
+        raise ConfigError(f"evaluate.num_workers' actors need {' and '.join(short)}: lower num_workers or the per-worker share")

@@ -9,7 +9,7 @@ model captions the LR, as for a user's request).
 Logged to one MLflow run: every metric's mean (``eval_<metric>``, bicubic's too), the set as the
 run's input dataset (name, digest = the set's content hash), params ``eval.set.*`` (name, kind,
 content hash, sources, degradation seed, crop), the per-image table and an HR | bicubic | SR grid
-of the first images. ``output_dir``: each SR as ``<stem>.png``, ``metrics.csv`` (one row per image:
+of the centres of the first images. ``output_dir``: each SR as ``<stem>.png``, ``metrics.csv`` (one row per image:
 name, every metric, bicubic's) and, for a synthetic set, the LRs it made as ``lr/<stem>.png``.
 """
 
@@ -23,12 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
 
-from orchestration.evaluation.benchmark_set import BenchmarkSet
+from orchestration.evaluation.benchmark_set import BenchmarkSet, SetImage
 from orchestration.evaluation.eval_batch import EvalItem, ScoredImage
 from orchestration.evaluation.eval_runner import EvalJob, run_batches
 from orchestration.evaluation.image_grid import GridRow, comparison_grid
@@ -47,6 +48,7 @@ METRICS_CSV = "metrics.csv"
 TABLE_FILE = "per_image_scores.json"
 GRID_FILE = "eval_grid.png"
 GRID_ROWS = 4
+GRID_SIDE = 256
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,21 @@ def _log_run(
     for name, reason in metric_set.unavailable.items():
         client.set_tag(run_id, f"eval.unavailable.{name}", reason[:5000])
     client.log_table(run_id, table, TABLE_FILE)
-    rows = [GridRow(hr=image.hr, lr=image.lr, sr=decode_image(s.sr_png)) for image, s in zip(benchmark.images, scored)]
-    client.log_image(run_id, comparison_grid(rows[:GRID_ROWS]), artifact_file=GRID_FILE)
+    rows = [grid_row(image, decode_image(s.sr_png)) for image, s in zip(benchmark.images[:GRID_ROWS], scored)]
+    client.log_image(run_id, comparison_grid(rows), artifact_file=GRID_FILE)
     client.set_terminated(run_id, "FINISHED")
     return run_id
+
+
+def grid_row(image: SetImage, sr: np.ndarray, side: int = GRID_SIDE) -> GridRow:
+    """The centred region of at most ``side`` x ``side`` HR px of one image (HR, its LR, the SR):
+    a grid of whole benchmark images would be tens of megabytes."""
+    scale = image.hr.shape[0] // image.lr.shape[0]
+    lr_h, lr_w = (min(side // scale, extent) for extent in image.lr.shape[:2])
+    top, left = (image.lr.shape[0] - lr_h) // 2, (image.lr.shape[1] - lr_w) // 2
+    hr_rows, hr_cols = slice(top * scale, (top + lr_h) * scale), slice(left * scale, (left + lr_w) * scale)
+    lr = image.lr[top:top + lr_h, left:left + lr_w]
+    return GridRow(hr=image.hr[hr_rows, hr_cols], lr=np.ascontiguousarray(lr), sr=sr[hr_rows, hr_cols])
 
 
 def _source(sources: dict[str, str]) -> DatasetSource:

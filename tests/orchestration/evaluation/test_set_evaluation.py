@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from orchestration.cli.main import main
+from orchestration.evaluation.benchmark_set import SetImage
+from orchestration.evaluation.set_evaluation import grid_row
 from orchestration.registry.model_registry import RegisteredVersion
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
@@ -96,3 +98,15 @@ def test_hr_set_gives_byte_identical_lrs_on_every_run(
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
     assert decode_image(first[0].read_bytes()).shape == (16, 16, 3)
     assert pd.read_csv(outputs[0] / "metrics.csv").equals(pd.read_csv(outputs[1] / "metrics.csv"))
+
+
+def test_grid_row_is_the_centre_of_a_large_image_and_a_small_one_whole() -> None:
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 256, (400, 600, 3), dtype=np.uint8)
+    big = SetImage("big", np.ascontiguousarray(hr[::4, ::4]), hr)
+    row = grid_row(big, hr.copy(), side=256)
+    assert row.hr.shape == row.sr.shape == (256, 256, 3) and row.lr.shape == (64, 64, 3)
+    np.testing.assert_array_equal(row.hr, hr[72:328, 172:428])
+    np.testing.assert_array_equal(row.lr, hr[72:328:4, 172:428:4])
+    small = SetImage("small", np.ascontiguousarray(hr[:40:4, :48:4]), hr[:40, :48])
+    assert grid_row(small, hr[:40, :48], side=256).hr.shape == (40, 48, 3)
