@@ -117,9 +117,13 @@ def _evaluate_set(config: MmsrConfig, args: argparse.Namespace) -> int:
     output = Path(args.output_dir) if args.output_dir else None
     result = evaluate_set(args.model, load, config.tracking, config.serve, config.evaluate, sources, output)
     scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
-    print(f"evaluated {args.model} on {result.set_name} ({len(result.table)} images, content {result.content_hash[:12]}): {scores}; MLflow run {result.mlflow_run_id}")
+    images = len(result.table)
+    print(
+        f"evaluated {args.model} on {result.set_name} ({images} images, content {result.content_hash[:12]}): "
+        f"{scores}; MLflow run {result.mlflow_run_id}"
+    )
     if output is not None:
-        print(f"wrote {len(result.table)} SR images and metrics.csv to {output}")
+        print(f"wrote {images} SR images and metrics.csv to {output}")
     return 0
 
 

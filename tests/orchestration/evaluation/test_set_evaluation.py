@@ -83,6 +83,10 @@ def test_a_pair_off_the_scale_is_one_line_and_exit_2(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert err.startswith("mmsr: error: pair ") and "0001x4.png" in err and "156x128" in err and "x4" in err
+    assert main(["evaluate", "--model", registered.model_uri, "--center-crop", "64", *_flags(tracking, registered)]) == 2
+    assert "--center-crop and --output-dir go with --pairs or --hr" in capsys.readouterr().err
+    assert main([*args, "--limit", "2", *_flags(tracking, registered)]) == 2
+    assert "--snapshot, --limit and --sweep do not apply" in capsys.readouterr().err
 
 
 def test_hr_set_gives_byte_identical_lrs_on_every_run(
