@@ -20,6 +20,7 @@ from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table, TableProperties
 
+from featurestore.catalog_unreachable import CONNECTION_ERRORS, CatalogUnreachableError
 from featurestore.config import FeatureStoreConfig
 from featurestore.schema import ERRORS_SCHEMA, SAMPLES_SCHEMA, SCHEMA_VERSION
 from featurestore.workdir_move import PathMove, WorkdirMovedError, find_move, local_path
@@ -79,19 +80,23 @@ def catalog_properties(config: FeatureStoreConfig) -> dict[str, str]:
 
 
 def open_catalog(config: FeatureStoreConfig, check_moved: bool = True) -> Catalog:
-    """Connect to the configured catalog, creating the SQLite file's directory if needed.
+    """Connect to the configured catalog, creating the SQLite file's directory if needed;
+    :class:`CatalogUnreachableError` (one line: where, why) when it does not answer.
 
     WorkdirMovedError when a SQL catalog's tables are recorded outside a local warehouse that holds
     their copy (the workdir was copied or moved; ``mmsr relocate`` passes ``check_moved=False``)."""
     properties = catalog_properties(config)
     name = properties.pop("name")
     kind = properties.pop("type")
-    if kind == "rest":
-        return RestCatalog(name, **properties)
-    sqlite = _sqlite_path(properties["uri"])
-    if sqlite is not None:
-        sqlite.parent.mkdir(parents=True, exist_ok=True)
-    catalog = _sql_catalog(name, properties)
+    try:
+        if kind == "rest":
+            return RestCatalog(name, **properties)
+        sqlite = _sqlite_path(properties["uri"])
+        if sqlite is not None:
+            sqlite.parent.mkdir(parents=True, exist_ok=True)
+        catalog = _sql_catalog(name, properties)
+    except CONNECTION_ERRORS as error:
+        raise CatalogUnreachableError.from_error(properties["uri"], error) from error
     move = recorded_move(catalog, config) if check_moved else None
     if move is not None:
         raise WorkdirMovedError("feature store's catalog", move)

@@ -34,6 +34,7 @@ from pipelines.caption_join import JoinCaptions
 from pipelines.committed_samples import CommittedSamples
 from pipelines.input_listing import ListInputs
 from pipelines.modalities.extractor import extractor_versions
+from pipelines.model_availability import check_models, preprocess_models
 from pipelines.model_stages import model_stages
 from pipelines.parquet_shards import WriteParquetShards
 from pipelines.preprocess_config import PreprocessConfig
@@ -204,6 +205,7 @@ def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: 
     run_id = run_id or uuid.uuid4().hex[:12]
     captions = (config.modalities.captions_path,) if config.modalities.captions_path else ()
     spec = resolve_spec(config.input, exclude=captions)
+    check_models(preprocess_models(config))  # before Beam starts: a model it cannot load fails in its workers
     chash = content_hash(config)
     extractors = extractor_versions(config.modalities)
     base = current_snapshot_ref(store)  # the plan's snapshot: the commit re-checks what landed after it

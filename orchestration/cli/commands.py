@@ -5,23 +5,29 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TextIO
 
 from tqdm import tqdm
 
+from featurestore.catalog_unreachable import CatalogUnreachableError
 from featurestore.landed_files import MissingCommittedFileError
 from featurestore.snapshot_error import SnapshotNotFoundError
 from featurestore.workdir_move import WorkdirMovedError
+from orchestration.cli.stage_clock import StageClock
 from orchestration.evaluation.benchmark_set import BenchmarkSetError
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry.registry_error import RegistryError
 from orchestration.serving.image_payload import PayloadError
+from orchestration.serving.port_check import PortInUseError
+from pipelines.model_availability import ModelUnavailableError
 from pipelines.preprocess_errors import PreprocessError
 from pipelines.sources import SourceError
 
 LOG = logging.getLogger(__name__)
 
 USER_ERRORS: tuple[type[Exception], ...] = (
-    SourceError, PayloadError, RegistryError, SnapshotNotFoundError, WorkdirMovedError, BenchmarkSetError,
+    SourceError, PayloadError, RegistryError, SnapshotNotFoundError, CatalogUnreachableError, ModelUnavailableError,
+    WorkdirMovedError, PortInUseError, BenchmarkSetError,
 )
 """Errors caused by the user's input: the CLI reports them in one line with exit status 2."""
 
@@ -29,11 +35,21 @@ RUN_FAILURES: tuple[type[Exception], ...] = (PreprocessError, MissingCommittedFi
 """Runs that ended as failures (nothing committed, or damaged data named): one line, exit status 1."""
 
 
+def _progress(args: argparse.Namespace) -> TextIO | None:
+    """Where progress bars are drawn: the terminal (``main`` sets it while library output goes to the log)."""
+    return getattr(args, "progress", None)
+
+
+def _workers_to_console(args: argparse.Namespace) -> bool:
+    """Ray workers' output reaches the driver only with ``--verbose``; otherwise it stays in Ray's logs."""
+    return bool(getattr(args, "verbose", True))
+
+
 def quickstart(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.cli.preprocess_sheet import preprocess_sheet_line
     from orchestration.cli.quickstart import run_quickstart
 
-    report = run_quickstart(config, args.workdir)
+    report = run_quickstart(config, args.workdir, _progress(args), ray_log_to_driver=_workers_to_console(args))
     print(report.summary())
     print(preprocess_sheet_line(config, report.preprocess))
     if not report.floor_cleared:
@@ -47,7 +63,10 @@ def preprocess(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.cli.preprocess_sheet import preprocess_sheet_line
     from pipelines.preprocess_job import run_preprocess
 
-    result = run_preprocess(config.preprocess, config.featurestore)
+    clock = StageClock(1, "preprocess", _progress(args))
+    with clock.stage("preprocess", "Beam"):
+        result = run_preprocess(config.preprocess, config.featurestore)
+    clock.close()
     print(result.summary())
     print(preprocess_sheet_line(config, result))
     return 0
@@ -58,8 +77,12 @@ def train(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.registry.model_registry import register_pipeline
     from trainers.train_job import run_training
 
-    with local_ray(config.train.cpus, config.train.ray_address):
+    clock = StageClock(1, "train", _progress(args))
+    with clock.stage("train", "Ray Train"), local_ray(
+        config.train.cpus, config.train.ray_address, _workers_to_console(args)
+    ):
         result = run_training(config.train, config.featurestore, config.tracking, args.run_name)
+    clock.close()
     print(f"trained to step {result.final_step} on snapshot {result.snapshot_id}; MLflow run {result.mlflow_run_id}")
     if args.register:
         version = register_pipeline(
@@ -82,10 +105,13 @@ def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
         raise BenchmarkSetError("--center-crop and --output-dir go with --pairs or --hr")
     if args.sweep:
         return _evaluate_sweep(config, args)
-    result = evaluate_model(
-        args.model, config.featurestore, config.tracking, config.serve, args.eval_snapshot, args.limit,
-        quality=config.evaluate,
-    )
+    clock = StageClock(1, "evaluate", _progress(args))
+    with clock.stage("evaluate", args.model):
+        result = evaluate_model(
+            args.model, config.featurestore, config.tracking, config.serve, args.eval_snapshot, args.limit,
+            quality=config.evaluate,
+        )
+    clock.close()
     protocol = eval_protocol(config.serve, args.limit, config.evaluate)
     version = record_result(tracking_client(config.tracking), config.tracking, args.model, result, protocol)
     scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
@@ -115,7 +141,10 @@ def _evaluate_set(config: MmsrConfig, args: argparse.Namespace) -> int:
     if args.center_crop is not None:
         sources["center_crop"] = str(args.center_crop)
     output = Path(args.output_dir) if args.output_dir else None
-    result = evaluate_set(args.model, load, config.tracking, config.serve, config.evaluate, sources, output)
+    clock = StageClock(1, "evaluate", _progress(args))
+    with clock.stage("evaluate", args.model):
+        result = evaluate_set(args.model, load, config.tracking, config.serve, config.evaluate, sources, output)
+    clock.close()
     scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
     images = len(result.table)
     print(
@@ -138,7 +167,7 @@ def _evaluate_sweep(config: MmsrConfig, args: argparse.Namespace) -> int:
     except ValueError as error:
         raise ConfigError(str(error)) from None
     print(f"sweeping {len(settings)} settings of {args.model}")
-    for setting, sampling in tqdm(settings, desc="evaluate --sweep", unit="setting"):
+    for setting, sampling in tqdm(settings, desc="evaluate --sweep", unit="setting", file=_progress(args)):
         label = setting_label(setting)
         result = evaluate_model(
             args.model, config.featurestore, config.tracking, config.serve, args.eval_snapshot, args.limit,
@@ -156,7 +185,10 @@ def promote(config: MmsrConfig, args: argparse.Namespace) -> int:
     if args.rollback:
         print(f"{name}@{alias} rolled back to version {rollback(config)}")
         return 0
-    decision = promote_version(config, args.version, args.eval_snapshot)
+    clock = StageClock(1, "promote", _progress(args))
+    with clock.stage("promote", f"evaluate version {args.version} + gates"):
+        decision = promote_version(config, args.version, args.eval_snapshot)
+    clock.close()
     print(decision.summary())
     champion = args.version if decision.promote else decision.champion_version
     print(f"{name}@{alias} -> version {champion}")

@@ -240,11 +240,11 @@ _ACTIONS: dict[str, Callable[[FeatureStoreConfig, argparse.Namespace], int]] = {
 def run_features(config: HasFeatureStore, args: argparse.Namespace) -> int:
     """Run ``args.features_command`` on ``config.featurestore``; print the result, return the exit status.
 
-    A bad snapshot name, an existing tag or a bad value prints ``mmsr features: error: ...`` and
+    A bad snapshot name, an existing tag or a bad value prints ``mmsr: error: ...`` and
     returns 2; ``validate`` returns 1 when the snapshot has errors.
     """
     try:
         return _ACTIONS[args.features_command](config.featurestore, args)
     except ValueError as error:
-        print(f"mmsr features: error: {' '.join(str(error).split())}", file=sys.stderr)
+        print(f"mmsr: error: {' '.join(str(error).split())}", file=sys.stderr)
         return USAGE_ERROR

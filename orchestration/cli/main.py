@@ -1,7 +1,9 @@
 """The ``mmsr`` command: parse argv, load the typed config, call one entry function.
 
-Bad input (unknown flag, missing file, unknown config key, wrong type) prints one line,
-``mmsr: error: ...``, and exits with status 2; no traceback.
+Bad input (unknown flag, missing file, unknown config key, wrong type, a feature store or snapshot
+that does not exist, an unreachable catalog, a model that cannot be loaded) prints one line,
+``mmsr: error: ...``, and exits with status 2; a data file the feature store names but that is gone
+exits with status 1 and names the file. No traceback.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
+from orchestration.cli.console_log import QUIET_COMMANDS, ConsoleLog, log_path, log_workdir
 from orchestration.config_loading import ConfigError, load_config
 
 if TYPE_CHECKING:
     from orchestration.mmsr_config import MmsrConfig
 
 USAGE_ERROR = 2
+DATA_DAMAGED = 1
 
 
 class UsageError(Exception):
@@ -34,6 +38,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override one config value, e.g. --set train.steps=20 (repeatable)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true",
+        help="show Ray, Beam, transformers and diffusers output live (by default it goes to <workdir>/logs/)",
     )
 
 
@@ -159,15 +167,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _load(args)
     except (UsageError, ConfigError) as error:
         return _usage_error(error)
+    from orchestration.cli.preflight import PREFLIGHT_ERRORS, preflight
+
+    try:  # still before torch, Beam and Ray: the store, the snapshot, the workdir
+        preflight(args, config)
+    except PREFLIGHT_ERRORS as error:
+        return _usage_error(error)
     from orchestration.cli.commands import RUN_FAILURES, USER_ERRORS
 
+    console = _console_log(args, config)
     try:
-        return _dispatch(args, config)
+        return _run_logged(args, config, console)
     except (UsageError, ConfigError, *USER_ERRORS) as error:
         return _usage_error(error)
     except RUN_FAILURES as error:
         print(f"mmsr: failed: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
+    except FileNotFoundError as error:  # a data file the catalog names is gone: the data is damaged
+        from orchestration.cli.damaged_store import damaged_line, missing_data_file
+
+        missing = missing_data_file(error, config.featurestore)
+        if missing is None:
+            return _unexpected(error, console)
+        print(f"mmsr: error: {damaged_line(missing)}", file=sys.stderr)
+        return DATA_DAMAGED
     except KeyboardInterrupt:
         print("mmsr: interrupted; nothing partial was committed", file=sys.stderr)
         return 130
+    except Exception as error:
+        return _unexpected(error, console)
+
+
+def _unexpected(error: Exception, console: ConsoleLog | None) -> int:
+    """A bug or an environment failure: its traceback is in the log file (live with ``--verbose``,
+    or for the light commands, which keep the console); the console gets one line naming the file."""
+    if console is None or console.verbose:
+        raise error
+    print(f"mmsr: failed: {type(error).__name__}: {' '.join(str(error).split())[:300]} "
+          f"(traceback in {console.path})", file=sys.stderr)
+    return 1
+
+
+def _console_log(args: argparse.Namespace, config: MmsrConfig) -> ConsoleLog | None:
+    """The log file of a command that starts Beam, Ray or loads models (None for the light ones),
+    under ``--workdir`` for the quickstart and beside the feature store for the others."""
+    if args.command not in QUIET_COMMANDS:
+        return None
+    workdir = args.workdir if args.command == "quickstart" else log_workdir(config.featurestore.catalog_uri)
+    return ConsoleLog(log_path(workdir, args.command), verbose=args.verbose, level=args.log_level)
+
+
+def _run_logged(args: argparse.Namespace, config: MmsrConfig, console: ConsoleLog | None) -> int:
+    """Dispatch, library output into ``console``'s log file; the summary names the file."""
+    if console is None:
+        return _dispatch(args, config)
+    with console.capture() as progress:
+        args.progress = progress
+        status = _dispatch(args, config)
+    print(f"log: {console.path}")
+    return status

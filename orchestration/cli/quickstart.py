@@ -13,20 +13,18 @@ none does (the grid is then the rejected candidate's).
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import cv2
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
-
 from featurestore.readers import read_arrow
 from orchestration.cli.quickstart_models import ensure_quickstart_models
+from orchestration.cli.stage_clock import StageClock
 from orchestration.evaluation.image_grid import GridRow, comparison_grid
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.ray_runtime import local_ray
@@ -142,35 +140,20 @@ def showcase(config: MmsrConfig, model_uri: str, snapshot_id: int | None, out_di
     return Showcase(sr_image=sr_image, grid_image=grid_image, model_uri=model_uri)
 
 
-class StageClock:
-    """The quickstart's progress bar (one tick per stage) and each stage's wall time."""
-
-    def __init__(self, stages: int) -> None:
-        self.bar = tqdm(total=stages, desc="quickstart", unit="stage", dynamic_ncols=True)
-        self.seconds: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def stage(self, name: str, label: str) -> Iterator[None]:
-        self.bar.set_postfix_str(label)
-        started = time.monotonic()
-        yield
-        self.seconds[name] = time.monotonic() - started
-        self.bar.update()
-
-    def close(self) -> dict[str, float]:
-        self.bar.close()
-        return dict(self.seconds)
-
-
-def run_quickstart(config: MmsrConfig, workdir: str) -> QuickstartReport:
+def run_quickstart(
+    config: MmsrConfig, workdir: str, progress: TextIO | None = None, ray_log_to_driver: bool = True
+) -> QuickstartReport:
+    """The whole flow; its progress bar is drawn on ``progress`` (default stderr)."""
     root = Path(workdir)
-    clock = StageClock(6)
+    clock = StageClock(6, "quickstart", progress)
     with clock.stage("models", "sample photos + models (autoencoder fit)"):
         write_sample_dataset(root / "sample_hr")
         ensure_quickstart_models(config)
     with clock.stage("preprocess", "preprocess (Beam)"):
         pre = run_preprocess(config.preprocess, config.featurestore)
-    with clock.stage("train", "train (Ray Train)"), local_ray(config.train.cpus, config.train.ray_address):
+    with clock.stage("train", "train (Ray Train)"), local_ray(
+        config.train.cpus, config.train.ray_address, ray_log_to_driver
+    ):
         trained = run_training(config.train, config.featurestore, config.tracking)
     with clock.stage("register", "register (MLflow)"):
         tags = {"featurestore.snapshot_id": str(trained.snapshot_id), "mmsr.source": "quickstart"}

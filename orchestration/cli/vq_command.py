@@ -48,7 +48,7 @@ def train_vq(config: MmsrConfig, args: argparse.Namespace) -> int:
     from trainers.vq_train_job import run_vq_training
 
     vq_config = vq_config_from_args(config.vq_train, args)
-    with local_ray(vq_config.cpus, vq_config.ray_address):
+    with local_ray(vq_config.cpus, vq_config.ray_address, bool(getattr(args, "verbose", True))):
         result = run_vq_training(vq_config, config.featurestore, config.tracking, getattr(args, "run_name", None))
     print(
         f"fitted the VQ tokenizer to step {result.final_step} on snapshot {result.snapshot_id} "

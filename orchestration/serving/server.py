@@ -2,7 +2,8 @@
 
 - The model is downloaded into a temporary directory and checked file by file
   (``checked_model.fetch_checked_model``); the server loads that copy.
-- uvicorn runs MLflow's scoring app in a process group of its own, with ``serve.workers`` worker
+- The port is checked first (``port_check``): a busy one is an error before anything is loaded.
+- uvicorn runs MLflow's scoring app (``scoring_app``: params checked strictly) in a process group of its own, with ``serve.workers`` worker
   processes of ``serve.threads`` torch threads each. Each worker loads the model before it accepts
   a connection, so ``/ping`` (``/health``) answers only once the model is loaded.
 - SIGINT or SIGTERM stops the whole group (SIGTERM, then SIGKILL after ``STOP_GRACE_S``) and
@@ -28,6 +29,7 @@ from types import FrameType
 from mlflow.pyfunc import scoring_server
 
 from orchestration.registry.checked_model import fetch_checked_model
+from orchestration.serving.port_check import check_port_free
 from orchestration.serving.serve_config import ServeConfig
 from trainers.mlflow_runs import resolved_tracking_uri
 from trainers.tracking_config import TrackingConfig
@@ -36,7 +38,8 @@ SERVING_MODEL_CONFIG = scoring_server.SERVING_MODEL_CONFIG
 """Environment variable the MLflow scoring server reads the pyfunc's ``model_config`` from."""
 SERVER_MODEL_PATH = scoring_server._SERVER_MODEL_PATH
 """Environment variable MLflow's scoring app (``scoring_server.app``) reads the model path from."""
-SCORING_APP = "mlflow.pyfunc.scoring_server.app:app"
+SCORING_APP = "orchestration.serving.scoring_app:create_app"
+"""uvicorn's app factory (``--factory``)."""
 STOP_GRACE_S = 5.0
 """After SIGTERM, how long the server's processes may take to exit before they are killed."""
 GRACEFUL_SHUTDOWN_S = 2
@@ -61,7 +64,7 @@ def serve_command(serve: ServeConfig) -> list[str]:
     """The argv of the scoring server in this interpreter (no new environment per model)."""
     return [
         sys.executable, "-m", "uvicorn", "--host", serve.host, "--port", str(serve.port),
-        "--workers", str(serve.workers), "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_S), SCORING_APP,
+        "--workers", str(serve.workers), "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_S), "--factory", SCORING_APP,
     ]
 
 
@@ -139,7 +142,8 @@ def serve_model(
     status (0 when stopped by a signal). Nothing of the server or the download outlives the call.
 
     ``environment``: the server's base environment (default: this process's; ``mmsr serve`` is an
-    entry point)."""
+    entry point). PortInUseError, before anything is loaded, when ``serve.port`` is taken."""
+    check_port_free(serve.host, serve.port)
     with stop_signals_raise():
         try:
             return _run_server(model_uri, tracking, serve, os.environ if environment is None else environment)

@@ -2,7 +2,8 @@
 
 Every request error (bad base64, a non-image, an image over the pixel limit, a bad option, a
 missing column) is a ``PayloadError``: the MLflow scoring server answers it with HTTP 400 and its
-message, and keeps serving.
+message, and keeps serving. Anything else is a ``ServerError``: HTTP 500 with a short message and
+an error id; the trace goes to the server's log under that id, never to the client.
 
 The scoring server runs each request in some thread of its pool. The model computes on one
 thread of its own, one request at a time in arrival order, with ``model_config["threads"]`` torch
@@ -14,12 +15,16 @@ processes. The rows of one request run as one batch (per LR size).
 
 from __future__ import annotations
 
+import logging
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
 import torch
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
 
 from featurestore.modality import Modality
 from orchestration.serving.image_payload import PayloadError, decode_image_payload, encode_image_payload
@@ -34,6 +39,26 @@ MAX_INPUT_PIXELS = 1024 * 1024
 """Default largest LR (width * height); ``model_config["max_input_pixels"]`` overrides it."""
 MAX_ROWS = 16
 """Default most images per request; ``model_config["max_rows"]`` overrides it."""
+_log = logging.getLogger(__name__)
+
+
+class ServerError(MlflowException):
+    """An unexpected failure while serving a request: HTTP 500 with an error id; the trace is
+    logged (``orchestration.serving.sr_pyfunc`` logger) under the same id."""
+
+    def __init__(self, error_id: str) -> None:
+        super().__init__(
+            f"internal server error (error id {error_id}); the server log has the details under this id",
+            error_code=INTERNAL_ERROR,
+        )
+        self.error_id = error_id
+
+    @classmethod
+    def logged(cls, error: BaseException) -> ServerError:
+        """A ServerError for ``error``, its trace logged under a new error id."""
+        error_id = uuid.uuid4().hex[:12]
+        _log.error("error id %s: %s", error_id, type(error).__name__, exc_info=error)
+        return cls(error_id)
 
 
 class MMSRPyfunc(mlflow.pyfunc.PythonModel):
@@ -62,7 +87,15 @@ class MMSRPyfunc(mlflow.pyfunc.PythonModel):
     def predict(
         self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        options = _options(params)
+        try:
+            return self._predict(model_input, params)
+        except (PayloadError, ServerError):
+            raise
+        except Exception as error:
+            raise ServerError.logged(error) from error
+
+    def _predict(self, model_input: pd.DataFrame, params: dict[str, Any] | None) -> pd.DataFrame:
+        options = _options(params, self._pipeline)
         if "image" not in model_input:
             raise PayloadError(f"the request has no 'image' column (columns: {list(model_input.columns)})")
         if len(model_input) > self._max_rows:
@@ -88,8 +121,11 @@ class MMSRPyfunc(mlflow.pyfunc.PythonModel):
         return outputs, [caption or "" for caption in captions]
 
 
-def _options(params: dict[str, Any] | None) -> SamplingOptions:
+def _options(params: dict[str, Any] | None, pipeline: MMSRPipeline) -> SamplingOptions:
+    """The request's sampling options, checked against the model (``steps`` up to its train timesteps)."""
     try:
-        return SamplingOptions().with_params(params)
+        options = SamplingOptions().with_params(params)
+        pipeline.check_steps(options.steps)
+        return options
     except (TypeError, ValueError) as error:
         raise PayloadError(f"invalid params: {error}") from None

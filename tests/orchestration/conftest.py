@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -18,6 +20,7 @@ from pipelines.image_decoding import decode_image
 from pipelines.sample_dataset import SAMPLE_PHOTOS
 from tests.featurestore.conftest import commit_rows, sample_row
 from trainers.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
 from trainers.models.sr_pipeline import build_tiny_pipeline
 from trainers.tracking_config import TrackingConfig
 
@@ -86,9 +89,34 @@ def oracle_spy(monkeypatch: pytest.MonkeyPatch) -> tuple[_LrCaptioner, list[str 
     return captioner, received
 
 
+def fast_sizes(preset: ModelPreset) -> ModelSizes:
+    """The preset with 8-channel autoencoder and UNet blocks, no UNet attention but the mid block's,
+    and 64-latent-pixel UNet tiles: its autoencoder kind, cheap enough to serve a 2 Mpx output on a CPU."""
+    sizes = model_sizes(preset)
+    vae = replace(sizes.vae, block_out_channels=(8, 8, 8), norm_num_groups=8)
+    unet = replace(
+        sizes.unet, block_out_channels=(8, 16), norm_num_groups=8, attention_levels=(False, False), sample_size=64
+    )
+    return replace(sizes, vae=vae, unet=unet)
+
+
 @pytest.fixture(scope="session")
-def tiny_pipeline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_pipeline(tmp_path_factory.mktemp("models") / "mmsr-tiny")
+def pipeline_dirs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, ModelPreset | ModelSizes], Path]:
+    """``pipeline_dirs(name, preset)``: a tiny random pipeline of those sizes, saved once per session."""
+    built: dict[str, Path] = {}
+
+    def build(name: str, preset: ModelPreset | ModelSizes) -> Path:
+        if name not in built:
+            built[name] = build_tiny_pipeline(tmp_path_factory.mktemp("models") / name, preset)
+        return built[name]
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline_dir(pipeline_dirs: Callable[[str, ModelPreset | ModelSizes], Path]) -> Path:
+    """The ``tiny`` preset: an AutoencoderKL (the quickstart's AutoencoderTiny: ``fast_sizes("quickstart")``)."""
+    return pipeline_dirs("mmsr-tiny", "tiny")
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +125,13 @@ def tracking(tmp_path_factory: pytest.TempPathFactory) -> TrackingConfig:
     return TrackingConfig(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_location=str(root / "artifacts"))
 
 
-@pytest.fixture(scope="module")
-def registered(tracking: TrackingConfig, tiny_pipeline_dir: Path) -> RegisteredVersion:
+def register_test_pipeline(tracking: TrackingConfig, pipeline_dir: Path) -> RegisteredVersion:
+    """``pipeline_dir`` registered as a new version (a run of its own, serving defaults of 2 steps)."""
     client = tracking_client(tracking)
     run_id = create_run(client, experiment_id(client, tracking), "test", {"source": "test"})
-    return register_pipeline(tracking, ServeConfig(steps=2), run_id, str(tiny_pipeline_dir), {"mmsr.test": "yes"})
+    return register_pipeline(tracking, ServeConfig(steps=2), run_id, str(pipeline_dir), {"mmsr.test": "yes"})
+
+
+@pytest.fixture(scope="module")
+def registered(tracking: TrackingConfig, tiny_pipeline_dir: Path) -> RegisteredVersion:
+    return register_test_pipeline(tracking, tiny_pipeline_dir)

@@ -112,16 +112,34 @@ def latent_channels(vae: Autoencoder) -> int:
     return int(vae.config.latent_channels)
 
 
+TINY_TILE_CHANNELS = (4, 3)
+"""(latent, image) channels diffusers' tiled AutoencoderTiny writes whatever the model has."""
+
+
 def set_tiling(vae: Autoencoder, tile_pixels: int | None) -> None:
     """Encode and decode images larger than ``tile_pixels`` (a multiple of the scale factor) in
     overlapping, blended tiles (diffusers' tiled VAE: bounded memory at any image size); None turns
-    tiling off (AutoencoderTiny tiles every image while it is on: turn it on only for larger ones)."""
+    tiling off (AutoencoderTiny tiles every image while it is on: turn it on only for larger ones).
+
+    diffusers' tiled AutoencoderTiny assumes TAESD's shape: its scale factor is taken from the image
+    channels (2 ** 3 = 8) and it writes 4 latent and 3 image channels. The scale factor is set
+    to this model's (an f4 autoencoder tiled as f8 failed on every image over one tile); an
+    AutoencoderTiny of other channel counts is not tiled (whole images: correct, more memory)."""
     if tile_pixels is None:
         vae.disable_tiling()
         return
     factor = scale_factor(vae)
     if tile_pixels < factor or tile_pixels % factor:
         raise ValueError(f"vae tile size must be a positive multiple of {factor} pixels, got {tile_pixels}")
+    if isinstance(vae, AutoencoderTiny):
+        channels = (latent_channels(vae), int(vae.config.out_channels))
+        if channels != TINY_TILE_CHANNELS:
+            vae.disable_tiling()
+            return
+        # Its blend ramp spans tile_pixels / 8 pixels, i.e. tile_pixels / (8 * factor) latent pixels: at least 2.
+        if tile_pixels < 16 * factor:
+            raise ValueError(f"vae tile size of an AutoencoderTiny must be >= {16 * factor} pixels, got {tile_pixels}")
+        vae.spatial_scale_factor = factor
     vae.enable_tiling()
     vae.tile_sample_min_size = tile_pixels
     vae.tile_latent_min_size = tile_pixels // factor

@@ -3,6 +3,7 @@ in one type that serving (request params), evaluation and the config share, with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
@@ -14,8 +15,8 @@ GuidanceMode = Literal["none", "cfg", "m_empty-cfg", "m-cfg"]
 torch, so that configs holding sampling options load without the model stack."""
 GUIDANCE_MODES: tuple[str, ...] = ("none", "cfg", "m_empty-cfg", "m-cfg")
 
-MAX_STEPS = 1000
-"""DDIM steps at most (the training schedule has 1000 timesteps)."""
+SEED_RANGE = (0, 2**63 - 1)
+"""Seeds accepted (a signed 64-bit integer, as the request schema's ``long`` and torch's generators take)."""
 TEMPERATURE_RANGE = (0.05, 20.0)
 """Per-modality attention temperatures accepted (1.0 = as trained)."""
 
@@ -43,10 +44,12 @@ class SamplingOptions:
 
     def __post_init__(self) -> None:
         check_guidance_mode(self.guidance_mode)
-        if not 1 <= self.steps <= MAX_STEPS:
-            raise ValueError(f"steps must be in 1..{MAX_STEPS}, got {self.steps}")
-        if not self.guidance_scale >= 0:
-            raise ValueError(f"guidance_scale must be >= 0, got {self.guidance_scale}")
+        if self.steps < 1:  # at most the model's train timesteps: MMSRPipeline.check_steps
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if not (math.isfinite(self.guidance_scale) and self.guidance_scale >= 0):
+            raise ValueError(f"guidance_scale must be a finite number >= 0, got {self.guidance_scale}")
+        if not SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]:
+            raise ValueError(f"seed must be in {SEED_RANGE[0]}..{SEED_RANGE[1]} (2**63 - 1), got {self.seed}")
         low, high = TEMPERATURE_RANGE
         for name, value in self.temperatures.items():
             if name not in {m.value for m in Modality}:
@@ -59,17 +62,20 @@ class SamplingOptions:
 
     def with_params(self, params: Mapping[str, Any] | None) -> SamplingOptions:
         """These options with request params applied (``temperature_<modality>`` keys give
-        temperatures; an empty ``negative_prompt`` means none)."""
+        temperatures; an empty ``negative_prompt`` means none); ValueError naming an unknown key."""
         params = dict(params or {})
+        unknown = sorted(str(key) for key in params if key not in PARAM_KEYS)
+        if unknown:
+            raise ValueError(f"unknown params {unknown}; accepted: {', '.join(PARAM_KEYS)}")
         temperatures = dict(self.temperatures)
         for modality in Modality:
             key = f"temperature_{modality.value}"
             if key in params:
-                temperatures[modality.value] = float(params[key])
+                temperatures[modality.value] = _cast(key, float, params[key])
         changes: dict[str, Any] = {"temperatures": temperatures}
         for name, cast in (("guidance_mode", str), ("guidance_scale", float), ("steps", int), ("seed", int)):
             if name in params:
-                changes[name] = cast(params[name])
+                changes[name] = _cast(name, cast, params[name])
         if "negative_prompt" in params:
             changes["negative_prompt"] = str(params["negative_prompt"] or "") or None
         if "disable_modalities" in params:
@@ -91,3 +97,17 @@ class SamplingOptions:
     def modality_temperatures(self) -> dict[Modality, float] | None:
         """The temperatures keyed by modality, as the pipeline takes them (None when none is set)."""
         return {Modality(name): value for name, value in self.temperatures.items()} or None
+
+
+def _cast(name: str, cast: type, value: Any) -> Any:
+    try:
+        return cast(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be a {cast.__name__}, got {value!r}") from None
+
+
+PARAM_KEYS: tuple[str, ...] = (
+    "guidance_mode", "guidance_scale", "steps", "seed", "negative_prompt", "disable_modalities",
+    *(f"temperature_{modality.value}" for modality in Modality),
+)
+"""The request params :meth:`SamplingOptions.with_params` accepts."""

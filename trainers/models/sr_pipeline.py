@@ -85,6 +85,20 @@ def ddim_scheduler(prediction_type: PredictionType = "epsilon") -> DDIMScheduler
     )
 
 
+def sampling_scheduler(config: Mapping, steps: int, device: torch.device | str | None = None) -> DDIMScheduler:
+    """A fresh DDIM sampler of the model's schedule (its ``scheduler`` config) set to ``steps`` timesteps,
+    any of 1..``num_train_timesteps``. With SD2's "leading" spacing and ``steps_offset`` 1, taking every
+    train timestep would start at timestep ``num_train_timesteps``, one past the schedule (IndexError);
+    the offset is lowered just enough to keep the first timestep in it (only that step count changes)."""
+    scheduler = DDIMScheduler.from_config(config)
+    total, offset = scheduler.config.num_train_timesteps, scheduler.config.steps_offset
+    if scheduler.config.timestep_spacing == "leading" and steps >= 1:
+        offset = min(offset, total - 1 - (total // steps) * (steps - 1))
+        scheduler = DDIMScheduler.from_config(config, steps_offset=offset)
+    scheduler.set_timesteps(steps, device=device)
+    return scheduler
+
+
 def _read_config(source: str, revision: str | None) -> PipelineConfig:
     local = Path(source) / PIPELINE_CONFIG_NAME
     path = local if Path(source).is_dir() else Path(hf_hub_download(source, PIPELINE_CONFIG_NAME, revision=revision))
@@ -182,6 +196,16 @@ class MMSRPipeline:
         if not any(c is not None for c in (codes or {}).values()) and caption_ids is None:
             return ModalityTokens(batch_size)
         return build_modality_tokens(codes or {}, caption_ids, self.vq, self.text_encoder, present)
+
+    @property
+    def max_steps(self) -> int:
+        """Sampling steps at most: the scheduler's train timesteps."""
+        return int(self.scheduler.config.num_train_timesteps)
+
+    def check_steps(self, steps: int) -> None:
+        """ValueError naming ``steps`` unless it is in 1..``max_steps``."""
+        if not 1 <= steps <= self.max_steps:
+            raise ValueError(f"steps must be in 1..{self.max_steps} (the model's train timesteps), got {steps}")
 
     def _pad_multiple(self) -> int:
         """LR sides must be multiples of this for the latent to fit the UNet's downsamplings."""
@@ -286,8 +310,9 @@ class MMSRPipeline:
         tile: int,
         overlap: int,
     ) -> torch.Tensor:
-        scheduler = DDIMScheduler.from_config(self.scheduler.config)
-        scheduler.set_timesteps(steps or self.config.num_inference_steps, device=self.device)
+        steps = steps or self.config.num_inference_steps
+        self.check_steps(steps)
+        scheduler = sampling_scheduler(self.scheduler.config, steps, self.device)
         shape = (lr.shape[0], self.unet.config.out_channels, *latent_hw)
         latents = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
         latents = latents * scheduler.init_noise_sigma

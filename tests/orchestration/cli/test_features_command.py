@@ -77,7 +77,7 @@ def test_tag_collision_and_unknown_snapshot_are_usage_errors(
 ) -> None:
     _run(store, capsys, "tag", "v1")
     status, out, err = _run(store, capsys, "tag", "v1", str(two_runs[0]))
-    assert status == 2 and out == "" and err.startswith("mmsr features: error: tag 'v1' already points")
+    assert status == 2 and out == "" and err.startswith("mmsr: error: tag 'v1' already points")
     status, _, err = _run(store, capsys, "show", "nope")
     assert status == 2 and "'nope' is neither a snapshot id nor a tag" in err
 

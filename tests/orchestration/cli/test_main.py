@@ -27,7 +27,7 @@ BAD_INPUTS = [
     (["promote", "--version", "1", "--set", "promotion.gates=[]"], "promotion.gates must name at least one metric"),
     (["no-such-command"], "invalid choice"),
     (["preprocess", "--config", "missing.yaml"], "config file not found: missing.yaml"),
-    (["evaluate", "--model", "models:/mmsr-sr/1", "--snapshot", "123"], "snapshot_id 123 is not a snapshot of"),
+    (["evaluate", "--model", "models:/mmsr-sr/1", "--snapshot", "123"], "no feature store exists at"),
 ]
 
 

@@ -32,12 +32,15 @@ from orchestration.registry.promotion import (
     decide_promotion,
 )
 from orchestration.registry.promotion_config import DEFAULT_FLOOR, MetricFloor, MetricGate
+from tests.orchestration.cli.test_cli_errors import terminal_lines
 from tests.trainers.conftest import RAY_TEST_ENV
 from trainers.mlflow_runs import fluent_tracking
 from trainers.models.autoencoder_fitting import AutoencoderFitConfig
 from trainers.tracking_config import TrackingConfig
 
 STEPS = 4
+MAX_CONSOLE_LINES = 40
+"""What ``mmsr quickstart`` may print on success (a progress bar counts as one line)."""
 FEW_FIT_STEPS = AutoencoderFitConfig(steps=5, batch_size=4, learning_rate=1e-3)
 WIRING = ["--steps", str(STEPS), "--set", "promotion.floor=[]", "--set", "train.log_every=1"]
 
@@ -53,10 +56,11 @@ def quickstart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for attempt in (1, 2):
         result = subprocess.run(
             [sys.executable, "-m", "orchestration.cli", "quickstart", "--workdir", "runs", *WIRING],
-            cwd=workdir, capture_output=True, text=True, timeout=900, env=os.environ | RAY_TEST_ENV,
-        )
-        assert result.returncode == 0, f"run {attempt} failed:\n{result.stderr[-4000:]}"
-        (workdir / f"stdout-{attempt}.txt").write_text(result.stdout)
+            cwd=workdir, capture_output=True, timeout=900, env=os.environ | RAY_TEST_ENV,
+        )  # bytes: text mode would turn each progress-bar redraw (\r) into a line
+        assert result.returncode == 0, f"run {attempt} failed:\n{result.stderr.decode()[-4000:]}"
+        (workdir / f"stdout-{attempt}.txt").write_bytes(result.stdout)
+        (workdir / f"stderr-{attempt}.txt").write_bytes(result.stderr)
     return workdir
 
 
@@ -71,6 +75,17 @@ def test_summary_names_every_output(quickstart_dir: Path) -> None:
     for needle in needles:
         assert needle in first
     assert "0 rows added" in second and "already present" in second and "0 rejected" in second
+
+
+def test_console_is_the_bar_and_the_summary_and_the_log_file_has_the_rest(quickstart_dir: Path) -> None:
+    for attempt in (1, 2):
+        stdout = (quickstart_dir / f"stdout-{attempt}.txt").read_bytes().decode()
+        console = terminal_lines(stdout + (quickstart_dir / f"stderr-{attempt}.txt").read_bytes().decode())
+        assert len(console) <= MAX_CONSOLE_LINES, "\n".join(console)
+        log = quickstart_dir / stdout.splitlines()[-1].removeprefix("log: ")
+        assert log.is_file() and log.parent == quickstart_dir / "runs/logs"
+        text = log.read_text()
+        assert "Ray worker logs:" in text and "apache_beam" not in "\n".join(console)
 
 
 def test_feature_store_has_one_commit_of_the_sample_photos(quickstart_dir: Path) -> None:
@@ -145,13 +160,16 @@ def test_readme_quickstart_champion_clears_the_floor_against_bicubic(tmp_path: P
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "orchestration.cli", "quickstart", "--workdir", "runs"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900,
-    )
+        cwd=tmp_path, capture_output=True, timeout=900,
+    )  # bytes: text mode would turn each progress-bar redraw (\r) into a line
     seconds = time.monotonic() - started
-    print(result.stdout)
+    stdout, stderr = result.stdout.decode(), result.stderr.decode()
+    print(stdout)
     print(f"quickstart wall time: {seconds:.0f} s")
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "quickstart finished:" in result.stdout and "models:/mmsr-sr@champion = version 1" in result.stdout
+    assert result.returncode == 0, stderr[-4000:]
+    assert "quickstart finished:" in stdout and "models:/mmsr-sr@champion = version 1" in stdout
+    console = terminal_lines(stdout + stderr)
+    assert len(console) <= MAX_CONSOLE_LINES, "\n".join(console)
     tags = _client(tmp_path).get_model_version("mmsr-sr", "1").tags
     assert tags[FLOOR_TAG] == "passed" and tags[DECISION_TAG] == "promoted"
     metrics = json.loads(tags[EVIDENCE_TAG])["candidate"]

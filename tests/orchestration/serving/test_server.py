@@ -59,7 +59,7 @@ def _good_request() -> bytes:
 def test_serve_command_runs_the_scoring_app_in_this_interpreter() -> None:
     argv = serve_command(ServeConfig(port=6000, workers=3))
     assert argv[:3] == [sys.executable, "-m", "uvicorn"]
-    assert argv[-1] == "mlflow.pyfunc.scoring_server.app:app"
+    assert argv[-2:] == ["--factory", "orchestration.serving.scoring_app:create_app"]
     assert argv[argv.index("--port") + 1] == "6000" and argv[argv.index("--workers") + 1] == "3"
 
 
@@ -130,6 +130,11 @@ BAD_REQUESTS = {
     "wrong param type": (_records(_png_b64(16), steps="many"), "steps"),
     "wrong image type": (_records(12345), "image"),
     "bad option value": (_records(_png_b64(16), guidance_mode="loud"), "guidance_mode"),
+    "infinite guidance_scale": (_records(_png_b64(16)).replace(b'"steps": 1', b'"steps": 1, "guidance_scale": Infinity'), "guidance_scale"),
+    "NaN guidance_scale": (_records(_png_b64(16)).replace(b'"steps": 1', b'"steps": 1, "guidance_scale": NaN'), "guidance_scale"),
+    "seed over 64 bits": (_records(_png_b64(16), seed=2**64), "seed"),
+    "steps past the model's timesteps": (_records(_png_b64(16), steps=1001), "steps must be in 1..1000"),
+    "unknown param": (_records(_png_b64(16), temperature_bogus=2.0), "temperature_bogus"),
 }
 
 
@@ -139,7 +144,21 @@ def test_bad_request_is_4xx_with_message_and_server_keeps_serving(server: int, c
     status, answer = _post(server, body)
     assert 400 <= status < 500, (status, answer)
     assert expected in answer.get("message", ""), answer
+    assert "stack_trace" not in answer and "Traceback" not in json.dumps(answer)
     assert _post(server, _good_request())[0] == 200
+
+
+def test_a_second_server_on_a_busy_port_is_one_line_and_exit_2_before_loading(tracking: TrackingConfig, server: int) -> None:
+    overrides = [f"tracking.tracking_uri={tracking.tracking_uri}", f"serve.port={server}"]
+    command = [sys.executable, "-m", "orchestration.cli", "serve", *[a for o in overrides for a in ("--set", o)]]
+    started = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip() == (
+        f"mmsr: error: port {server} on 127.0.0.1 is in use (another server is listening there); "
+        "choose another with --port N or --set serve.port=N"
+    )
+    assert "serving" not in result.stdout and time.monotonic() - started < 60
 
 
 def _port_is_free(port: int) -> bool:

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+from diffusers import DDIMScheduler
 
 from featurestore.modality import Modality
 from trainers.models.conditioning import ModalityTokens
-from trainers.models.sr_pipeline import PIPELINE_CONFIG_NAME, MMSRPipeline, PipelineConfig, TileTokens
+from trainers.models.sr_pipeline import (
+    PIPELINE_CONFIG_NAME, MMSRPipeline, PipelineConfig, TileTokens, sampling_scheduler,
+)
 from trainers.models.tiling import TileBox, tile_boxes, tile_starts
 
 TokensFactory = Callable[[MMSRPipeline, int], ModalityTokens]
@@ -145,3 +149,22 @@ def test_large_images_are_vae_encoded_and_decoded_in_tiles_close_to_whole(tiny_p
     assert 0 < float(difference.mean()) < 0.05
     with pytest.raises(ValueError, match="multiple of"):
         run(130)
+
+
+def test_steps_may_reach_the_models_train_timesteps_and_no_further(tiny_pipeline: MMSRPipeline) -> None:
+    """The bound is the scheduler's ``num_train_timesteps`` (1000 for SD2's: every timestep, 999..0)."""
+    full = sampling_scheduler(tiny_pipeline.scheduler.config, 1000)
+    assert full.timesteps.tolist() == list(range(999, -1, -1))
+    fifty = sampling_scheduler(tiny_pipeline.scheduler.config, 50)
+    reference = DDIMScheduler.from_config(tiny_pipeline.scheduler.config)
+    reference.set_timesteps(50)
+    assert torch.equal(fifty.timesteps, reference.timesteps)  # other step counts are unchanged
+    short = dataclasses.replace(
+        tiny_pipeline, scheduler=DDIMScheduler.from_config(tiny_pipeline.scheduler.config, num_train_timesteps=12)
+    )
+    assert short.max_steps == 12
+    lr = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    image = short(lr, ModalityTokens(1), guidance_mode="none", steps=12, generator=torch.Generator().manual_seed(1))
+    assert image.shape == (1, 3, 64, 64) and torch.isfinite(image).all()
+    with pytest.raises(ValueError, match=r"steps must be in 1\.\.12"):
+        short(lr, ModalityTokens(1), guidance_mode="none", steps=13)
