@@ -99,10 +99,8 @@ def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.evaluation.evaluation_tags import eval_protocol, record_result
     from trainers.mlflow_runs import tracking_client
 
-    if args.pairs or args.hr:
+    if args.pairs or args.hr:  # flags that do not go together were refused by preflight
         return _evaluate_set(config, args)
-    if args.center_crop is not None or args.output_dir is not None:
-        raise BenchmarkSetError("--center-crop and --output-dir go with --pairs or --hr")
     if args.sweep:
         return _evaluate_sweep(config, args)
     clock = StageClock(1, "evaluate", _progress(args))
@@ -129,8 +127,6 @@ def _evaluate_set(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.evaluation.benchmark_set import pair_set, synthetic_set
     from orchestration.evaluation.set_evaluation import evaluate_set
 
-    if args.sweep or args.eval_snapshot or args.limit is not None:
-        raise BenchmarkSetError("--pairs/--hr score a whole set: --snapshot, --limit and --sweep do not apply")
     degradation, seed = config.preprocess.degradation, config.evaluate.seed
     if args.pairs:
         sources = {"lr": args.pairs[0], "hr": args.pairs[1]}

@@ -13,6 +13,7 @@ from orchestration.cli.main import main
 from orchestration.evaluation.benchmark_set import SetImage
 from orchestration.evaluation.set_evaluation import grid_row
 from orchestration.registry.model_registry import RegisteredVersion
+from tests.orchestration.cli.test_cli_errors import terminal_lines
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
 from pipelines.sample_dataset import SAMPLE_PHOTOS
@@ -80,13 +81,16 @@ def test_a_pair_off_the_scale_is_one_line_and_exit_2(
     (hr_dir / "0001.png").write_bytes(encode_png(np.ascontiguousarray(hr[:, :-4])))
     args = ["evaluate", "--model", registered.model_uri, "--pairs", str(lr_dir), str(hr_dir)]
     assert main([*args, *_flags(tracking, registered)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
+    errors = [line for line in terminal_lines(capsys.readouterr().err) if not line.startswith("evaluate:")]
+    assert len(errors) == 1  # besides the stage's progress bar
+    err = errors[0]
     assert err.startswith("mmsr: error: pair ") and "0001x4.png" in err and "156x128" in err and "x4" in err
     assert main(["evaluate", "--model", registered.model_uri, "--center-crop", "64", *_flags(tracking, registered)]) == 2
     assert "--center-crop and --output-dir go with --pairs or --hr" in capsys.readouterr().err
     assert main([*args, "--limit", "2", *_flags(tracking, registered)]) == 2
     assert "--snapshot, --limit and --sweep do not apply" in capsys.readouterr().err
+    assert main(["evaluate", "--model", registered.model_uri, "--hr", str(tmp_path / "nowhere"), *_flags(tracking, registered)]) == 2
+    assert capsys.readouterr().err.strip() == f"mmsr: error: input '{tmp_path / 'nowhere'}' does not exist"
 
 
 def test_hr_set_gives_byte_identical_lrs_on_every_run(
