@@ -93,19 +93,21 @@ def test_a_pair_off_the_scale_is_one_line_and_exit_2(
     assert capsys.readouterr().err.strip() == f"mmsr: error: input '{tmp_path / 'nowhere'}' does not exist"
 
 
-def test_hr_set_gives_byte_identical_lrs_on_every_run(
+def test_hr_set_gives_byte_identical_lrs_and_scores_on_every_run_with_one_worker_or_two(
     tracking: TrackingConfig, registered: RegisteredVersion, tmp_path: Path
 ) -> None:
     _, hr_dir = _write_pairs(tmp_path / "set")
     outputs = [tmp_path / "first", tmp_path / "second"]
-    for out in outputs:
+    for out, workers in zip(outputs, (1, 2)):  # the second run on a Ray Data actor pool
         args = ["evaluate", "--model", registered.model_uri, "--hr", str(hr_dir), "--center-crop", "64", "--output-dir", str(out)]
-        assert main([*args, *_flags(tracking, registered, "evaluate.seed=3")]) == 0
+        settings = ("evaluate.seed=3", f"evaluate.num_workers={workers}", "evaluate.threads_per_worker=1", "evaluate.batch_size=2")
+        assert main([*args, *_flags(tracking, registered, *settings)]) == 0
     first, second = (sorted((out / "lr").glob("*.png")) for out in outputs)
     assert [p.name for p in first] == ["0000.png", "0001.png", "0002.png"]
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
     assert decode_image(first[0].read_bytes()).shape == (16, 16, 3)
     assert pd.read_csv(outputs[0] / "metrics.csv").equals(pd.read_csv(outputs[1] / "metrics.csv"))
+    assert (outputs[0] / "0001.png").read_bytes() == (outputs[1] / "0001.png").read_bytes()  # the same SR
 
 
 def test_grid_row_is_the_centre_of_a_large_image_and_a_small_one_whole() -> None:
