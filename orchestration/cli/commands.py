@@ -14,6 +14,7 @@ from featurestore.landed_files import MissingCommittedFileError
 from featurestore.snapshot_error import SnapshotNotFoundError
 from featurestore.workdir_move import WorkdirMovedError
 from orchestration.cli.stage_clock import StageClock
+from orchestration.evaluation.benchmark_set import BenchmarkSetError
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry.registry_error import RegistryError
 from orchestration.serving.image_payload import PayloadError
@@ -26,7 +27,7 @@ LOG = logging.getLogger(__name__)
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     SourceError, PayloadError, RegistryError, SnapshotNotFoundError, CatalogUnreachableError, ModelUnavailableError,
-    WorkdirMovedError, PortInUseError,
+    WorkdirMovedError, PortInUseError, BenchmarkSetError,
 )
 """Errors caused by the user's input: the CLI reports them in one line with exit status 2."""
 
@@ -101,6 +102,8 @@ def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.evaluation.evaluation_tags import eval_protocol, record_result
     from trainers.mlflow_runs import tracking_client
 
+    if args.pairs or args.hr:  # flags that do not go together were refused by preflight
+        return _evaluate_set(config, args)
     if args.sweep:
         return _evaluate_sweep(config, args)
     clock = StageClock(1, "evaluate", _progress(args))
@@ -116,6 +119,39 @@ def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
     print(f"evaluated {args.model} on snapshot {result.snapshot_id} ({result.images} images): {scores}; MLflow run {result.mlflow_run_id}")
     if version is not None:
         print(f"recorded on {config.tracking.registered_model} version {version} (reused by `mmsr promote`)")
+    return 0
+
+
+def _evaluate_set(config: MmsrConfig, args: argparse.Namespace) -> int:
+    """``--pairs LR HR`` or ``--hr HR``: one MLflow run scoring a benchmark set's whole images."""
+    from functools import partial
+    from pathlib import Path
+
+    from orchestration.evaluation.benchmark_set import pair_set, synthetic_set
+    from orchestration.evaluation.set_evaluation import evaluate_set
+
+    degradation, seed = config.preprocess.degradation, config.evaluate.seed
+    if args.pairs:
+        sources = {"lr": args.pairs[0], "hr": args.pairs[1]}
+        load = partial(pair_set, args.pairs[0], args.pairs[1], center_crop=args.center_crop)
+    else:
+        sources = {"hr": args.hr}
+        load = partial(synthetic_set, args.hr, degradation, seed, center_crop=args.center_crop)
+    if args.center_crop is not None:
+        sources["center_crop"] = str(args.center_crop)
+    output = Path(args.output_dir) if args.output_dir else None
+    clock = StageClock(1, "evaluate", _progress(args))
+    with clock.stage("evaluate", args.model):
+        result = evaluate_set(args.model, load, config.tracking, config.serve, config.evaluate, sources, output)
+    clock.close()
+    scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
+    images = len(result.table)
+    print(
+        f"evaluated {args.model} on {result.set_name} ({images} images, content {result.content_hash[:12]}): "
+        f"{scores}; MLflow run {result.mlflow_run_id}"
+    )
+    if output is not None:
+        print(f"wrote {images} SR images and metrics.csv to {output}")
     return 0
 
 

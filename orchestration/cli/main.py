@@ -97,6 +97,14 @@ def _add_registry_parsers(commands: argparse._SubParsersAction) -> None:
         help="evaluate once per value (repeatable: every combination), e.g. temperature.depth=0.5,1,2 "
         "or guidance_mode=cfg,m_empty-cfg,m-cfg; one MLflow run per setting",
     )
+    benchmark = evaluate.add_mutually_exclusive_group()
+    benchmark.add_argument(
+        "--pairs", nargs=2, metavar=("LR_SOURCE", "HR_SOURCE"),
+        help="score a real LR/HR set instead of a snapshot (folders, globs, URLs or manifests; matched by file stem)",
+    )
+    benchmark.add_argument("--hr", metavar="HR_SOURCE", help="score an HR-only set; its LRs are made by preprocess.degradation, seeded by evaluate.seed")
+    evaluate.add_argument("--center-crop", type=int, metavar="N", help="with --pairs/--hr: score the centred N x N HR (and its LR) of each image")
+    evaluate.add_argument("--output-dir", metavar="DIR", help="with --pairs/--hr: write each SR as <stem>.png and metrics.csv here")
     _add_config_flags(evaluate)
 
     promote = commands.add_parser(

@@ -15,6 +15,7 @@ from featurestore.catalog import catalog_uri
 from featurestore.catalog_unreachable import CatalogUnreachableError
 from featurestore.config import FeatureStoreConfig
 from featurestore.snapshot_error import SnapshotNotFoundError
+from orchestration.cli.evaluate_flags import EvaluateFlagsError, check_evaluate_flags
 from orchestration.mmsr_config import MmsrConfig
 from pipelines.model_availability import (
     ModelSource, ModelUnavailableError, check_model, check_models, is_local_path, preprocess_models,
@@ -36,7 +37,7 @@ class WorkdirError(ValueError):
 
 PREFLIGHT_ERRORS: tuple[type[Exception], ...] = (
     NoFeatureStoreError, SnapshotNotFoundError, CatalogUnreachableError, WorkdirError, SourceError,
-    ModelUnavailableError,
+    ModelUnavailableError, EvaluateFlagsError,
 )
 """What :func:`preflight` raises: each a one-line user error."""
 
@@ -78,6 +79,12 @@ def preflight(args: argparse.Namespace, config: MmsrConfig) -> None:
         check_models(preprocess_models(config.preprocess))
     if args.command not in READ_ONLY_COMMANDS or getattr(args, "rollback", False):  # a rollback reads only the registry
         return
+    if args.command == "evaluate":
+        check_evaluate_flags(args)
+        if args.pairs or args.hr:  # a benchmark set: its sources exist; no store read
+            for source in args.pairs or [args.hr]:
+                resolve_spec(source)
+            return
     check_store_exists(config.featurestore)
     reads, snapshot = _snapshot_to_check(args, config)
     if reads:

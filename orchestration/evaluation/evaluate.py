@@ -5,6 +5,8 @@ packaged captioner captions the LR (or it runs without a caption when none is pa
 segmentation and edges are extracted from the LR inside the model, as for every request.
 ``evaluate.caption_source: stored`` sends the row's stored caption instead (made from the HR: an
 oracle). PSNR/SSIM follow ``evaluate.convention``; both settings are run params and tags.
+Rows of one LR size are denoised ``evaluate.batch_size`` at a time, in this process or on
+``evaluate.num_workers`` Ray Data actors (``orchestration.evaluation.eval_runner``): same scores.
 
 Logged to one MLflow run: the mean of every metric (``eval_<metric>``, plus the bicubic
 baseline's PSNR/SSIM), the snapshot as the run's input dataset, per-image scores and the caption
@@ -15,25 +17,23 @@ be computed.
 
 from __future__ import annotations
 
-import base64
 import logging
-import time
 from dataclasses import dataclass, field
 
-import cv2
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
 from featurestore.config import FeatureStoreConfig
 from featurestore.mlflow_dataset import snapshot_dataset
 from featurestore.readers import read_arrow, resolve_snapshot
-from orchestration.evaluation.image_grid import GridRow, bicubic_upsample, comparison_grid
+from orchestration.evaluation.eval_batch import EvalItem, ScoredImage
+from orchestration.evaluation.eval_runner import EvalJob, run_batches
 from orchestration.evaluation.fidelity_convention import Convention, Fidelity, fidelity
-from orchestration.evaluation.quality_metrics import MetricSet, Psnr, QualityMetricsConfig, Ssim, load_metrics
+from orchestration.evaluation.image_grid import GridRow, comparison_grid
+from orchestration.evaluation.quality_metrics import MetricSet, QualityMetricsConfig, load_metrics
 from orchestration.evaluation.quality_metrics_config import EvalCaptionSource
-from orchestration.registry.checked_model import load_checked_model
 from orchestration.serving.serve_config import ServeConfig
+from pipelines.image_decoding import decode_image
 from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
 from trainers.models.sampling_options import SamplingOptions
 from trainers.tracking_config import TrackingConfig
@@ -71,23 +71,12 @@ class EvalSample:
     """(H, W, 3) uint8 RGB."""
     sr: np.ndarray
     """(H, W, 3) uint8 RGB."""
-    seconds: float
-    caption: str = ""
-    """The caption the model was conditioned on ("" for none), as it answered."""
-
-    @property
-    def scale(self) -> int:
-        return self.hr.shape[0] // self.lr.shape[0]
 
 
 def score_image(sr: np.ndarray, hr: np.ndarray, scale: int, convention: Convention = "basicsr-y") -> Fidelity:
     """PSNR (dB, capped at 100) and SSIM of (H, W, 3) uint8 RGB ``sr`` against ``hr`` of the same
     shape, ``scale`` x its LR, under ``convention``."""
     return fidelity(sr, hr, convention, scale)
-
-
-def _decode_rgb(blob: bytes) -> np.ndarray:
-    return cv2.cvtColor(cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def _eval_rows(store: FeatureStoreConfig, snapshot_id: int, limit: int | None) -> list[dict]:
@@ -98,45 +87,17 @@ def _eval_rows(store: FeatureStoreConfig, snapshot_id: int, limit: int | None) -
     return rows
 
 
-def eval_request(row: dict, caption_source: EvalCaptionSource) -> pd.DataFrame:
-    """The request for one eval row: its LR, and its stored caption only for ``stored`` (for ``lr``
-    the caption column is empty, so the model captions the LR as it does for a user's request)."""
+def eval_item(row: dict, caption_source: EvalCaptionSource) -> EvalItem:
+    """What the model gets for one eval row: its LR, and its stored caption only for ``stored``
+    (for ``lr`` the caption is empty, so the model captions the LR as it does for a user's request)."""
     caption = (row["caption"] or "") if caption_source == "stored" else ""
-    return pd.DataFrame({"image": [base64.b64encode(row["lr_png"]).decode()], "caption": [caption]})
+    return EvalItem(row["sample_id"], row["lr_png"], row["hr_png"], caption)
 
 
-def super_resolve_rows(
-    model: mlflow.pyfunc.PyFuncModel, rows: list[dict], sampling: SamplingOptions, caption_source: EvalCaptionSource = "lr"
-) -> list[EvalSample]:
-    """One predict call per row (bounded memory, per-image time), sampled with ``sampling``."""
-    params = sampling.as_params()
-    samples = []
-    for row in rows:
-        start = time.perf_counter()
-        output = model.predict(eval_request(row, caption_source), params=params)
-        seconds = time.perf_counter() - start
-        sr = _decode_rgb(base64.b64decode(output["image"][0]))
-        caption = str(output["caption"][0]) if "caption" in output else ""
-        lr, hr = _decode_rgb(row["lr_png"]), _decode_rgb(row["hr_png"])
-        samples.append(EvalSample(row["sample_id"], lr, hr, sr, seconds, caption))
-    return samples
-
-
-def score_samples(samples: list[EvalSample], metric_set: MetricSet, convention: Convention = "basicsr-y") -> pd.DataFrame:
-    """One row per sample: sample_id, every metric of the set, bicubic PSNR/SSIM (under
-    ``convention``), seconds, and the caption the model was conditioned on."""
-    records = []
-    for sample in samples:
-        record: dict[str, object] = {"sample_id": sample.sample_id}
-        record.update({metric.name: metric(sample.sr, sample.hr, sample.scale) for metric in metric_set.metrics})
-        bicubic = bicubic_upsample(sample.lr, *sample.hr.shape[:2])
-        record.update(
-            bicubic_psnr=Psnr(convention)(bicubic, sample.hr, sample.scale),
-            bicubic_ssim=Ssim(convention)(bicubic, sample.hr, sample.scale),
-        )
-        record.update(seconds=sample.seconds, caption=sample.caption)
-        records.append(record)
-    return pd.DataFrame(records)
+def score_table(scored: list[ScoredImage]) -> pd.DataFrame:
+    """One row per image: sample_id, every metric, bicubic PSNR/SSIM, seconds, and the caption
+    the model was conditioned on."""
+    return pd.DataFrame([{"sample_id": s.name, **s.scores, "seconds": s.seconds, "caption": s.caption} for s in scored])
 
 
 def evaluate_model(
@@ -166,13 +127,18 @@ def evaluate_model(
     metric_set = load_metrics(quality)
     for line in metric_set.unavailable_lines():
         LOG.warning("%s", line)
-    with load_checked_model(model_uri, tracking, serve.placement()) as model:
-        samples = super_resolve_rows(model, rows, sampling, quality.caption_source)
-    table = score_samples(samples, metric_set, quality.convention)
+    items = [eval_item(row, quality.caption_source) for row in rows]
+    job = EvalJob(model_uri, tracking, serve.placement(), quality, sampling, min(quality.batch_size, serve.max_rows))
+    scored = run_batches(job, items, metric_set=metric_set)
+    table = score_table(scored)
+    samples = [
+        EvalSample(s.name, decode_image(item.lr_png), decode_image(item.hr_png), decode_image(s.sr_png))
+        for item, s in zip(items[:grid_rows], scored)
+    ]
     metrics = {f"eval_{column}": float(table[column].mean()) for column in table.columns if column not in _NOT_SCORES}
     lower = {m.name for m in metric_set.metrics if m.lower_better} | {"seconds"}
     logged = _LoggedEvaluation(model_uri, snapshot_id, sampling, sweep_setting, metrics, metric_set, table, quality)
-    run_id = _log_run(store, tracking, logged, samples[:grid_rows])
+    run_id = _log_run(store, tracking, logged, samples)
     return EvaluationResult(
         mlflow_run_id=run_id, snapshot_id=snapshot_id, images=len(rows), metrics=metrics,
         unavailable=dict(metric_set.unavailable), lower_better=tuple(sorted(f"eval_{name}" for name in lower)),
@@ -202,6 +168,7 @@ def _log_run(
         **{name: str(value) for name, value in logged.sampling.as_params().items()},
         "metrics": ",".join(metric.name for metric in metric_set.metrics),
         "evaluate.convention": logged.quality.convention, "evaluate.caption_source": logged.quality.caption_source,
+        "evaluate.batch_size": str(logged.quality.batch_size), "evaluate.num_workers": str(logged.quality.num_workers),
     }
     run_id = create_run(client, experiment_id(client, tracking), "evaluate", params)
     log_dataset_input(client, run_id, snapshot_dataset(store, snapshot_id), context="evaluation")

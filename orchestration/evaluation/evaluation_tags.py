@@ -3,7 +3,8 @@
 Tag ``mmsr.eval.<snapshot_id>`` holds JSON ``{"metrics", "protocol", "run_id", "images"}``; one tag
 per snapshot, written in one call, so a reader never sees half an evaluation. A recorded
 evaluation is reused only under the same protocol (sampling steps, guidance mode, row limit,
-PSNR/SSIM convention, caption source): scores taken under different settings are never compared.
+PSNR/SSIM convention, caption source, batch size: rows denoised together share one noise draw):
+scores taken under different settings are never compared.
 Promotion scores what serving sees: ``caption_source`` ``lr`` whatever ``evaluate.caption_source`` says.
 """
 
@@ -37,6 +38,7 @@ def eval_protocol(serve: ServeConfig, limit: int | None, quality: QualityMetrics
         "steps": sampling.steps, "guidance_mode": sampling.guidance_mode, "guidance_scale": sampling.guidance_scale,
         "negative_prompt": sampling.negative_prompt, "limit": limit,
         "convention": quality.convention, "caption_source": quality.caption_source,
+        "batch_size": min(quality.batch_size, serve.max_rows),
     }
 
 

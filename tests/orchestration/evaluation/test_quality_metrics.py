@@ -104,6 +104,11 @@ def test_psnr_ssim_values_follow_the_convention_and_bad_config() -> None:
         parse_config(MmsrConfig, {"evaluate": {"caption_source": "hr"}})
     loaded = parse_config(MmsrConfig, {"evaluate": {"convention": "pyiqa-y", "caption_source": "stored"}}).evaluate
     assert (loaded.convention, loaded.caption_source) == ("pyiqa-y", "stored")
+    for key, value in (("num_workers", 0), ("batch_size", 0), ("gpus_per_worker", -1), ("threads_per_worker", 0)):
+        with pytest.raises(ConfigError, match=f"evaluate.{key}"):
+            parse_config(MmsrConfig, {"evaluate": {key: value}})
+    workers = parse_config(MmsrConfig, {"evaluate": {"num_workers": 3, "gpus_per_worker": 0.5, "seed": 9}}).evaluate
+    assert (workers.num_workers, workers.gpus_per_worker, workers.seed, workers.batch_size) == (3, 0.5, 9, 4)
 
 
 # The constructors pyiqa's ``create_metric(name, **kwargs)`` ends in for each name (its
