@@ -15,6 +15,7 @@ from featurestore.catalog import catalog_uri
 from featurestore.catalog_unreachable import CatalogUnreachableError
 from featurestore.config import FeatureStoreConfig
 from featurestore.snapshot_error import SnapshotNotFoundError
+from featurestore.workdir_move import WorkdirMovedError
 from orchestration.cli.evaluate_flags import EvaluateFlagsError, check_evaluate_flags
 from orchestration.mmsr_config import MmsrConfig
 from pipelines.model_availability import (
@@ -37,7 +38,7 @@ class WorkdirError(ValueError):
 
 PREFLIGHT_ERRORS: tuple[type[Exception], ...] = (
     NoFeatureStoreError, SnapshotNotFoundError, CatalogUnreachableError, WorkdirError, SourceError,
-    ModelUnavailableError, EvaluateFlagsError,
+    ModelUnavailableError, EvaluateFlagsError, WorkdirMovedError,
 )
 """What :func:`preflight` raises: each a one-line user error."""
 

@@ -29,6 +29,10 @@ def test_library_output_goes_to_the_log_file_and_the_summary_names_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(cli_main, "_dispatch", _noisy_command)
+    # As in a fresh `mmsr` process, where Ray is imported inside the command: a Ray imported by an
+    # earlier test gave the "ray" logger a handler bound to that test's captured stderr.
+    monkeypatch.setattr(logging.getLogger("ray"), "handlers", [])
+    monkeypatch.setattr(logging.getLogger("ray"), "propagate", True)
     status = cli_main.main(["quickstart", "--workdir", str(tmp_path / "runs")])
     out, err = capfd.readouterr()
     (log,) = (tmp_path / "runs" / "logs").glob("quickstart-*.log")

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
+from featurestore.catalog import ensure_tables, open_catalog
 from featurestore.mlflow_dataset import snapshot_dataset
 from featurestore.readers import current_snapshot_id
 from orchestration.cli.relocate_command import configured_root
@@ -129,8 +130,11 @@ def test_copied_workdir_is_refused_then_relocated_and_works_without_the_original
 
 
 @pytest.mark.parametrize("argv", [["features", "ls"], ["relocate"]])
-def test_a_workdir_in_place_is_not_refused(tmp_path: Path, argv: list[str]) -> None:
+def test_a_workdir_in_place_is_not_refused(tmp_path: Path, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "mmsr.yaml").write_text(yaml.safe_dump(CONFIG))
+    monkeypatch.chdir(tmp_path)  # the config's paths are relative to where the commands run
+    store = parse_config(MmsrConfig, CONFIG).featurestore
+    ensure_tables(open_catalog(store), store)  # an empty store where the config says (read-only commands need one)
     result = _mmsr(tmp_path, *argv)
     assert result.returncode == 0, result.stderr[-3000:]
 
