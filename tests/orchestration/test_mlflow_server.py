@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pipelines.feature_rows import encode_png
 from tests.orchestration.conftest import make_eval_store
 from tests.orchestration.registry.test_promotion import assert_concurrent_promotions_are_gated
 from tests.services.postgres_server import PostgresServer
+from tests.services.processes import stop_process_group
 from tests.services.s3_server import S3Server
 from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.tracking_config import TrackingConfig
@@ -65,17 +65,6 @@ def _wait_until_up(process: subprocess.Popen, url: str, log: Path) -> None:
     pytest.fail(f"{url} did not answer within {STARTUP_S} s: {log.read_text()[-3000:]}")
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the process group we started (mlflow runs uvicorn as a child)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-
-
 @contextmanager
 def _running_server(root: Path, backend_uri: str, artifacts: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """``mlflow server`` on a free loopback port with proxied artifacts; its URL."""
@@ -92,7 +81,7 @@ def _running_server(root: Path, backend_uri: str, artifacts: str, env: dict[str,
         _wait_until_up(process, f"http://127.0.0.1:{port}/health", log)
         yield f"http://127.0.0.1:{port}"
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +154,7 @@ def test_register_promote_and_serve_through_the_server(
             answer = json.loads(response.read())
         assert base64.b64decode(answer["predictions"][0]["image"])[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
 def test_concurrent_promotions_through_the_server(

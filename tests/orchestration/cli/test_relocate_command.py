@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png
 from tests.orchestration.conftest import make_eval_store
 from tests.orchestration.serving.test_server import _free_port, _post
+from tests.services.processes import stop_process_group
 from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
 from trainers.tracking_config import TrackingConfig
 
@@ -83,12 +83,7 @@ def _serve_one_prediction(cwd: Path) -> dict:
         assert status == 200, answer
         return answer
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
 
 
 def _one_line_refusal(result: subprocess.CompletedProcess[str], original: Path) -> None:

@@ -27,6 +27,7 @@ from orchestration.registry.model_registry import RegisteredVersion, set_alias
 from orchestration.serving.serve_config import ServeConfig
 from orchestration.serving.server import SERVER_MODEL_PATH, SERVING_MODEL_CONFIG, serve_command, serve_environment
 from pipelines.feature_rows import encode_png
+from tests.services.processes import stop_process_group
 from trainers.tracking_config import TrackingConfig
 
 
@@ -97,12 +98,7 @@ def server(tracking: TrackingConfig, registered: RegisteredVersion) -> Iterator[
             pytest.fail("server did not answer /ping within 120 s")
         yield port
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
 
 
 def test_served_champion_super_resolves(server: int) -> None:
