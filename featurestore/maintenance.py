@@ -23,7 +23,7 @@ from pyiceberg.table.snapshots import Snapshot
 
 from featurestore.config import FeatureStoreConfig
 from featurestore.inspection import require_samples_table, snapshot_time, tagged_snapshot_ids
-from featurestore.orphan_files import DEFAULT_ORPHAN_GRACE_S, OrphanFile, remove_orphans
+from featurestore.orphan_files import DEFAULT_ORPHAN_GRACE_S, OrphanFile, check_grace, remove_orphans
 from featurestore.readers import resolve_snapshot
 from featurestore.staging import DEFAULT_STAGING_TTL_S, cleanup_stale_staging, in_flight_targets
 
@@ -115,8 +115,7 @@ def check_orphan_grace(grace_s: float, force: bool = False, lease_ttl_s: float =
     """Refuse a grace period that is not a finite number >= 0, or (unless ``force``) one shorter
     than the staging-lease timeout: a run on another host whose heartbeat is late by less than the
     timeout still counts as live, and a shorter grace could remove what its lease no longer covers."""
-    if not 0 <= grace_s < float("inf"):
-        raise ValueError(f"the orphan grace period must be a finite number >= 0, got {grace_s}")
+    check_grace(grace_s)
     if grace_s < lease_ttl_s and not force:
         raise ValueError(
             f"an orphan grace period of {grace_s / 3600:g} h is shorter than the staging-lease timeout "

@@ -133,6 +133,12 @@ def _age_base(fs: fsspec.AbstractFileSystem, path: str, info: dict) -> float:
         return 0.0
 
 
+def check_grace(grace_s: float) -> None:
+    """Raise ValueError unless ``grace_s`` is a finite number of seconds >= 0 (NaN and inf included)."""
+    if not 0 <= grace_s < float("inf"):
+        raise ValueError(f"the orphan grace period must be a finite number >= 0, got {grace_s}")
+
+
 def remove_orphans(
     config: FeatureStoreConfig, grace_s: float = DEFAULT_ORPHAN_GRACE_S, dry_run: bool = False, now: float | None = None,
     in_flight: InFlight = _nothing_in_flight,
@@ -140,8 +146,7 @@ def remove_orphans(
     """Remove (``dry_run``: only list) the orphans older than ``grace_s``; the ones removed.
 
     A file removed meanwhile by another cleanup is skipped (not reported)."""
-    if not grace_s >= 0 or grace_s == float("inf"):
-        raise ValueError(f"the orphan grace period must be a finite number of seconds >= 0, got {grace_s}")
+    check_grace(grace_s)
     old = [orphan for orphan in find_orphans(config, now, in_flight) if orphan.age_s >= grace_s]
     if dry_run:
         return old
