@@ -24,7 +24,8 @@ from pyiceberg.table.snapshots import ancestors_of
 from featurestore.config import FeatureStoreConfig
 from featurestore.contact_sheet import SheetRow, render_sheet
 from featurestore.inspection import require_samples_table
-from featurestore.readers import read_arrow, resolve_snapshot
+from featurestore.concurrent_additions import data_files_added_since, read_ids
+from featurestore.readers import read_arrow, resolve_snapshot, snapshot_files
 from featurestore.snapshot_diff import diff_snapshots
 from pipelines.model_stages import load_vq_model
 from pipelines.preprocess_config import TokenizerConfig
@@ -116,8 +117,15 @@ def read_sheet_rows(store: FeatureStoreConfig, snapshot_id: int, sample_ids: Seq
     return sorted(table.to_pylist(), key=lambda row: (row["split"] != "eval", row["sample_id"]))
 
 
-def _snapshot_ids(store: FeatureStoreConfig, snapshot_id: int) -> list[str]:
-    return read_arrow(store, snapshot_id, ["sample_id"]).column("sample_id").to_pylist()
+def candidate_ids(files: Sequence[str], count: int, seed: int) -> list[str]:
+    """The sample ids of a seeded choice of at most ``count`` of the data ``files``: the pool a sheet
+    draws from, read from a bounded number of files (never every id of a snapshot: it may hold
+    millions)."""
+    return sorted(read_ids(choose_samples(files, count, seed)))
+
+
+def _snapshot_ids(store: FeatureStoreConfig, snapshot_id: int, options: SheetOptions) -> list[str]:
+    return candidate_ids(snapshot_files(store, snapshot_id), options.rows, options.seed)
 
 
 def _cell_side(rows: Sequence[dict[str, Any]]) -> int:
@@ -152,25 +160,25 @@ def write_snapshot_sheet(
 ) -> SheetResult:
     """The sheet of ``options.rows`` samples of a snapshot (id, tag or None = current), seeded choice."""
     snapshot_id = resolve_snapshot(store, snapshot)
-    chosen = choose_samples(_snapshot_ids(store, snapshot_id), options.rows, options.seed)
+    chosen = choose_samples(_snapshot_ids(store, snapshot_id, options), options.rows, options.seed)
     return write_rows_sheet(store, snapshot_id, chosen, path, decoder_for)
 
 
-def added_sample_ids(store: FeatureStoreConfig, snapshot_id: int) -> list[str]:
-    """Ids in the snapshot that its parent lacks (all of them for the first snapshot)."""
-    found = require_samples_table(store).snapshot_by_id(snapshot_id)
-    ids = _snapshot_ids(store, snapshot_id)
-    if found is None or found.parent_snapshot_id is None:
-        return ids
-    before = set(read_arrow(store, found.parent_snapshot_id, ["sample_id"]).column("sample_id").to_pylist())
-    return [sample_id for sample_id in ids if sample_id not in before]
+def added_sample_ids(store: FeatureStoreConfig, snapshot_id: int, options: SheetOptions) -> list[str]:
+    """Candidate ids among the rows the snapshot added (its own new data files, from its manifests;
+    all of the snapshot's files for the first one), read from at most ``options.rows`` files."""
+    table = require_samples_table(store)
+    found = table.snapshot_by_id(snapshot_id)
+    parent = None if found is None else found.parent_snapshot_id
+    added = [file.url for file in data_files_added_since(table, parent, snapshot_id)]
+    return candidate_ids(sorted(added), options.rows, options.seed)
 
 
 def write_added_sheet(
     store: FeatureStoreConfig, snapshot_id: int, path: Path, options: SheetOptions, decoder_for: DecoderFor
 ) -> SheetResult | None:
     """The sheet of a seeded choice of the samples ``snapshot_id`` added (None if it added none)."""
-    added = added_sample_ids(store, snapshot_id)
+    added = added_sample_ids(store, snapshot_id, options)
     if not added:
         return None
     return write_rows_sheet(store, snapshot_id, choose_samples(added, options.rows, options.seed), path, decoder_for)
@@ -181,9 +189,9 @@ def _diff_ids(store: FeatureStoreConfig, a: int, b: int, options: SheetOptions) 
     diff = diff_snapshots(store, a, b)
     changed = {change.sample_id: ", ".join(change.columns) for change in diff.changed}
     chosen = choose_samples(list(changed), options.rows, options.seed)
-    if len(chosen) < options.rows:
-        common = set(_snapshot_ids(store, a)) & set(_snapshot_ids(store, b))
-        chosen += choose_samples(sorted(common - set(changed)), options.rows - len(chosen), options.seed)
+    if len(chosen) < options.rows:  # unchanged ones of b (those a lacks drop out when a's rows are read)
+        unchanged = [sample_id for sample_id in _snapshot_ids(store, b, options) if sample_id not in changed]
+        chosen += choose_samples(unchanged, options.rows - len(chosen), options.seed)
     return chosen, changed
 
 

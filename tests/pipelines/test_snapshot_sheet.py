@@ -11,11 +11,13 @@ from PIL import Image
 from pyiceberg.expressions import In
 
 from featurestore.catalog import open_catalog
+from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
 from featurestore.contact_sheet import EMPTY, SheetLayout
 from featurestore.modality import SPATIAL_MODALITIES, Modality
 from featurestore.readers import current_snapshot_id
 from featurestore.schema import SAMPLES_SCHEMA
+from featurestore.staging import SAMPLES_DIR, staging_dir
 from pipelines.sheet_cells import SHEET_HEADERS, decode_rgb
 from pipelines.snapshot_sheet import (
     LineageDecoders,
@@ -25,7 +27,7 @@ from pipelines.snapshot_sheet import (
     write_diff_sheet,
     write_snapshot_sheet,
 )
-from tests.featurestore.conftest import commit_rows, sample_row
+from tests.featurestore.conftest import commit_rows, sample_row, write_parquet
 from trainers.models.vq_tokenizer import build_vq_tokenizer
 
 HR, LR, DEPTH = 0, 1, 2
@@ -105,7 +107,14 @@ def test_diff_sheet_shows_changed_depth_and_identical_hr(tmp_path: Path) -> None
 
 def test_added_ids_and_lineage_decoders_without_a_recorded_tokenizer(tmp_path: Path) -> None:
     store = commit_rows(tmp_path, "run1", [sample_row(index) for index in range(3)])
-    assert sorted(added_sample_ids(store, current_snapshot_id(store))) == ["sample-00000", "sample-00001", "sample-00002"]
+    assert added_sample_ids(store, current_snapshot_id(store), SheetOptions(rows=2)) == [
+        "sample-00000", "sample-00001", "sample-00002"
+    ]
+    two = commit_rows(tmp_path / "two", "run1", [sample_row(index) for index in range(2)])
+    rows = pa.Table.from_pylist([sample_row(index) for index in range(2, 5)], SAMPLES_SCHEMA)
+    write_parquet(f"{staging_dir(two, 'run2')}/{SAMPLES_DIR}/part-00000.parquet", rows)
+    second = commit_run(two, "run2", {"config_hash": "run2"}).snapshot_id  # its one new file holds 3 rows
+    assert added_sample_ids(two, second, SheetOptions(rows=2)) == ["sample-00002", "sample-00003", "sample-00004"]
     decoders = LineageDecoders(store)
     assert decoders(current_snapshot_id(store)) is None
     assert "names no VQ tokenizer" in decoders.notes[0]
