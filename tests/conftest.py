@@ -12,6 +12,8 @@ import pytest
 from tests.services.postgres_server import PostgresServer, running_postgres
 from tests.services.s3_server import S3Server, running_s3
 
+pytest_plugins = ["tests.time_budget"]
+
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:

@@ -8,6 +8,8 @@ import pytest
 
 from benchmarks.evaluate_throughput import main
 
+pytestmark = pytest.mark.slow(minutes=1.5)  # a benchmark end to end at smoke size: 10-30 s
+
 
 def test_smoke_scores_alike_with_one_and_two_workers(capsys: pytest.CaptureFixture[str]) -> None:
     main(["--smoke"])

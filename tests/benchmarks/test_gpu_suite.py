@@ -6,6 +6,8 @@ import pytest
 
 from benchmarks.gpu_suite import GUIDANCE_MODES, HEADER, main
 
+pytestmark = pytest.mark.slow(minutes=1.5)  # a benchmark end to end at smoke size: 10-30 s
+
 
 def test_smoke_prints_every_section_and_exits_0(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
     output = tmp_path / "table.md"

@@ -8,6 +8,8 @@ import pytest
 
 from benchmarks.training_feed import main
 
+pytestmark = pytest.mark.slow(minutes=1.5)  # a benchmark end to end at smoke size: 10-30 s
+
 
 def test_smoke_prints_both_feeds_their_ratio_and_the_step(capsys: pytest.CaptureFixture[str]) -> None:
     main(["--smoke"])

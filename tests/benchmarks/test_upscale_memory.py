@@ -8,6 +8,8 @@ import pytest
 
 from benchmarks.upscale_memory import main
 
+pytestmark = pytest.mark.slow(minutes=1.5)  # a benchmark end to end at smoke size: 10-30 s
+
 
 def test_prints_one_row_per_side_with_memory_and_the_ratio_to_the_baseline(capsys: pytest.CaptureFixture[str]) -> None:
     main(["--baseline-side", "16", "--sides", "32", "--device", "cpu"])

@@ -37,6 +37,8 @@ from tests.services.s3_server import S3Server
 from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.tracking_config import TrackingConfig
 
+pytestmark = pytest.mark.slow(minutes=3, minutes_each=1.5)  # mlflow servers on SQLite and PostgreSQL + S3: ~80 s
+
 STARTUP_S = 120
 
 

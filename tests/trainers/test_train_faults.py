@@ -18,7 +18,7 @@ from trainers.mlflow_runs import tracking_client
 from trainers.train_job import run_training
 from trainers.train_loop import FaultInjection
 
-pytestmark = pytest.mark.slow  # three runs and two restarts of a Ray Train job: ~2.5 min on 2 cores
+pytestmark = pytest.mark.slow(minutes=3, minutes_each=3)  # three runs and two restarts of a Ray Train job: ~2.5 min on 2 cores
 
 STEPS = 6
 CHECKPOINT_EVERY = 3

@@ -14,6 +14,8 @@ from trainers.mlflow_runs import tracking_client
 from trainers.train_job import run_training
 from trainers.train_state import STATE_DIR
 
+pytestmark = pytest.mark.slow(minutes=3)  # two Ray Train runs, one resumed: ~90 s on 2 cores
+
 BATCH = 8
 """24 train rows on one worker: 3 batches an epoch, so step 4 is the first of epoch 1."""
 

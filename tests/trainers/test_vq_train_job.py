@@ -33,7 +33,7 @@ from trainers.vq_train_config import VqTrainConfig
 from trainers.vq_train_job import VqTrainResult, run_vq_training
 from trainers.vq_train_loop import VQ_DIR, VQ_STATE_DIR
 
-pytestmark = pytest.mark.slow  # a real Ray Train fit, ~100 s on 2 cores
+pytestmark = pytest.mark.slow(minutes=4, minutes_each=0.5)  # a real Ray Train fit, ~100 s on 2 cores
 
 STEPS = 3
 ROWS = 16

@@ -1,7 +1,8 @@
 """The whole flow, as a user runs it: ``mmsr quickstart`` twice in a fresh directory.
 
-The default-suite runs train 4 steps with the floor against bicubic turned off (they test the
-wiring); the slow test runs README command 1 as it is and asserts its champion clears the floor.
+Two runs train 4 steps with the floor against bicubic turned off (they test the wiring, ~200 s);
+the last test runs README command 1 as it is and asserts its champion clears the floor. All are
+``slow``: the default suite covers the pieces (preprocess, train, register, evaluate, promote).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from tests.trainers.conftest import RAY_TEST_ENV
 from trainers.mlflow_runs import fluent_tracking
 from trainers.models.autoencoder_fitting import AutoencoderFitConfig
 from trainers.tracking_config import TrackingConfig
+
+pytestmark = pytest.mark.slow(minutes=4, minutes_each=0.3)  # two quickstarts in the module fixture: ~200 s
 
 STEPS = 4
 MAX_CONSOLE_LINES = 40
@@ -153,7 +156,7 @@ def test_output_image_is_four_times_the_lr_and_the_grid_has_four_columns(quickst
     assert grid is not None and grid.shape[1] == 4 * 128 + 5 * 4 and (grid.shape[0] - 4) % (128 + 4) == 0
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=9, minutes_each=9)
 def test_readme_quickstart_champion_clears_the_floor_against_bicubic(tmp_path: Path) -> None:
     """README command 1 as a new user runs it (default settings): under 6 minutes on 2 cores, and
     its champion clears the default floor on the quickstart's eval split."""

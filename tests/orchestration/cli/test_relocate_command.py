@@ -94,6 +94,7 @@ def _one_line_refusal(result: subprocess.CompletedProcess[str], original: Path) 
     assert "mmsr relocate" in lines[0]
 
 
+@pytest.mark.slow(minutes=2, minutes_each=2)
 def test_copied_workdir_is_refused_then_relocated_and_works_without_the_original(
     tmp_path: Path, tiny_pipeline_dir: Path
 ) -> None:

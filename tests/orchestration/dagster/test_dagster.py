@@ -265,7 +265,7 @@ def ray_cluster() -> Iterator[None]:
         ray.shutdown()
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=8, minutes_each=8)
 def test_new_images_start_a_cycle_that_snapshots_trains_evaluates_and_promotes(
     tmp_path: Path, photos: SampleDataset, ray_cluster: None
 ) -> None:

@@ -93,6 +93,7 @@ def test_a_pair_off_the_scale_is_one_line_and_exit_2(
     assert capsys.readouterr().err.strip() == f"mmsr: error: input '{tmp_path / 'nowhere'}' does not exist"
 
 
+@pytest.mark.slow(minutes=1.5, minutes_each=1.5)
 def test_hr_set_gives_byte_identical_lrs_and_scores_on_every_run_with_one_worker_or_two(
     tracking: TrackingConfig, registered: RegisteredVersion, tmp_path: Path
 ) -> None:

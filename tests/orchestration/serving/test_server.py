@@ -169,6 +169,7 @@ def _port_is_free(port: int) -> bool:
         return True
 
 
+@pytest.mark.slow(minutes=1, minutes_each=1)
 def test_sigterm_stops_the_whole_server_tree_frees_the_port_and_removes_the_download(
     tracking: TrackingConfig, registered: RegisteredVersion, tmp_path: Path
 ) -> None:

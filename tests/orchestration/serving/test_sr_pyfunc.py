@@ -48,7 +48,7 @@ def _payload(height: int, width: int) -> str:
 @pytest.mark.parametrize(
     "preset",
     # The KL's mid-block attends over each 512 px VAE tile's 128 x 128 latent: ~270 s on a shared CPU.
-    [pytest.param("tiny", marks=pytest.mark.slow), "quickstart"],
+    [pytest.param("tiny", marks=pytest.mark.slow(minutes=5, minutes_each=5)), "quickstart"],
     ids=["AutoencoderKL", "AutoencoderTiny"],
 )
 def test_every_lr_size_is_served_at_exactly_scale_times_its_size(fast_model: Callable, preset: str) -> None:

@@ -91,6 +91,7 @@ def test_tile_tokens_are_asked_once_per_tile_with_its_box_in_output_pixels(tiny_
         _sr(tiny_pipeline, _lr(2, 16, 16), per_tile)
 
 
+@pytest.mark.slow(minutes=1, minutes_each=1)
 def test_a_tiled_upscale_is_close_to_the_untiled_one_everywhere(tiny_pipeline: MMSRPipeline) -> None:
     """A 128 px LR x4, denoised in 32- and 64-latent-pixel tiles vs in one piece, same tokens.
     Blending leaves no seams: the difference is as small on the seams as between them. It is not
