@@ -7,7 +7,7 @@ on DIV2K-val / RealSR / DRealSR (StableSR, DiffBIR, PASD, SeeSR against BSRGAN a
 the StableSR and SeeSR papers' tables) put diffusion models roughly 0.5-2 dB of PSNR and 0.02-0.10
 of SSIM below the best of those, and those in turn near bicubic on PSNR. So a candidate may trail
 bicubic by at most 2 dB of PSNR and 0.10 of SSIM: a model further below than that is broken, not
-perceptual (README, "Promotion").
+perceptual (docs/promotion.md).
 """
 
 from __future__ import annotations

@@ -157,7 +157,7 @@ stand-in for a pretrained VAE (an AutoencoderKL of this size reconstructs worse 
 after the same minute of fitting). The UNet uses 8 norm groups: with 32 channels and 32 groups
 every GroupNorm is an InstanceNorm, which removes each sample's mean brightness, and a model
 that predicts the clean latent then cannot render a photo darker or brighter than the training
-average (README, "What `mmsr quickstart` does", has the numbers). It attends at 16 x 16 latent
+average (docs/training.md, "The quickstart's tiny models", has the numbers). It attends at 16 x 16 latent
 pixels and in the mid block, not at 32 x 32 (the SDXL layout): attention over 1024 tokens was a
 quarter of a CPU training step."""
 
