@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from orchestration.registry.checked_model import fetch_checked_model
+from orchestration.serving.checked_model import fetch_checked_model
 from orchestration.registry.model_registry import register_pipeline
 from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png

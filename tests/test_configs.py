@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.cli.quickstart_preset import quickstart_preset
+from orchestration.quickstart.quickstart_preset import quickstart_preset
 from orchestration.config_loading import load_config
 from orchestration.mmsr_config import MmsrConfig
 

@@ -1,7 +1,10 @@
 """The packages form layers that only import downward, and no module imports itself in a circle.
 
 featurestore < pipelines < trainers < orchestration < benchmarks: a module may import from its own
-layer or a lower one. Every import counts, at module level, inside functions and under
+layer or a lower one. Inside ``orchestration`` the subpackages stack the same way (``ORCHESTRATION``):
+generic helpers < serving (with the model checks it defines) < evaluation < registry < the
+aggregate config < the cycle < the quickstart's presets < the CLI and Dagster, which do not import
+each other. Every import counts, at module level, inside functions and under
 ``TYPE_CHECKING``, so a cycle cannot hide behind a lazy import.
 """
 
@@ -15,6 +18,19 @@ import pytest
 
 LAYERS = ("featurestore", "pipelines", "trainers", "orchestration", "benchmarks")
 ROOT = Path(__file__).resolve().parents[1]
+ORCHESTRATION: tuple[tuple[str, ...], ...] = (
+    ("orchestration", "orchestration.config_loading", "orchestration.ray_runtime"),
+    ("orchestration.serving",),
+    ("orchestration.sr_pyfunc",),  # the import path of versions registered before serving/ existed
+    ("orchestration.evaluation",),
+    ("orchestration.registry",),
+    ("orchestration.mmsr_config",),
+    ("orchestration.cycle",),
+    ("orchestration.quickstart",),
+    ("orchestration.cli", "orchestration.dagster"),
+)
+"""Floors inside ``orchestration``, lowest first: a module imports from its own unit (the module or
+subpackage named here) or a lower floor, never from a higher floor or another unit of its floor."""
 
 
 def module_files(root: Path) -> dict[str, Path]:
@@ -45,14 +61,33 @@ def import_graph(root: Path) -> dict[str, set[str]]:
     return {name: set(imported_modules(path, modules)) - {name} for name, path in modules.items()}
 
 
-def upward_imports(graph: Mapping[str, set[str]]) -> list[str]:
-    """``importer -> imported`` for every import from a lower layer into a higher one."""
+def orchestration_unit(module: str) -> tuple[int, str]:
+    """(floor, unit) of an ``orchestration`` module: the longest unit in ``ORCHESTRATION`` that
+    contains it. A module no floor names fails the check, so a new subpackage gets a place."""
+    found = [
+        (len(unit), floor, unit) for floor, units in enumerate(ORCHESTRATION) for unit in units
+        if module == unit or module.startswith(unit + ".")
+    ]
+    _, floor, unit = max(found)
+    if unit == "orchestration" and module not in ORCHESTRATION[0]:
+        raise AssertionError(f"{module} is on no floor of ORCHESTRATION: give it one")
+    return floor, unit
+
+
+def _crosses(source: str, target: str) -> bool:
     rank = {layer: index for index, layer in enumerate(LAYERS)}
+    source_layer, target_layer = source.split(".")[0], target.split(".")[0]
+    if rank[target_layer] != rank[source_layer] or source_layer != "orchestration":
+        return rank[target_layer] > rank[source_layer]
+    (source_floor, source_unit), (target_floor, target_unit) = orchestration_unit(source), orchestration_unit(target)
+    return target_floor > source_floor or (target_floor == source_floor and target_unit != source_unit)
+
+
+def upward_imports(graph: Mapping[str, set[str]]) -> list[str]:
+    """``importer -> imported`` for every import from a lower layer into a higher one (or, inside
+    ``orchestration``, into a higher floor or a sibling unit)."""
     return sorted(
-        f"{source} -> {target}"
-        for source, targets in graph.items()
-        for target in targets
-        if rank[target.split(".")[0]] > rank[source.split(".")[0]]
+        f"{source} -> {target}" for source, targets in graph.items() for target in targets if _crosses(source, target)
     )
 
 
@@ -118,6 +153,20 @@ def tree(tmp_path: Path) -> Path:
     )
     (tmp_path / "pipelines" / "b.py").write_text("from pipelines import a\n")
     return tmp_path
+
+
+def test_the_check_sees_an_orchestration_subpackage_importing_a_higher_one_or_a_sibling(tree: Path) -> None:
+    for package in ("serving", "registry", "cli", "dagster"):
+        (tree / "orchestration" / package).mkdir()
+        (tree / "orchestration" / package / "__init__.py").write_text("")
+    (tree / "orchestration" / "serving" / "server.py").write_text("from orchestration.registry import promotion\n")
+    (tree / "orchestration" / "registry" / "promotion.py").write_text("from orchestration.serving import server\n")
+    (tree / "orchestration" / "dagster" / "assets.py").write_text("def f():\n    from orchestration.cli import main\n")
+    (tree / "orchestration" / "cli" / "main.py").write_text("import orchestration.registry.promotion\n")
+    assert [line for line in upward_imports(import_graph(tree)) if line.startswith("orchestration")] == [
+        "orchestration.dagster.assets -> orchestration.cli.main",
+        "orchestration.serving.server -> orchestration.registry.promotion",
+    ]
 
 
 def test_the_check_sees_lazy_upward_imports_and_type_checking_cycles(tree: Path) -> None:

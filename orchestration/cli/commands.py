@@ -16,7 +16,7 @@ from featurestore.workdir_move import WorkdirMovedError
 from orchestration.cli.stage_clock import StageClock
 from orchestration.evaluation.benchmark_set import BenchmarkSetError
 from orchestration.mmsr_config import MmsrConfig
-from orchestration.registry.registry_error import RegistryError
+from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.image_payload import PayloadError
 from orchestration.serving.port_check import PortInUseError
 from pipelines.model_availability import ModelUnavailableError
@@ -73,34 +73,21 @@ def preprocess(config: MmsrConfig, args: argparse.Namespace) -> int:
 
 
 def train(config: MmsrConfig, args: argparse.Namespace) -> int:
-    from orchestration.ray_runtime import local_ray
-    from orchestration.registry.model_registry import register_pipeline
-    from trainers.train_job import run_training
+    from orchestration.cycle import register_trained, train_model
 
     clock = StageClock(1, "train", _progress(args))
-    with clock.stage("train", "Ray Train"), local_ray(
-        config.train.cpus, config.train.ray_address, _workers_to_console(args)
-    ):
-        result = run_training(
-            config.train, config.featurestore, config.tracking, args.run_name,
-            lr_degradation=config.preprocess.degradation,
-        )
+    with clock.stage("train", "Ray Train"):
+        result = train_model(config, args.run_name, ray_log_to_driver=_workers_to_console(args))
     clock.close()
     print(f"trained to step {result.final_step} on snapshot {result.snapshot_id}; MLflow run {result.mlflow_run_id}")
     if args.register:
-        version = register_pipeline(
-            config.tracking, config.serve, result.mlflow_run_id, result.model_dir,
-            {"featurestore.snapshot_id": str(result.snapshot_id)}, alias=config.promotion.challenger_alias,
-            extractors=config.preprocess.modalities,
-        )
+        version = register_trained(config, result)
         print(f"registered {version.model_uri} as {version.name}@{config.promotion.challenger_alias}")
     return 0
 
 
 def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
-    from orchestration.evaluation.evaluate import evaluate_model
-    from orchestration.evaluation.evaluation_tags import eval_protocol, record_result
-    from trainers.mlflow_runs import tracking_client
+    from orchestration.cycle import evaluate_and_record
 
     if args.pairs or args.hr:  # flags that do not go together were refused by preflight
         return _evaluate_set(config, args)
@@ -108,13 +95,8 @@ def evaluate(config: MmsrConfig, args: argparse.Namespace) -> int:
         return _evaluate_sweep(config, args)
     clock = StageClock(1, "evaluate", _progress(args))
     with clock.stage("evaluate", args.model):
-        result = evaluate_model(
-            args.model, config.featurestore, config.tracking, config.serve, args.eval_snapshot, args.limit,
-            quality=config.evaluate,
-        )
+        result, version = evaluate_and_record(config, args.model, args.eval_snapshot, args.limit, config.evaluate)
     clock.close()
-    protocol = eval_protocol(config.serve, args.limit, config.evaluate)
-    version = record_result(tracking_client(config.tracking), config.tracking, args.model, result, protocol)
     scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
     print(f"evaluated {args.model} on snapshot {result.snapshot_id} ({result.images} images): {scores}; MLflow run {result.mlflow_run_id}")
     if version is not None:
@@ -178,7 +160,8 @@ def _evaluate_sweep(config: MmsrConfig, args: argparse.Namespace) -> int:
 
 
 def promote(config: MmsrConfig, args: argparse.Namespace) -> int:
-    from orchestration.registry.promotion import promote_version, rollback
+    from orchestration.cycle import promote as gate_and_promote
+    from orchestration.registry.promotion import rollback
 
     name, alias = config.tracking.registered_model, config.tracking.champion_alias
     if args.rollback:
@@ -186,7 +169,7 @@ def promote(config: MmsrConfig, args: argparse.Namespace) -> int:
         return 0
     clock = StageClock(1, "promote", _progress(args))
     with clock.stage("promote", f"evaluate version {args.version} + gates"):
-        decision = promote_version(config, args.version, args.eval_snapshot)
+        decision = gate_and_promote(config, args.version, args.eval_snapshot)
     clock.close()
     print(decision.summary())
     champion = args.version if decision.promote else decision.champion_version

@@ -132,7 +132,7 @@ def _overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _load(args: argparse.Namespace) -> MmsrConfig:
-    from orchestration.cli.quickstart_preset import quickstart_preset
+    from orchestration.quickstart.quickstart_preset import quickstart_preset
     from orchestration.mmsr_config import MmsrConfig
 
     defaults = quickstart_preset(args.workdir, args.steps) if args.command == "quickstart" else None

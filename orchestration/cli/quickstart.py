@@ -23,17 +23,17 @@ import cv2
 import numpy as np
 import pandas as pd
 from featurestore.readers import read_arrow
-from orchestration.cli.quickstart_models import ensure_quickstart_models
+from orchestration.quickstart.quickstart_models import ensure_quickstart_models
 from orchestration.cli.stage_clock import StageClock
 from orchestration.evaluation.image_grid import GridRow, comparison_grid
 from orchestration.mmsr_config import MmsrConfig
-from orchestration.ray_runtime import local_ray
-from orchestration.registry.checked_model import load_checked_model
-from orchestration.registry.model_registry import RegisteredVersion, register_pipeline
-from orchestration.registry.promotion import PromotionDecision, promote_version
+from orchestration.cycle import run_cycle
+from orchestration.registry.model_registry import RegisteredVersion
+from orchestration.registry.promotion import PromotionDecision
+from orchestration.serving.checked_model import load_checked_model
 from pipelines.preprocess_job import PreprocessResult, run_preprocess
 from pipelines.sample_dataset import write_sample_dataset
-from trainers.train_job import TrainResult, run_training
+from trainers.train_job import TrainResult
 
 LOG = logging.getLogger(__name__)
 SHOWCASE_ROWS = 4
@@ -151,21 +151,9 @@ def run_quickstart(
         ensure_quickstart_models(config)
     with clock.stage("preprocess", "preprocess (Beam)"):
         pre = run_preprocess(config.preprocess, config.featurestore)
-    with clock.stage("train", "train (Ray Train)"), local_ray(
-        config.train.cpus, config.train.ray_address, ray_log_to_driver
-    ):
-        trained = run_training(
-            config.train, config.featurestore, config.tracking, lr_degradation=config.preprocess.degradation
-        )
-    with clock.stage("register", "register (MLflow)"):
-        tags = {"featurestore.snapshot_id": str(trained.snapshot_id), "mmsr.source": "quickstart"}
-        registered = register_pipeline(
-            config.tracking, config.serve, trained.mlflow_run_id, trained.model_dir, tags,
-            config.promotion.challenger_alias, extractors=config.preprocess.modalities,
-        )
-    with clock.stage("promote", "evaluate + promote (floor, gates)"):
-        decision = promote_version(config, registered.version)
-        LOG.info("%s", decision.summary())
+    cycle = run_cycle(config, {"mmsr.source": "quickstart"}, stage=clock.stage, ray_log_to_driver=ray_log_to_driver)
+    trained, registered, decision = cycle.trained, cycle.registered, cycle.decision
+    LOG.info("%s", decision.summary())
     alias = config.tracking.champion_alias
     with clock.stage("showcase", "super-resolve eval images"):
         champion = decision.promote or decision.champion_version is not None

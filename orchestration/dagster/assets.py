@@ -1,8 +1,8 @@
 """Dagster assets of one retraining cycle: snapshot -> trained model -> evaluation -> promotion.
 
 Thin on purpose: each asset loads the config from :class:`MmsrConfigResource` and calls the
-functions the ``mmsr`` CLI calls (``preprocess``, ``train --register``, ``evaluate``,
-``promote``), then records what it produced as materialization metadata (snapshot id, MLflow
+steps of :mod:`orchestration.cycle` the ``mmsr`` CLI calls (``preprocess``, ``train --register``,
+``evaluate``, ``promote``), then records what it produced as materialization metadata (snapshot id, MLflow
 run id, model version, promotion decision; snapshot ids as text: they are 64-bit, wider than the
 integers the Dagster UI shows). The model is trained on the exact snapshot the
 ``feature_snapshot`` asset reported, and evaluated and judged on that snapshot too (or on
@@ -11,20 +11,16 @@ integers the Dagster UI shows). The model is trained on the exact snapshot the
 
 # No ``from __future__ import annotations`` here: Dagster reads these annotations at definition
 # time (context type, resource parameters, input/output types) and needs real classes.
-import dataclasses
 from dataclasses import dataclass
 
 import dagster as dg
 
+from orchestration.cycle import evaluate_and_record, promote, register_trained, train_model
 from orchestration.dagster.resource import MmsrConfigResource
-from orchestration.evaluation.evaluate import EvaluationResult, evaluate_model
-from orchestration.evaluation.evaluation_tags import eval_protocol, promotion_quality, record_result
-from orchestration.ray_runtime import local_ray
-from orchestration.registry.model_registry import register_pipeline
-from orchestration.registry.promotion import PromotionDecision, promote_version
+from orchestration.evaluation.evaluate import EvaluationResult
+from orchestration.evaluation.evaluation_tags import promotion_quality
+from orchestration.registry.promotion import PromotionDecision
 from pipelines.preprocess_job import PreprocessResult, run_preprocess
-from trainers.mlflow_runs import tracking_client
-from trainers.train_job import run_training
 
 GROUP = "mmsr_retraining"
 
@@ -61,17 +57,9 @@ def trained_model(
     context: dg.AssetExecutionContext, mmsr: MmsrConfigResource, feature_snapshot: PreprocessResult
 ) -> dg.Output[TrainedModel]:
     config = mmsr.load()
-    train = dataclasses.replace(config.train, snapshot=str(feature_snapshot.snapshot_id))
-    with local_ray(train.cpus, train.ray_address):  # a retried step of the same run resumes its checkpoint
-        result = run_training(
-            train, config.featurestore, config.tracking, f"dagster-{context.run_id[:8]}",
-            lr_degradation=config.preprocess.degradation,
-        )
-    tags = {"featurestore.snapshot_id": str(result.snapshot_id), "mmsr.source": "dagster", "dagster.run_id": context.run_id}
-    registered = register_pipeline(
-        config.tracking, config.serve, result.mlflow_run_id, result.model_dir, tags, alias=config.promotion.challenger_alias,
-        extractors=config.preprocess.modalities,
-    )
+    # a retried step of the same run (same name) resumes its checkpoint
+    result = train_model(config, f"dagster-{context.run_id[:8]}", snapshot=str(feature_snapshot.snapshot_id))
+    registered = register_trained(config, result, {"mmsr.source": "dagster", "dagster.run_id": context.run_id})
     model = TrainedModel(
         snapshot_id=result.snapshot_id, mlflow_run_id=result.mlflow_run_id, final_step=result.final_step,
         version=registered.version, model_uri=registered.model_uri,
@@ -91,11 +79,7 @@ def model_evaluation(mmsr: MmsrConfigResource, trained_model: TrainedModel) -> d
     fixed = config.promotion.eval_snapshot
     snapshot = str(trained_model.snapshot_id if fixed is None else fixed)
     limit, quality = config.promotion.eval_limit, promotion_quality(config.evaluate)
-    result = evaluate_model(
-        trained_model.model_uri, config.featurestore, config.tracking, config.serve, snapshot, limit, quality=quality
-    )
-    protocol = eval_protocol(config.serve, limit, quality)
-    record_result(tracking_client(config.tracking), config.tracking, trained_model.model_uri, result, protocol)
+    result, _ = evaluate_and_record(config, trained_model.model_uri, snapshot, limit, quality)
     metadata = {
         "snapshot_id": str(result.snapshot_id), "mlflow_run_id": result.mlflow_run_id, "model_version": trained_model.version,
         "images": result.images, **result.metrics,
@@ -109,7 +93,7 @@ def model_promotion(
 ) -> dg.Output[PromotionDecision]:
     """Gates the new version against the champion on the snapshot ``model_evaluation`` scored it on."""
     config = mmsr.load()
-    decision = promote_version(config, trained_model.version, snapshot=str(model_evaluation.snapshot_id))
+    decision = promote(config, trained_model.version, snapshot=str(model_evaluation.snapshot_id))
     metadata = {
         "snapshot_id": str(model_evaluation.snapshot_id), "model_version": trained_model.version,
         "champion_version": "none" if decision.champion_version is None else str(decision.champion_version),

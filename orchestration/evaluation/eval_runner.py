@@ -31,7 +31,7 @@ from orchestration.config_loading import ConfigError
 from orchestration.evaluation.eval_batch import EvalItem, ScoredImage, plan_batches, score_batch
 from orchestration.evaluation.quality_metrics import MetricSet, load_metrics
 from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
-from orchestration.registry.checked_model import fetch_checked_model, load_checked_model
+from orchestration.serving.checked_model import fetch_checked_model, load_checked_model
 from trainers.models.sampling_options import SamplingOptions
 from trainers.tracking_config import TrackingConfig
 

@@ -13,18 +13,39 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from mlflow.tracking import MlflowClient
 
+from featurestore.config import FeatureStoreConfig
 from orchestration.evaluation.evaluate import EvaluationResult, evaluate_model
 from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
-from orchestration.mmsr_config import MmsrConfig
 from orchestration.serving.serve_config import ServeConfig
 from trainers.tracking_config import TrackingConfig
 
 EVAL_TAG_PREFIX = "mmsr.eval."
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>.+))$")
+
+
+class EvalLimit(Protocol):
+    @property
+    def eval_limit(self) -> int | None: ...
+
+
+class ScoringSections(Protocol):
+    """The config sections scoring a registered version reads (``MmsrConfig`` has them; this
+    module sits below it and names only what it uses)."""
+
+    @property
+    def featurestore(self) -> FeatureStoreConfig: ...
+    @property
+    def tracking(self) -> TrackingConfig: ...
+    @property
+    def serve(self) -> ServeConfig: ...
+    @property
+    def evaluate(self) -> QualityMetricsConfig: ...
+    @property
+    def promotion(self) -> EvalLimit: ...
 
 
 def eval_tag(snapshot_id: int) -> str:
@@ -69,7 +90,7 @@ def recorded_metrics(
     return {key: float(value) for key, value in record["metrics"].items()}
 
 
-def version_metrics(config: MmsrConfig, client: MlflowClient, version: int, snapshot_id: int) -> dict[str, float]:
+def version_metrics(config: ScoringSections, client: MlflowClient, version: int, snapshot_id: int) -> dict[str, float]:
     """Recorded metrics of ``version`` on ``snapshot_id``, else ``evaluate_model`` (then recorded)."""
     name = config.tracking.registered_model
     quality = promotion_quality(config.evaluate)

@@ -35,7 +35,7 @@ from orchestration.evaluation.eval_runner import EvalJob, run_batches
 from orchestration.evaluation.image_grid import GridRow, comparison_grid
 from orchestration.evaluation.quality_metrics import MetricSet, load_metrics
 from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
-from orchestration.registry.checked_model import fetch_checked_model
+from orchestration.serving.checked_model import fetch_checked_model
 from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image

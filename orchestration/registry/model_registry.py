@@ -15,8 +15,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-from orchestration.registry.model_verification import MODEL_CODE, flavor_problem
-from orchestration.registry.registry_error import RegistryError
+from orchestration.serving.model_verification import MODEL_CODE, flavor_problem
+from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.lr_modalities import package_extractors
 from orchestration.serving.serve_config import ServeConfig
 from orchestration.serving.server import serving_model_config

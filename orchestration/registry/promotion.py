@@ -25,15 +25,15 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import Protocol
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from featurestore.readers import resolve_snapshot
-from orchestration.evaluation.evaluation_tags import eval_protocol, promotion_quality, version_metrics
-from orchestration.mmsr_config import MmsrConfig
-from orchestration.registry.promotion_config import MetricFloor, MetricGate
-from orchestration.registry.registry_error import RegistryError
+from orchestration.evaluation.evaluation_tags import ScoringSections, eval_protocol, promotion_quality, version_metrics
+from orchestration.registry.promotion_config import MetricFloor, MetricGate, PromotionConfig
+from orchestration.serving.registry_error import RegistryError
 from orchestration.registry.registry_lock import registry_lock
 from trainers.mlflow_runs import tracking_client
 from trainers.tracking_config import TrackingConfig
@@ -53,6 +53,13 @@ PREVIOUS_CHAMPION_TAG = "mmsr.previous_champion"
 """On a promoted version: the champion it replaced (what ``rollback`` returns to)."""
 ROLLED_BACK_TAG = "mmsr.promotion.rolled_back_to"
 MAX_ATTEMPTS = 5
+
+
+class PromotionSections(ScoringSections, Protocol):
+    """The config sections promotion reads: scoring's, and the promotion rules themselves."""
+
+    @property
+    def promotion(self) -> PromotionConfig: ...
 
 
 @dataclass(frozen=True)
@@ -193,7 +200,7 @@ def _record_decision(client: MlflowClient, tracking: TrackingConfig, decision: P
 
 
 def _decide(
-    config: MmsrConfig, candidate: dict[str, float], champion: dict[str, float] | None,
+    config: PromotionSections, candidate: dict[str, float], champion: dict[str, float] | None,
     version: int, champion_version: int | None, snapshot_id: int,
 ) -> PromotionDecision:
     promotion = config.promotion
@@ -213,7 +220,7 @@ def _decide(
     )
 
 
-def promote_version(config: MmsrConfig, version: int, snapshot: str | None = None) -> PromotionDecision:
+def promote_version(config: PromotionSections, version: int, snapshot: str | None = None) -> PromotionDecision:
     """Gate ``version`` against the champion on one eval snapshot; move ``champion`` if it passes.
 
     ``snapshot`` (id or tag; default ``promotion.eval_snapshot``, else the current snapshot) is
@@ -242,7 +249,7 @@ def promote_version(config: MmsrConfig, version: int, snapshot: str | None = Non
     raise RegistryError(f"{tracking.registered_model}@{tracking.champion_alias} kept moving; promote again later")
 
 
-def rollback(config: MmsrConfig) -> int:
+def rollback(config: PromotionSections) -> int:
     """Point ``champion`` back at the version the current champion replaced; returns that version."""
     tracking = config.tracking
     client = tracking_client(tracking)

@@ -28,7 +28,7 @@ from types import FrameType
 
 from mlflow.pyfunc import scoring_server
 
-from orchestration.registry.checked_model import fetch_checked_model
+from orchestration.serving.checked_model import fetch_checked_model
 from orchestration.serving.port_check import check_port_free
 from orchestration.serving.serve_config import ServeConfig
 from trainers.mlflow_runs import resolved_tracking_uri

@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from featurestore.config import FeatureStoreConfig
 from featurestore.readers import current_snapshot_id, read_arrow
-from orchestration.cli.quickstart_models import build_once, build_quickstart_base
+from orchestration.quickstart.quickstart_models import build_once, build_quickstart_base
 from orchestration.registry.promotion import (
     AGAINST_TAG,
     DECISION_TAG,

@@ -20,8 +20,9 @@ import pytest
 import ray
 from mlflow.tracking import MlflowClient
 
+import orchestration.cycle as cycle
 import orchestration.dagster.assets as assets
-from orchestration.cli.quickstart_preset import QUICKSTART_STEPS
+from orchestration.quickstart.quickstart_preset import QUICKSTART_STEPS
 from orchestration.dagster.assets import (
     RETRAINING_ASSETS,
     TrainedModel,
@@ -194,14 +195,15 @@ def _fake_stage_functions(monkeypatch: pytest.MonkeyPatch, calls: dict[str, Any]
         reasons = ("eval_psnr: 20.0000, no champion to beat: pass",)
         return PromotionDecision(promote, reasons, {"eval_psnr": 20.0}, None, version, None, int(snapshot or 0))
 
-    fakes = {
-        "run_preprocess": run_preprocess, "run_training": run_training, "register_pipeline": register_pipeline,
+    monkeypatch.setattr(assets, "run_preprocess", run_preprocess)
+    fakes = {  # the cycle's library calls: the assets reach them only through orchestration.cycle
+        "run_training": run_training, "register_pipeline": register_pipeline,
         "evaluate_model": evaluate_model, "promote_version": promote_version,
         "record_result": lambda *args: calls.setdefault("recorded", args[2]),
         "tracking_client": lambda tracking: None,
     }
     for name, fake in fakes.items():
-        monkeypatch.setattr(assets, name, fake)
+        monkeypatch.setattr(cycle, name, fake)
 
 
 def _metadata(result: dg.ExecuteInProcessResult, node: str) -> dict[str, Any]:
@@ -218,7 +220,7 @@ def test_assets_chain_the_cli_functions_and_record_ids(
     config_file = tmp_path / "mmsr.yaml"
     config_file.write_text("promotion:\n  eval_snapshot: 42\n" if eval_snapshot else "{}\n")
     mmsr = MmsrConfigResource(config_path=str(config_file))
-    monkeypatch.setattr(assets, "local_ray", lambda workers, address: contextlib.nullcontext())  # nothing trains here
+    monkeypatch.setattr(cycle, "local_ray", lambda workers, address, to_driver: contextlib.nullcontext())  # nothing trains here
     result = dg.materialize(list(RETRAINING_ASSETS), resources={"mmsr": mmsr})
 
     assert result.success

@@ -15,8 +15,8 @@ from featurestore.readers import read_arrow
 from orchestration.evaluation.evaluate import evaluate_model, score_image
 from orchestration.evaluation.quality_metrics import QualityMetricsConfig
 from orchestration.registry.model_registry import RegisteredVersion
-from orchestration.registry.model_verification import MODEL_CODE
-from orchestration.registry.registry_error import RegistryError
+from orchestration.serving.model_verification import MODEL_CODE
+from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.lr_modalities import LrModalities, upsample
 from orchestration.serving.serve_config import ServeConfig
 from pipelines.image_decoding import decode_image

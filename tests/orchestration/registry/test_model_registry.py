@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from orchestration.registry.model_registry import RegisteredVersion, register_pipeline, set_alias
-from orchestration.registry.registry_error import RegistryError
+from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.image_payload import PayloadError
 from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png

@@ -38,7 +38,7 @@ from orchestration.registry.promotion import (
     rollback,
 )
 from orchestration.registry.promotion_config import DEFAULT_FLOOR, MetricFloor, MetricGate, PromotionConfig
-from orchestration.registry.registry_error import RegistryError
+from orchestration.serving.registry_error import RegistryError
 from orchestration.registry.registry_lock import OWNER_TAG, lock_name
 from orchestration.serving.serve_config import ServeConfig
 from tests.orchestration.conftest import make_eval_store, make_oracle_store, make_photo_eval_store, oracle_spy

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from featurestore.modality import Modality
-from orchestration.registry.checked_model import load_checked_model
+from orchestration.serving.checked_model import load_checked_model
 from orchestration.registry.model_registry import register_pipeline
 from orchestration.serving.image_payload import decode_image_payload, encode_image_payload
 from orchestration.serving.lr_modalities import LrModalities, package_extractors, upsample

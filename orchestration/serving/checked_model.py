@@ -19,8 +19,8 @@ import mlflow.artifacts
 import mlflow.pyfunc
 from mlflow.exceptions import MlflowException
 
-from orchestration.registry.model_verification import verify_model_directory
-from orchestration.registry.registry_error import RegistryError
+from orchestration.serving.model_verification import verify_model_directory
+from orchestration.serving.registry_error import RegistryError
 from trainers.mlflow_runs import fluent_tracking, resolved_tracking_uri
 from trainers.models.safe_loading import UnsafeArtifactError
 from trainers.tracking_config import TrackingConfig
