@@ -75,6 +75,7 @@ def preprocess(config: MmsrConfig, args: argparse.Namespace) -> int:
 def train(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.ray_runtime import local_ray
     from orchestration.registry.model_registry import register_pipeline
+    from orchestration.registry.training_extractors import training_extractors
     from trainers.train_job import run_training
 
     clock = StageClock(1, "train", _progress(args))
@@ -92,6 +93,7 @@ def train(config: MmsrConfig, args: argparse.Namespace) -> int:
             config.tracking, config.serve, result.mlflow_run_id, result.model_dir,
             {"featurestore.snapshot_id": str(result.snapshot_id)}, alias=config.promotion.challenger_alias,
             extractors=config.preprocess.modalities,
+            trained_on=training_extractors(config.featurestore, result.snapshot_id),
         )
         print(f"registered {version.model_uri} as {version.name}@{config.promotion.challenger_alias}")
     return 0

@@ -31,6 +31,7 @@ from orchestration.ray_runtime import local_ray
 from orchestration.registry.checked_model import load_checked_model
 from orchestration.registry.model_registry import RegisteredVersion, register_pipeline
 from orchestration.registry.promotion import PromotionDecision, promote_version
+from orchestration.registry.training_extractors import training_extractors
 from pipelines.preprocess_job import PreprocessResult, run_preprocess
 from pipelines.sample_dataset import write_sample_dataset
 from trainers.train_job import TrainResult, run_training
@@ -162,6 +163,7 @@ def run_quickstart(
         registered = register_pipeline(
             config.tracking, config.serve, trained.mlflow_run_id, trained.model_dir, tags,
             config.promotion.challenger_alias, extractors=config.preprocess.modalities,
+            trained_on=training_extractors(config.featurestore, trained.snapshot_id),
         )
     with clock.stage("promote", "evaluate + promote (floor, gates)"):
         decision = promote_version(config, registered.version)

@@ -22,6 +22,7 @@ from orchestration.evaluation.evaluation_tags import eval_protocol, promotion_qu
 from orchestration.ray_runtime import local_ray
 from orchestration.registry.model_registry import register_pipeline
 from orchestration.registry.promotion import PromotionDecision, promote_version
+from orchestration.registry.training_extractors import training_extractors
 from pipelines.preprocess_job import PreprocessResult, run_preprocess
 from trainers.mlflow_runs import tracking_client
 from trainers.train_job import run_training
@@ -71,6 +72,7 @@ def trained_model(
     registered = register_pipeline(
         config.tracking, config.serve, result.mlflow_run_id, result.model_dir, tags, alias=config.promotion.challenger_alias,
         extractors=config.preprocess.modalities,
+        trained_on=training_extractors(config.featurestore, result.snapshot_id),
     )
     model = TrainedModel(
         snapshot_id=result.snapshot_id, mlflow_run_id=result.mlflow_run_id, final_step=result.final_step,
