@@ -21,6 +21,7 @@ from orchestration.mmsr_config import MmsrConfig
 from orchestration.ray_runtime import local_ray
 from orchestration.registry.model_registry import RegisteredVersion, register_pipeline
 from orchestration.registry.promotion import PromotionDecision, promote_version
+from orchestration.registry.training_extractors import training_extractors
 from trainers.mlflow_runs import tracking_client
 from trainers.train_job import TrainResult, run_training
 
@@ -52,11 +53,13 @@ def train_model(
 
 
 def register_trained(config: MmsrConfig, trained: TrainResult, tags: Mapping[str, str] | None = None) -> RegisteredVersion:
-    """Register ``trained`` as a new version under the ``challenger`` alias, tagged with its snapshot."""
+    """Register ``trained`` as a new version under the ``challenger`` alias, tagged with its snapshot,
+    packaging the extractor settings its training rows were made with (refused if the config differs)."""
     version_tags = {"featurestore.snapshot_id": str(trained.snapshot_id), **(tags or {})}
     return register_pipeline(
         config.tracking, config.serve, trained.mlflow_run_id, trained.model_dir, version_tags,
         alias=config.promotion.challenger_alias, extractors=config.preprocess.modalities,
+        trained_on=training_extractors(config.featurestore, trained.snapshot_id),
     )
 
 

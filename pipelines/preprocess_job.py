@@ -55,8 +55,8 @@ from pipelines.run_counts import RunCounts, read_counts, sum_counts, write_count
 from pipelines.runner_options import beam_flags
 from pipelines.sample_identity import content_hash
 from pipelines.sample_replacement import list_replacements, replace_samples, replacements_dir
-from pipelines.snapshot_sheet import VQ_TOKENIZER_PROPERTY, vq_lineage
 from pipelines.sources import InputSpec, SourceError, resolve_spec
+from pipelines.tokenizer_lineage import CLIP_TOKENIZER_PROPERTY, VQ_TOKENIZER_PROPERTY, clip_lineage, vq_lineage
 
 ERROR_ROWS_PER_FILE = 65536
 """Errors-table rows per staged file (they are small)."""
@@ -239,6 +239,7 @@ def run_preprocess(config: PreprocessConfig, store: FeatureStoreConfig, run_id: 
             summary = {
                 "config_hash": chash, "inputs": str(counts.inputs),
                 VQ_TOKENIZER_PROPERTY: vq_lineage(config.tokenizer),  # names the decoder of contact sheets
+                CLIP_TOKENIZER_PROPERTY: clip_lineage(config.tokenizer),  # recorded with the models trained on them
             }
             replacement = replace_samples(
                 store, list_replacements(staged_root), extractors, run_id, {**summary, "run_id": run_id}

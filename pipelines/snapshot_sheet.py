@@ -4,7 +4,7 @@ A sheet shows a seeded choice of a snapshot's samples, one row each (cells from
 :mod:`pipelines.sheet_cells`, layout from :mod:`featurestore.contact_sheet`). Only the stored
 columns are read (:data:`~pipelines.sheet_cells.SHEET_COLUMNS`, present in a snapshot of any
 schema version); the only model that runs is the VQ decoder of the tokenizer the snapshot's
-lineage names (:data:`VQ_TOKENIZER_PROPERTY` in the summary of the snapshot or an ancestor,
+lineage names (:data:`~pipelines.tokenizer_lineage.VQ_TOKENIZER_PROPERTY` in the summary of the snapshot or an ancestor,
 written by ``run_preprocess`` since it existed; older snapshots need it named by the caller).
 """
 
@@ -30,9 +30,8 @@ from featurestore.snapshot_diff import diff_snapshots
 from pipelines.model_stages import load_vq_model
 from pipelines.preprocess_config import TokenizerConfig
 from pipelines.sheet_cells import SHEET_COLUMNS, SHEET_HEADERS, hr_side, row_label, stored_cells, token_cells
+from pipelines.tokenizer_lineage import VQ_TOKENIZER_PROPERTY, vq_lineage
 
-VQ_TOKENIZER_PROPERTY = "vq_tokenizer"
-"""Snapshot-summary key: JSON of the ``TokenizerConfig`` VQ fields the run encoded tokens with."""
 _DEFAULT_CELL = 64
 
 DecoderFor = Callable[[int], VQModel | None]
@@ -57,12 +56,6 @@ class SheetResult:
     sample_ids: tuple[str, ...]
     """The samples shown, top to bottom."""
     headers: tuple[str, ...]
-
-
-def vq_lineage(tokenizer: TokenizerConfig) -> str:
-    """The :data:`VQ_TOKENIZER_PROPERTY` value of a run that tokenized with ``tokenizer``."""
-    fields = {"vq_model": tokenizer.vq_model, "vq_subfolder": tokenizer.vq_subfolder, "vq_revision": tokenizer.vq_revision}
-    return json.dumps(fields, sort_keys=True)
 
 
 def snapshot_tokenizer(store: FeatureStoreConfig, snapshot_id: int) -> TokenizerConfig | None:

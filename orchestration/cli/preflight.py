@@ -3,7 +3,8 @@
 A command that only reads the feature store never creates one: naming a catalog that does not exist
 is a mistake answered at once, and so is a snapshot that does not exist (``train`` would otherwise
 start Ray first), a preprocess input that does not exist or a model it cannot load (Beam would
-otherwise start first).
+otherwise start first). ``train --register`` on rows whose extractor settings differ from
+``preprocess.modalities`` is refused before Ray starts, as registration would refuse it after training.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from featurestore.snapshot_error import SnapshotNotFoundError
 from featurestore.workdir_move import WorkdirMovedError
 from orchestration.cli.evaluate_flags import EvaluateFlagsError, check_evaluate_flags
 from orchestration.mmsr_config import MmsrConfig
+from orchestration.serving.registry_error import ExtractorParityError
 from pipelines.model_availability import (
     ModelSource, ModelUnavailableError, check_model, check_models, is_local_path, preprocess_models,
 )
@@ -38,7 +40,7 @@ class WorkdirError(ValueError):
 
 PREFLIGHT_ERRORS: tuple[type[Exception], ...] = (
     NoFeatureStoreError, SnapshotNotFoundError, CatalogUnreachableError, WorkdirError, SourceError,
-    ModelUnavailableError, EvaluateFlagsError, WorkdirMovedError,
+    ModelUnavailableError, EvaluateFlagsError, WorkdirMovedError, ExtractorParityError,
 )
 """What :func:`preflight` raises: each a one-line user error."""
 
@@ -91,6 +93,11 @@ def preflight(args: argparse.Namespace, config: MmsrConfig) -> None:
     if reads:
         from featurestore.readers import resolve_snapshot
 
-        resolve_snapshot(config.featurestore, snapshot)
+        snapshot_id = resolve_snapshot(config.featurestore, snapshot)
+        if args.command == "train" and getattr(args, "register", False):
+            from orchestration.registry.extractor_parity import check_parity
+            from orchestration.registry.training_extractors import training_extractors
+
+            check_parity(training_extractors(config.featurestore, snapshot_id), config.preprocess.modalities)
     if args.command == "train" and is_local_path(config.train.base_model):  # a Hub id is fetched by the workers
         check_model(ModelSource("train.base_model", config.train.base_model))

@@ -3,7 +3,8 @@
 Models are logged *from code* (``sr_model_code.py``), so loading a registered model never
 unpickles anything; the weights travel as safetensors inside the ``pipeline`` artifact.
 Registration runs the checks serving runs (``model_verification``): the pipeline directory file by
-file before it is logged, the logged ``MLmodel`` flavor before the version is created.
+file before it is logged, the logged ``MLmodel`` flavor before the version is created. It packages
+the LR extractors the training rows were made with and records them (``extractor_parity``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+from orchestration.registry.extractor_parity import packaged_extractors
 from orchestration.serving.model_verification import MODEL_CODE, flavor_problem
 from orchestration.serving.registry_error import RegistryError
+from orchestration.registry.training_extractors import TrainingExtractors
+from orchestration.serving.extractor_record import write_extractor_record
 from orchestration.serving.lr_modalities import package_extractors
 from orchestration.serving.serve_config import ServeConfig
 from orchestration.serving.server import serving_model_config
@@ -24,6 +28,9 @@ from pipelines.modalities.extractor import ModalityExtractionConfig
 from trainers.mlflow_runs import fluent_tracking, tracking_client
 from trainers.models.safe_loading import UnsafeArtifactError, verify_artifact_tree
 from trainers.tracking_config import TrackingConfig
+
+EXTRACTORS_TAG = "mmsr.extractors"
+"""Model-version tag: JSON of the extractor record packaged with the version (``TrainingExtractors.record``)."""
 
 
 @dataclass(frozen=True)
@@ -58,16 +65,23 @@ def serving_signature(serve: ServeConfig) -> ModelSignature:
 def register_pipeline(
     tracking: TrackingConfig, serve: ServeConfig, run_id: str, pipeline_dir: str, tags: dict[str, str],
     alias: str | None = None, extractors: ModalityExtractionConfig | None = None,
+    trained_on: TrainingExtractors | None = None,
 ) -> RegisteredVersion:
     """Log ``pipeline_dir`` as the run's pyfunc model and register it as a new version, tagged
     with ``tags`` and, if given, pointed at by ``alias`` (``promotion.challenger_alias``).
 
-    ``extractors`` (``preprocess.modalities``): its depth and segmentation models are packaged
-    into ``pipeline_dir`` first, so serving extracts them from the LR (``orchestration.serving.lr_modalities``);
-    None registers an edges-only model. RegistryError, and nothing registered, when a file of
-    ``pipeline_dir`` or the logged flavor is not what serving accepts."""
-    if extractors is not None:
-        package_extractors(pipeline_dir, extractors)
+    ``trained_on`` (``training_extractors`` of the training snapshot): its captioner, depth and
+    segmentation models are packaged into ``pipeline_dir`` first, so serving extracts them from the
+    LR (``orchestration.serving.lr_modalities``), and its record (Canny thresholds included) is
+    written beside them and tagged :data:`EXTRACTORS_TAG`. ``extractors`` (``preprocess.modalities``)
+    is checked against it: ExtractorParityError, nothing registered, when they differ; without
+    ``trained_on`` it is packaged itself; neither registers an edges-only model. RegistryError, and
+    nothing registered, when a file of ``pipeline_dir`` or the logged flavor is not what serving accepts."""
+    packaged = packaged_extractors(extractors, trained_on)
+    if packaged is not None:
+        package_extractors(pipeline_dir, packaged.settings.extraction_config())
+        write_extractor_record(pipeline_dir, packaged.record())
+        tags = {**tags, EXTRACTORS_TAG: packaged.to_json()}
     try:
         verify_artifact_tree(pipeline_dir)
     except UnsafeArtifactError as error:

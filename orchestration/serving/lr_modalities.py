@@ -1,12 +1,15 @@
 """Modalities extracted from the LR at inference, as in the paper: caption, depth, segmentation and edges.
 
 The extractor models travel inside the registered model. :func:`package_extractors` saves the
-captioner, depth and segmentation checkpoints that preprocessing used (``preprocess.modalities``:
+captioner, depth and segmentation checkpoints the training rows were made with (registration
+passes the settings read from the training snapshot, ``orchestration.registry.extractor_parity``:
 the same hub id and revision, or local folder) into the pipeline folder as ``captioner/``,
 ``depth/`` and ``segmentation/`` (safetensors weights, JSON configs and tokenizer files, so the
 model verification checks them like every other file). :meth:`LrModalities.load` reads them back
 with the classes preprocessing uses (``Captioner``, ``DepthEstimator``, ``SegmentationEstimator``);
-a pipeline without them extracts edges only. Everything is extracted from the LR bicubically
+a pipeline without them extracts edges only. Edges are drawn with the Canny thresholds of the
+training rows, from the pipeline's extractor record (``orchestration.serving.extractor_record``;
+the defaults for a pipeline registered without one). Everything is extracted from the LR bicubically
 upsampled to the output size (at most :data:`EXTRACTION_MAX_SIDE` on its longer side); maps are
 then rendered and VQ-coded exactly as preprocessing renders and codes them (``pipelines.modality_codes``).
 """
@@ -31,10 +34,12 @@ from transformers import (
 )
 
 from featurestore.modality import Modality
+from orchestration.serving.extractor_record import packaged_settings
 from pipelines.modalities.captioner import Captioner
 from pipelines.modalities.depth import DepthEstimator
 from pipelines.modalities.edges import canny_edges
 from pipelines.modalities.extractor import ModalityExtractionConfig
+from pipelines.modalities.extractor_settings import CannySettings
 from pipelines.modalities.segmentation import SegmentationEstimator
 from pipelines.modality_codes import encode_to_codes, maps_to_vq_input, render_modality_map
 from trainers.models.sr_pipeline import MMSRPipeline
@@ -95,10 +100,15 @@ class LrModalities:
     depth: DepthEstimator | None = None
     segmentation: SegmentationEstimator | None = None
     captioner: Captioner | None = None
+    canny: CannySettings = CannySettings()
+    """The thresholds of the edge maps: those the training rows were drawn with."""
 
     @classmethod
     def load(cls, pipeline_dir: str | Path, device: torch.device | str = "cpu") -> LrModalities:
-        """The extractors packaged in ``pipeline_dir`` (already verified file by file), on ``device`` in fp32."""
+        """The extractors packaged in ``pipeline_dir`` (already verified file by file), on ``device`` in fp32,
+        and the Canny thresholds it records."""
+        settings = packaged_settings(pipeline_dir)
+        canny = settings.edges if settings is not None and settings.edges is not None else CannySettings()
         folders = {m: Path(pipeline_dir) / name for m, name in EXTRACTOR_FOLDERS.items()}
         found = {m: str(folder) for m, folder in folders.items() if folder.is_dir()}
         captioner = None
@@ -110,6 +120,7 @@ class LrModalities:
             segmentation=SegmentationEstimator(found[Modality.SEGMENTATION], device=str(device))
             if Modality.SEGMENTATION in found else None,
             captioner=captioner,
+            canny=canny,
         )
 
     @property
@@ -138,7 +149,7 @@ class LrModalities:
         if self.segmentation is not None and Modality.SEGMENTATION not in skip:
             found[Modality.SEGMENTATION] = self.segmentation.predict(images)
         if Modality.EDGES not in skip:
-            found[Modality.EDGES] = [canny_edges(image) for image in images]
+            found[Modality.EDGES] = [canny_edges(image, self.canny.low, self.canny.high) for image in images]
         return found
 
 

@@ -81,13 +81,17 @@ def write_parquet(url: str, table: pa.Table) -> str:
     return url
 
 
-def commit_rows(root: Path, run_id: str, rows: list[dict[str, Any]], config_hash: str | None = None) -> FeatureStoreConfig:
-    """A store under ``root`` whose one snapshot holds ``rows``, staged in one file and committed as
-    ``run_id`` (snapshot property ``config_hash``: ``config_hash``, default the run id)."""
+def commit_rows(
+    root: Path, run_id: str, rows: list[dict[str, Any]], config_hash: str | None = None,
+    properties: dict[str, str] | None = None,
+) -> FeatureStoreConfig:
+    """A store under ``root`` whose newest snapshot holds ``rows`` (added to what it held), staged in
+    one file and committed as ``run_id`` (snapshot properties ``config_hash``: ``config_hash``,
+    default the run id, and ``properties``)."""
     store = FeatureStoreConfig(catalog_uri=f"sqlite:///{root}/catalog.db", warehouse=str(root / "warehouse"))
     table = pa.Table.from_pylist(rows, SAMPLES_SCHEMA)
     write_parquet(f"{staging_dir(store, run_id)}/{SAMPLES_DIR}/part-00000.parquet", table)
-    commit_run(store, run_id, {"config_hash": config_hash or run_id})
+    commit_run(store, run_id, {"config_hash": config_hash or run_id, **(properties or {})})
     return store
 
 

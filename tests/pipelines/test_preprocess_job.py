@@ -47,6 +47,7 @@ from pipelines.sample_dataset import SampleDataset
 from pipelines.sample_identity import FieldRole, config_leaves, fields_with_role
 from pipelines.sample_model_handler import SampleModelHandler
 from pipelines.sources import InputSpec, Listed, read_image_source
+from pipelines.tokenizer_lineage import CLIP_TOKENIZER_PROPERTY, VQ_TOKENIZER_PROPERTY, clip_lineage, vq_lineage
 from tests.pipelines.conftest import SmallJob, TinyModels, copy_photos, small_job
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -130,6 +131,8 @@ def test_rows_carry_their_lineage(committed: CommittedRun) -> None:
     table = open_catalog(committed.job.store).load_table(committed.job.store.samples_identifier)
     summary = table.current_snapshot().summary
     assert (summary["run_id"], summary["config_hash"]) == (committed.result.run_id, committed.result.config_hash)
+    tokenizer = config.tokenizer  # the tokenizers of its tokens, recorded with the models trained on them
+    assert (summary[VQ_TOKENIZER_PROPERTY], summary[CLIP_TOKENIZER_PROPERTY]) == (vq_lineage(tokenizer), clip_lineage(tokenizer))
 
 
 def test_rerun_with_the_same_config_commits_nothing_new(committed: CommittedRun) -> None:

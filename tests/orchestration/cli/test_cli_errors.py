@@ -3,6 +3,7 @@ is damaged), and no traceback; the cases the inputs alone decide answer before t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from orchestration.cli import main as cli_main
+from pipelines.modalities.extractor import ModalityExtractionConfig, extractor_versions
 from tests.featurestore.conftest import commit_rows, sample_row
 
 
@@ -36,6 +38,11 @@ class Case:
 def _store(root: Path) -> list[str]:
     return ["--set", f"featurestore.catalog_uri=sqlite:///{root}/store/catalog.db",
             "--set", f"featurestore.warehouse={root}/store/warehouse"]
+
+
+def _made_with_canny_30_90(root: Path) -> list[str]:
+    return ["--set", f"featurestore.catalog_uri=sqlite:///{root}/canny/catalog.db",
+            "--set", f"featurestore.warehouse={root}/canny/warehouse"]
 
 
 def _damaged(root: Path) -> list[str]:
@@ -70,6 +77,10 @@ CASES = [
     Case("train from a base model folder that does not exist",
          lambda r: ["train", *_store(r), "--set", f"train.base_model={r}/no-base"],
          2, ("train.base_model", "no-base", "no such model folder"), before_dispatch=True),
+    Case("train --register on rows made with other Canny thresholds",
+         lambda r: ["train", "--register", *_made_with_canny_30_90(r)],
+         2, ("not registered: preprocess.modalities differs",
+             "edges: rows canny_low=30, canny_high=90, config canny_low=100, canny_high=200"), before_dispatch=True),
     Case("train-vq on a missing snapshot", lambda r: ["train-vq", "--snapshot", "12345", *_store(r)],
          2, ("12345 is not a snapshot",), before_dispatch=True),
     Case("show an unknown snapshot", lambda r: ["features", "show", "nope", *_store(r)],
@@ -103,10 +114,13 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A committed store, a damaged copy (its data file deleted) and one HR PNG."""
+    """A committed store, a damaged copy (its data file deleted), a store of rows made with Canny
+    thresholds 30, 90, and one HR PNG."""
     root = tmp_path_factory.mktemp("cli-errors")
     commit_rows(root / "store", "run1", [sample_row(i) for i in range(2)])
     commit_rows(root / "damaged", "run1", [sample_row(i) for i in range(2)])
+    versions = json.dumps(extractor_versions(ModalityExtractionConfig(canny_low=30, canny_high=90)))
+    commit_rows(root / "canny", "run1", [sample_row(i) | {"extractors": versions} for i in range(2)])
     for data_file in (root / "damaged" / "warehouse").rglob("*.parquet"):
         if "/data/" in data_file.as_posix():
             data_file.unlink()

@@ -179,10 +179,12 @@ def _fake_stage_functions(monkeypatch: pytest.MonkeyPatch, calls: dict[str, Any]
         return TrainResult(mlflow_run_id="run-train", snapshot_id=111, final_step=2, metrics={}, model_dir="/m")
 
     def register_pipeline(
-        tracking: Any, serve: Any, run_id: str, model_dir: str, tags: dict[str, str], alias: str | None, extractors: Any
+        tracking: Any, serve: Any, run_id: str, model_dir: str, tags: dict[str, str], alias: str | None, extractors: Any,
+        trained_on: Any,
     ) -> RegisteredVersion:
         calls["register"] = (run_id, tags["featurestore.snapshot_id"], alias)
         calls["extractors"] = extractors.enabled
+        calls["trained_on"] = trained_on
         return RegisteredVersion("mmsr-sr", 7, "models:/mmsr-sr/7")
 
     def evaluate_model(uri: str, store: Any, tracking: Any, serve: Any, snapshot: str, limit: int | None, quality: Any = None
@@ -198,6 +200,7 @@ def _fake_stage_functions(monkeypatch: pytest.MonkeyPatch, calls: dict[str, Any]
     monkeypatch.setattr(assets, "run_preprocess", run_preprocess)
     fakes = {  # the cycle's library calls: the assets reach them only through orchestration.cycle
         "run_training": run_training, "register_pipeline": register_pipeline,
+        "training_extractors": lambda store, snapshot_id: ("settings of the train rows of", snapshot_id),
         "evaluate_model": evaluate_model, "promote_version": promote_version,
         "record_result": lambda *args: calls.setdefault("recorded", args[2]),
         "tracking_client": lambda tracking: None,
@@ -227,7 +230,8 @@ def test_assets_chain_the_cli_functions_and_record_ids(
     assert calls["train_snapshot"] == "111"  # trained on the snapshot the first asset committed
     assert calls["lr_degradation"] == DegradationConfig()  # preprocess.degradation, for on-the-fly LRs
     assert calls["register"] == ("run-train", "111", "challenger")
-    assert calls["extractors"] == ("caption", "depth", "segmentation", "edges")  # packaged for LR-side extraction
+    assert calls["extractors"] == ("caption", "depth", "segmentation", "edges")  # checked against the rows'
+    assert calls["trained_on"] == ("settings of the train rows of", 111)  # packaged: those of the training snapshot
     scored_on = str(eval_snapshot or 111)
     assert calls["evaluate"] == ("models:/mmsr-sr/7", scored_on, None)
     assert calls["recorded"] == "models:/mmsr-sr/7"
