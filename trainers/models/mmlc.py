@@ -4,8 +4,9 @@ Sequence: every configured modality occupies a fixed slot (256 tokens per spatia
 77 for the caption). Absent modalities (or rows) are filled with copies of the learnable
 ``m_empty`` token; VQ vectors are zero-padded to the text width; learned modality-type and
 position embeddings are added. The latents cross-attend to this sequence (cost O(N M), with a
-per-modality temperature), then run self-attention blocks; the output (B, N, cross_attention_dim)
-is what the UNet cross-attends to.
+per-modality temperature; the slots of a modality ``left_out`` of a row are masked out of its keys,
+so that row's context is the other modalities alone), then run self-attention blocks; the output
+(B, N, cross_attention_dim) is what the UNet cross-attends to.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class ModalitySequence:
     present: torch.Tensor
     """(B, num_modalities) bool: rows that kept their real tokens (after modality dropout)."""
 
+    key_mask: torch.Tensor | None = None
+    """(B, M) bool: keys each row attends to (False: a modality left out of that row's context);
+    None when every row attends to every key."""
 
 def modality_dropout_mask(
     batch_size: int, num_modalities: int, p: float, generator: torch.Generator, device: torch.device | str
@@ -147,7 +151,19 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
             length = token_count(modality)
             slots.append(substitute_absent(features, present[:, index], self.m_empty, length))
             key_modality.append(torch.full((length,), index, dtype=torch.long, device=device))
-        return ModalitySequence(torch.cat(slots, dim=1), torch.cat(key_modality), present)
+        keys = torch.cat(key_modality)
+        return ModalitySequence(torch.cat(slots, dim=1), keys, present, self._key_mask(tokens, keys))
+
+    def _key_mask(self, tokens: ModalityTokens, key_modality: torch.Tensor) -> torch.Tensor | None:
+        """(B, M) bool keys attended (see ``ModalitySequence.key_mask``); ValueError if a row would
+        attend to nothing."""
+        if not tokens.left_out:
+            return None
+        device = self.m_empty.device
+        attended = ~torch.stack([tokens.left_out_mask(m, device) for m in self.modality_order], dim=1)
+        if not bool(attended.any(dim=1).all()):
+            raise ValueError("a row leaves every modality out of the MMLC's context")
+        return attended[:, key_modality]
 
     def embed_context(self, sequence: ModalitySequence) -> torch.Tensor:
         """Add modality-type and position embeddings, then LayerNorm: (B, M, text_width)."""
@@ -208,7 +224,7 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
         key_scale = self.key_scales(tokens.batch_size, sequence.key_modality, timesteps, temperatures, sequence.present)
         latents = self.latents.unsqueeze(0).expand(tokens.batch_size, -1, -1)
         for cross_block in self.cross_blocks:
-            latents = cross_block(latents, context, key_scale)
+            latents = cross_block(latents, context, key_scale, sequence.key_mask)
         for self_block in self.self_blocks:
             latents = self_block(latents)
         return self.proj_out(self.norm_out(latents))
@@ -226,7 +242,7 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
         context = self.embed_context(sequence)
         key_scale = self.key_scales(tokens.batch_size, sequence.key_modality, timesteps, temperatures, sequence.present)
         latents = self.latents.unsqueeze(0).expand(tokens.batch_size, -1, -1)
-        per_key = self.cross_blocks[0].attention_probs(latents, context, key_scale).mean(dim=(1, 2))
+        per_key = self.cross_blocks[0].attention_probs(latents, context, key_scale, sequence.key_mask).mean(dim=(1, 2))
         one_hot = F.one_hot(sequence.key_modality, len(self.modality_order)).to(per_key.dtype)
         return per_key @ one_hot
 

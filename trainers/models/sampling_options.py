@@ -35,7 +35,7 @@ class SamplingOptions:
     seed: int = 0
     """Seeds the initial noise (one generator per request or batch)."""
     negative_prompt: str | None = None
-    """The negative branch's caption in every guided mode but ``m_empty-cfg`` (None: m_empty)."""
+    """The negative branch's caption in every guided mode (None: the empty string "", as standard CFG)."""
     temperatures: Mapping[str, float] = field(default_factory=dict)
     """Per-modality attention temperature s (delta = s * sqrt(d_k)), by modality name."""
     disabled: tuple[str, ...] = ()

@@ -269,10 +269,12 @@ class MMSRPipeline:
         negative_prompt: str | None, batch_size: int,
     ) -> dict[TileBox, ModalityTokens]:
         """Each latent tile's tokens (one shared object when ``tokens`` is not per tile), with the
-        guidance branch's negative tokens appended."""
+        guidance branch's negative tokens appended (their caption: ``negative_prompt``, else "")."""
         negative = None
-        if mode != "none" and negative_prompt is not None:
-            negative = self.encode_prompt([negative_prompt] * batch_size)
+        if mode != "none":
+            if Modality.CAPTION not in self.mmlc.modality_order:
+                raise ValueError(f"guidance_mode {mode!r} needs an MMLC that reads the caption (the negative prompt)")
+            negative = self.encode_prompt([negative_prompt or ""] * batch_size)
         factor = autoencoder.scale_factor(self.vae)
         shared = isinstance(tokens, ModalityTokens)
         found: dict[TileBox, ModalityTokens] = {}
@@ -284,7 +286,7 @@ class MMSRPipeline:
             if given.batch_size != batch_size:
                 raise ValueError(f"tokens have {given.batch_size} rows but the LR batch has {batch_size}")
             given = given.to(device=self.device)
-            found[box] = given if mode == "none" else concat_tokens(given, negative_tokens(mode, given, negative))
+            found[box] = given if negative is None else concat_tokens(given, negative_tokens(mode, given, negative))
         return found
 
     def _contexts(
