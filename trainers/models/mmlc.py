@@ -26,6 +26,7 @@ from featurestore.modality import Modality
 from trainers.models.conditioning import ModalityTokens, token_count
 from trainers.models.modality_attention import LatentCrossAttentionBlock
 from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
+from trainers.models.sampling_options import TemperatureSchedule
 from trainers.models.timestep_temperature import TimestepTemperature
 
 TemperatureMode = Literal["fixed", "timestep"]
@@ -41,10 +42,10 @@ class ModalitySequence:
     """(M,) int64: index (into the configured modalities) of each token's modality."""
     present: torch.Tensor
     """(B, num_modalities) bool: rows that kept their real tokens (after modality dropout)."""
-
     key_mask: torch.Tensor | None = None
     """(B, M) bool: keys each row attends to (False: a modality left out of that row's context);
     None when every row attends to every key."""
+
 
 def modality_dropout_mask(
     batch_size: int, num_modalities: int, p: float, generator: torch.Generator, device: torch.device | str
@@ -173,6 +174,17 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
         context = sequence.tokens + self.type_embedding[sequence.key_modality] + torch.cat(positions)
         return self.context_norm(context)
 
+    def timestep_aware(self, schedule: TemperatureSchedule = "auto") -> bool:
+        """Whether sampling with ``schedule`` applies the learned tau_m(t) (``auto``: when this MMLC has
+        one); ValueError for ``timestep_aware`` on an MMLC without one."""
+        learned = self.config.temperature_mode == "timestep"
+        if schedule == "timestep_aware" and not learned:
+            raise ValueError(
+                "temperature_schedule 'timestep_aware' needs a model with a learned timestep-aware temperature "
+                "(its MMLC built with temperature_mode='timestep'); this one has constant temperatures"
+            )
+        return learned if schedule == "auto" else schedule == "timestep_aware"
+
     def key_scales(
         self,
         batch_size: int,
@@ -180,9 +192,10 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
         timesteps: torch.Tensor | None = None,
         temperatures: Temperatures | None = None,
         present: torch.Tensor | None = None,
+        schedule: TemperatureSchedule = "auto",
     ) -> torch.Tensor | None:
-        """Per-key 1 / s: (M,) in fixed mode (None when every s is 1), (B, M) in timestep mode or
-        with ``present``.
+        """Per-key 1 / s: (M,) with constant temperatures (None when every s is 1), (B, M) with the
+        timestep-aware ones (``timestep_aware(schedule)``) or with ``present``.
 
         ``present`` (B, num_modalities) bool: a temperature then applies only to the rows that carry
         the modality's tokens; m_empty slots keep s = 1 (a temperature of an absent modality changes
@@ -197,9 +210,9 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
             values[self.modality_order.index(modality)] = float(value)
         s = torch.tensor(values, device=self.m_empty.device)
         rows = s[None, :] if present is None else torch.where(present.to(s.device), s[None, :], torch.ones_like(s))
-        if self.config.temperature_mode == "timestep":
+        if self.timestep_aware(schedule):
             if timesteps is None:
-                raise ValueError("temperature_mode='timestep' needs the diffusion timesteps")
+                raise ValueError("the timestep-aware temperature needs the diffusion timesteps")
             steps = timesteps.to(self.m_empty.device).expand(batch_size)
             return 1.0 / (rows * self.timestep_temperature(steps))[:, key_modality]
         if all(value == 1.0 for value in values):
@@ -213,15 +226,18 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
         temperatures: Temperatures | None = None,
         dropout_generator: torch.Generator | None = None,
         dropout_p: float | None = None,
+        schedule: TemperatureSchedule = "auto",
     ) -> torch.Tensor:
         """ModalityTokens of B rows -> (B, num_latents, cross_attention_dim).
 
-        ``timesteps`` (B,) or scalar: needed in timestep temperature mode only. ``temperatures``:
-        per-modality s. Dropout: see ``modality_sequence``.
+        ``timesteps`` (B,) or scalar: needed by the timestep-aware temperature only. ``temperatures``:
+        per-modality s; ``schedule``: see ``timestep_aware``. Dropout: see ``modality_sequence``.
         """
         sequence = self.modality_sequence(tokens, dropout_generator, dropout_p)
         context = self.embed_context(sequence)
-        key_scale = self.key_scales(tokens.batch_size, sequence.key_modality, timesteps, temperatures, sequence.present)
+        key_scale = self.key_scales(
+            tokens.batch_size, sequence.key_modality, timesteps, temperatures, sequence.present, schedule
+        )
         latents = self.latents.unsqueeze(0).expand(tokens.batch_size, -1, -1)
         for cross_block in self.cross_blocks:
             latents = cross_block(latents, context, key_scale, sequence.key_mask)

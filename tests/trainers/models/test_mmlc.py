@@ -160,6 +160,20 @@ def test_a_modality_left_out_is_not_in_the_context_at_all() -> None:
         mmlc(ModalityTokens(2).leave_out([CAPTION, DEPTH]))
 
 
+def test_a_timestep_aware_schedule_needs_a_learned_one_and_constant_skips_it() -> None:
+    tokens, steps = _tokens(), torch.tensor([10, 990])
+    fixed, learned = _mmlc(), _mmlc(temperature_mode="timestep")
+    assert (fixed.timestep_aware("auto"), fixed.timestep_aware("constant")) == (False, False)
+    assert (learned.timestep_aware("auto"), learned.timestep_aware("constant")) == (True, False)
+    with pytest.raises(ValueError, match="temperature_schedule 'timestep_aware' needs"):
+        fixed.timestep_aware("timestep_aware")
+    with torch.no_grad():
+        torch.nn.init.normal_(learned.timestep_temperature.head.weight, std=1.0)
+        constant = learned(tokens, timesteps=steps, schedule="constant")
+        torch.testing.assert_close(constant, learned(tokens, schedule="constant"))  # timesteps not needed
+        assert not torch.allclose(constant, learned(tokens, timesteps=steps, schedule="timestep_aware"))
+
+
 def test_m_empty_gets_a_gradient_even_when_every_modality_is_present() -> None:
     mmlc = _mmlc((DEPTH, EDGES, CAPTION)).train()
     mmlc(_tokens()).pow(2).mean().backward()

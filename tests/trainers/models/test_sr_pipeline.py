@@ -14,7 +14,7 @@ from featurestore.modality import Modality
 from trainers.models.conditioning import ModalityTokens
 from trainers.models.sampling_options import GUIDANCE_MODES
 from trainers.models.sr_pipeline import (
-    PIPELINE_CONFIG_NAME, MMSRPipeline, PipelineConfig, TileTokens, sampling_scheduler,
+    PIPELINE_CONFIG_NAME, MMSRPipeline, PipelineConfig, TileTokens, build_pipeline_components, sampling_scheduler,
 )
 from trainers.models.tiling import TileBox, tile_boxes, tile_starts
 
@@ -79,6 +79,22 @@ def test_no_negative_prompt_is_the_empty_one_and_a_negative_prompt_changes_the_r
     torch.testing.assert_close(_sr(tiny_pipeline, _lr(1), tokens, guidance_mode="m-cfg", negative_prompt=""), unset)
     blurry = _sr(tiny_pipeline, _lr(1), tokens, guidance_mode="m-cfg", negative_prompt="blurry")
     assert (blurry - unset).abs().max() > 1e-3
+
+
+def test_timestep_aware_temperature_changes_the_output_and_needs_a_learned_schedule(
+    tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory, tmp_path: Path
+) -> None:
+    learned = build_pipeline_components("tiny", tmp_path, temperature_mode="timestep")
+    with torch.no_grad():
+        head = learned.mmlc.timestep_temperature.head.weight
+        torch.nn.init.normal_(head, std=1.0, generator=torch.Generator().manual_seed(0))
+    tokens = make_tokens(learned, 1)
+    constant = _sr(learned, _lr(1), tokens, temperature_schedule="constant")
+    aware = _sr(learned, _lr(1), tokens, temperature_schedule="timestep_aware")
+    assert not torch.equal(aware, constant)  # (the tiny UNet barely reads its context: test_mmlc shows the size)
+    torch.testing.assert_close(_sr(learned, _lr(1), tokens, temperature_schedule="auto"), aware)
+    with pytest.raises(ValueError, match="temperature_schedule 'timestep_aware' needs"):
+        _sr(tiny_pipeline, _lr(1), make_tokens(tiny_pipeline, 1), temperature_schedule="timestep_aware")
 
 
 def test_odd_sizes_are_padded_and_large_inputs_tiled(tiny_pipeline: MMSRPipeline) -> None:
