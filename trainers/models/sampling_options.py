@@ -21,6 +21,8 @@ has ``temperature_mode="timestep"``, see ``trainers.models.timestep_temperature`
 timestep_aware on such a model, constant on the others."""
 TEMPERATURE_SCHEDULES: tuple[str, ...] = ("auto", "constant", "timestep_aware")
 
+NOTHING = "none"
+"""The ``disable_modalities`` value that disables nothing (as the empty string does)."""
 SEED_RANGE = (0, 2**63 - 1)
 """Seeds accepted (a signed 64-bit integer, as the request schema's ``long`` and torch's generators take)."""
 TEMPERATURE_RANGE = (0.05, 20.0)
@@ -53,7 +55,7 @@ class SamplingOptions:
     """Constant s or M3ESR's timestep-aware s * 2 tau_m(t) (see :data:`TemperatureSchedule`)."""
     disabled: tuple[str, ...] = ()
     """Modalities sampled as m_empty even when extracted from the LR or given (request param
-    ``disable_modalities``: names separated by commas)."""
+    ``disable_modalities``: names separated by commas; "" or "none": nothing disabled)."""
 
     def __post_init__(self) -> None:
         check_guidance_mode(self.guidance_mode)
@@ -96,7 +98,7 @@ class SamplingOptions:
             changes["negative_prompt"] = str(params["negative_prompt"] or "") or None
         if "disable_modalities" in params:
             names = str(params["disable_modalities"] or "").split(",")
-            changes["disabled"] = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
+            changes["disabled"] = tuple(dict.fromkeys(n.strip() for n in names if n.strip() not in ("", NOTHING)))
         return replace(self, **changes)
 
     def as_params(self) -> dict[str, Any]:

@@ -45,3 +45,8 @@ def test_the_temperature_schedule_is_a_param_that_round_trips() -> None:
     assert options.temperature_schedule == "timestep_aware" and SamplingOptions().temperature_schedule == "auto"
     assert options.as_params()["temperature_schedule"] == "timestep_aware"
     assert SamplingOptions().with_params(options.as_params()) == options
+
+
+def test_disable_modalities_none_disables_nothing() -> None:
+    assert SamplingOptions().with_params({"disable_modalities": "none"}).disabled == ()
+    assert SamplingOptions().with_params({"disable_modalities": "depth, edges"}).disabled == ("depth", "edges")
