@@ -7,8 +7,6 @@ import logging
 import sys
 from typing import TextIO
 
-from tqdm import tqdm
-
 from featurestore.catalog_unreachable import CatalogUnreachableError
 from featurestore.landed_files import MissingCommittedFileError
 from featurestore.snapshot_error import SnapshotNotFoundError
