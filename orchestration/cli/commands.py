@@ -7,8 +7,6 @@ import logging
 import sys
 from typing import TextIO
 
-from tqdm import tqdm
-
 from featurestore.catalog_unreachable import CatalogUnreachableError
 from featurestore.landed_files import MissingCommittedFileError
 from featurestore.snapshot_error import SnapshotNotFoundError
@@ -138,24 +136,30 @@ def _evaluate_set(config: MmsrConfig, args: argparse.Namespace) -> int:
 
 
 def _evaluate_sweep(config: MmsrConfig, args: argparse.Namespace) -> int:
-    """One evaluation (one MLflow run) per setting of ``--sweep``; a line per setting."""
+    """One evaluation (one MLflow run) per setting of ``--sweep``, then their table (printed, logged,
+    written to ``--output-dir``)."""
+    from pathlib import Path
+
     from orchestration.config_loading import ConfigError
-    from orchestration.evaluation.evaluate import evaluate_model
     from orchestration.evaluation.evaluation_sweep import setting_label, sweep_settings
+    from orchestration.evaluation.sweep_evaluation import SweepTarget, evaluate_sweep
 
     try:
-        settings = sweep_settings(args.sweep, config.serve.sampling())
+        count = len(sweep_settings(args.sweep, config.serve.sampling()))
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    print(f"sweeping {len(settings)} settings of {args.model}")
-    for setting, sampling in tqdm(settings, desc="evaluate --sweep", unit="setting", file=_progress(args)):
-        label = setting_label(setting)
-        result = evaluate_model(
-            args.model, config.featurestore, config.tracking, config.serve, args.eval_snapshot, args.limit,
-            quality=config.evaluate, sampling=sampling, sweep_setting=label,
-        )
-        scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items()))
-        print(f"  {label}: {scores}; MLflow run {result.mlflow_run_id}")
+    print(f"sweeping {count} settings of {args.model}")
+    target = SweepTarget(args.model, config.featurestore, args.eval_snapshot, args.limit)
+    output = Path(args.output_dir) if args.output_dir else None
+    sweep = evaluate_sweep(
+        target, args.sweep, config.tracking, config.serve, config.evaluate, output, _progress(args)
+    )
+    for row in sweep.rows:
+        scores = ", ".join(f"{k}={v:.4f}" for k, v in sorted(row.metrics.items()))
+        print(f"  {setting_label(dict(row.setting))}: {scores}; MLflow run {row.run_id}")
+    print(sweep.table.to_string(index=False, float_format=lambda value: f"{value:.4f}"))
+    where = f" and {sweep.table_path}" if sweep.table_path is not None else ""
+    print(f"sweep table: sweep_table.csv of MLflow run {sweep.parent_run_id}{where}")
     return 0
 
 

@@ -94,8 +94,9 @@ def _add_registry_parsers(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate at most this many eval rows")
     evaluate.add_argument(
         "--sweep", action="append", default=[], metavar="KEY=V1,V2",
-        help="evaluate once per value (repeatable: every combination), e.g. temperature.depth=0.5,1,2 "
-        "or guidance_mode=cfg,m_empty-cfg,m-cfg; one MLflow run per setting",
+        help="evaluate once per value (repeatable: every combination), e.g. temperature.depth=0.5,1,2, "
+        "guidance_mode=cfg,m_empty-cfg,m-cfg, disable_modalities=none,caption,depth or "
+        "temperature_schedule=constant,timestep_aware; one MLflow run per setting, one table (sweep_table.csv)",
     )
     benchmark = evaluate.add_mutually_exclusive_group()
     benchmark.add_argument(
@@ -104,7 +105,7 @@ def _add_registry_parsers(commands: argparse._SubParsersAction) -> None:
     )
     benchmark.add_argument("--hr", metavar="HR_SOURCE", help="score an HR-only set; its LRs are made by preprocess.degradation, seeded by evaluate.seed")
     evaluate.add_argument("--center-crop", type=int, metavar="N", help="with --pairs/--hr: score the centred N x N HR (and its LR) of each image")
-    evaluate.add_argument("--output-dir", metavar="DIR", help="with --pairs/--hr: write each SR as <stem>.png and metrics.csv here")
+    evaluate.add_argument("--output-dir", metavar="DIR", help="with --pairs/--hr: write each SR as <stem>.png and metrics.csv here; with --sweep: sweep_table.csv")
     _add_config_flags(evaluate)
 
     promote = commands.add_parser(

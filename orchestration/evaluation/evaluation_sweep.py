@@ -1,13 +1,12 @@
-"""``mmsr evaluate --sweep``: one evaluation per sampling setting, e.g. the paper's temperature and
-guidance tables from one command.
+"""``mmsr evaluate --sweep``: the settings of a sweep, e.g. the paper's temperature and guidance
+tables from one command.
 
     mmsr evaluate --model models:/mmsr-sr@champion --sweep temperature.depth=0.5,1,2 --sweep guidance_mode=cfg,m-cfg
 
 Each ``--sweep KEY=V1,V2,...`` names a sampling option (``trainers.models.sampling_options``) and
-its values; several flags give every combination. Every setting is checked before anything runs
-(a bad key or value is one error line), then evaluated into an MLflow run of its own (its params
-carry the setting). Sweep runs are not recorded on the model version: promotion reuses only
-evaluations at the ``serve.*`` defaults.
+its values; several flags give every combination. ``disable_modalities`` takes ``none`` (nothing
+disabled) or modality names, ``+`` joining several (``depth+edges``). Every setting is checked
+before anything runs (a bad key or value is one error line); ``sweep_evaluation`` then runs them.
 """
 
 from __future__ import annotations
@@ -24,6 +23,8 @@ SWEEP_KEYS: dict[str, str] = {
     "negative_prompt": "negative_prompt",
     "steps": "steps",
     "seed": "seed",
+    "disable_modalities": "disable_modalities",
+    "temperature_schedule": "temperature_schedule",
     **{f"temperature.{m}": f"temperature_{m}" for m in ("caption", "depth", "segmentation", "edges")},
 }
 """``--sweep`` key -> request param of :class:`SamplingOptions`."""
@@ -51,10 +52,17 @@ def sweep_settings(flags: Sequence[str], defaults: SamplingOptions) -> list[tupl
     for values in itertools.product(*(values for _, values in axes)):
         setting = dict(zip(names, values))
         try:
-            settings.append((setting, defaults.with_params(setting)))
+            settings.append((setting, defaults.with_params(_request_params(setting))))
         except (TypeError, ValueError) as error:
             raise ValueError(f"--sweep setting {setting}: {error}") from None
     return settings
+
+
+def _request_params(setting: dict[str, Any]) -> dict[str, Any]:
+    """A setting as request params: ``disable_modalities`` ``depth+edges`` -> ``depth,edges``."""
+    if "disable_modalities" not in setting:
+        return setting
+    return {**setting, "disable_modalities": str(setting["disable_modalities"]).replace("+", ",")}
 
 
 def setting_label(setting: dict[str, Any]) -> str:

@@ -57,7 +57,8 @@ def eval_protocol(serve: ServeConfig, limit: int | None, quality: QualityMetrics
     sampling = serve.sampling()
     return {
         "steps": sampling.steps, "guidance_mode": sampling.guidance_mode, "guidance_scale": sampling.guidance_scale,
-        "negative_prompt": sampling.negative_prompt, "limit": limit,
+        "negative_prompt": sampling.negative_prompt, "temperature_schedule": sampling.temperature_schedule,
+        "limit": limit,
         "convention": quality.convention, "caption_source": quality.caption_source,
         "batch_size": min(quality.batch_size, serve.max_rows),
     }

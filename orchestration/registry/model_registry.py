@@ -57,6 +57,7 @@ def serving_signature(serve: ServeConfig) -> ModelSignature:
             ParamSpec("temperature_depth", "double", 1.0),
             ParamSpec("temperature_segmentation", "double", 1.0),
             ParamSpec("temperature_edges", "double", 1.0),
+            ParamSpec("temperature_schedule", "string", serve.temperature_schedule),
         ]
     )
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from trainers.models.inference_device import InferenceDevice, InferencePrecision
-from trainers.models.sampling_options import SamplingOptions
+from trainers.models.sampling_options import SamplingOptions, TemperatureSchedule
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,9 @@ class ServeConfig:
     guidance_scale: float = 4.0
     steps: int = 50
     negative_prompt: str | None = None
-    """Negative prompt of the guided modes (``trainers.models.guidance``); None: m_empty."""
+    """Negative prompt of the guided modes (``trainers.models.guidance``); None: the empty string."""
+    temperature_schedule: TemperatureSchedule = "auto"
+    """Constant or timestep-aware per-modality temperatures (``SamplingOptions.temperature_schedule``)."""
     device: InferenceDevice = "auto"
     """Where the model runs when served or evaluated: auto = the first GPU if there is one, else the CPU."""
     precision: InferencePrecision = "auto"
@@ -51,7 +53,7 @@ class ServeConfig:
         """The sampling defaults of requests and evaluations (a request's params override them)."""
         return SamplingOptions(
             guidance_mode=self.guidance_mode, guidance_scale=self.guidance_scale, steps=self.steps,
-            negative_prompt=self.negative_prompt,
+            negative_prompt=self.negative_prompt, temperature_schedule=self.temperature_schedule,
         )
 
     def placement(self) -> dict[str, str]:

@@ -122,10 +122,12 @@ class MMSRPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def _options(params: dict[str, Any] | None, pipeline: MMSRPipeline) -> SamplingOptions:
-    """The request's sampling options, checked against the model (``steps`` up to its train timesteps)."""
+    """The request's sampling options, checked against the model (``steps`` up to its train timesteps,
+    a timestep-aware temperature only if it learned one)."""
     try:
         options = SamplingOptions().with_params(params)
         pipeline.check_steps(options.steps)
+        pipeline.mmlc.timestep_aware(options.temperature_schedule)
         return options
     except (TypeError, ValueError) as error:
         raise PayloadError(f"invalid params: {error}") from None

@@ -47,7 +47,7 @@ def _super_resolve_same_size(
     images = pipeline(
         batch, tokens, guidance_mode=options.guidance_mode,
         guidance_scale=options.guidance_scale, steps=options.steps, temperatures=options.modality_temperatures(),
-        generator=generator, negative_prompt=options.negative_prompt,
+        generator=generator, negative_prompt=options.negative_prompt, temperature_schedule=options.temperature_schedule,
     )
     pixels = ((images.clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
     return list(pixels)

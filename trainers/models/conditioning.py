@@ -3,6 +3,8 @@
 Spatial modalities become frozen VQ codebook vectors (B, 256, C_vq); the caption becomes frozen
 CLIP hidden states (B, 77, W_text). A modality can be absent for the whole batch (no tensor) or
 for some rows (``present`` mask False); the MMLC replaces absent rows by copies of ``m_empty``.
+A modality can also be left out of some rows' context (``left_out``): the MMLC's cross-attention
+then does not see its slot at all, neither tokens nor m_empty (``cfg``'s negative branch).
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ class ModalityTokens:
     ``features[m]``: (B, L_m, C_m) float (L = 256 spatial, 77 caption); a modality missing from
     ``features`` (or mapped to None) is absent for every row. ``present[m]``: (B,) bool, rows
     that have modality m; a modality with features but no mask is present in every row.
+    ``left_out[m]``: (B,) bool, rows whose MMLC context leaves m out (its keys masked out of the
+    cross-attention instead of m_empty); such rows must not be present.
     """
 
     batch_size: int
     features: Mapping[Modality, torch.Tensor | None] = field(default_factory=dict)
     present: Mapping[Modality, torch.Tensor] = field(default_factory=dict)
+    left_out: Mapping[Modality, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -47,9 +52,13 @@ class ModalityTokens:
             expected = (self.batch_size, token_count(modality))
             if value.ndim != 3 or tuple(value.shape[:2]) != expected:
                 raise ValueError(f"features[{modality.value}] must be {expected} x C, got {tuple(value.shape)}")
-        for modality, mask in self.present.items():
-            if mask.shape != (self.batch_size,) or mask.dtype != torch.bool:
-                raise ValueError(f"present[{modality.value}] must be a ({self.batch_size},) bool tensor")
+        for name, masks in (("present", self.present), ("left_out", self.left_out)):
+            for modality, mask in masks.items():
+                if mask.shape != (self.batch_size,) or mask.dtype != torch.bool:
+                    raise ValueError(f"{name}[{modality.value}] must be a ({self.batch_size},) bool tensor")
+        for modality, mask in self.left_out.items():
+            if bool((mask & self.mask(modality, mask.device)).any()):
+                raise ValueError(f"left_out[{modality.value}] marks rows that are present")
 
     @property
     def modalities(self) -> tuple[Modality, ...]:
@@ -69,26 +78,43 @@ class ModalityTokens:
             return torch.ones(self.batch_size, dtype=torch.bool, device=device or value.device)
         return mask.to(device or value.device)
 
+    def left_out_mask(self, modality: Modality, device: torch.device | str | None = None) -> torch.Tensor:
+        """(B,) bool: rows whose MMLC context leaves ``modality`` out (all False unless ``left_out``)."""
+        mask = self.left_out.get(modality)
+        if mask is None:
+            return torch.zeros(self.batch_size, dtype=torch.bool, device=device)
+        return mask.to(device or mask.device)
+
     def only(self, modalities: Iterable[Modality]) -> ModalityTokens:
-        """A copy where every modality not in ``modalities`` is absent."""
+        """A copy where every modality not in ``modalities`` is absent (m_empty, not left out)."""
         keep = set(modalities)
         return ModalityTokens(
             self.batch_size,
             {m: v for m, v in self.features.items() if m in keep and v is not None},
             {m: v for m, v in self.present.items() if m in keep},
+            {m: v for m, v in self.left_out.items() if m in keep},
+        )
+
+    def leave_out(self, modalities: Iterable[Modality]) -> ModalityTokens:
+        """A copy whose every row leaves ``modalities`` out of the MMLC's context (no tokens, no m_empty)."""
+        drop = set(modalities)
+        tokens = self.without(drop)
+        every_row = torch.ones(self.batch_size, dtype=torch.bool)
+        return ModalityTokens(
+            self.batch_size, tokens.features, tokens.present, {**tokens.left_out, **{m: every_row for m in drop}}
         )
 
     def without(self, modalities: Iterable[Modality]) -> ModalityTokens:
-        """A copy where ``modalities`` are absent."""
+        """A copy where ``modalities`` are absent (m_empty)."""
         drop = set(modalities)
-        return self.only(m for m in self.modalities if m not in drop)
+        return self.only(m for m in (*self.modalities, *self.left_out) if m not in drop)
 
     def replace(self, modality: Modality, features: torch.Tensor | None) -> ModalityTokens:
         """A copy with ``modality`` set to ``features`` (present in every row) or absent (None)."""
         tokens = self.without([modality])
         if features is None:
             return tokens
-        return ModalityTokens(self.batch_size, {**tokens.features, modality: features}, tokens.present)
+        return ModalityTokens(self.batch_size, {**tokens.features, modality: features}, tokens.present, tokens.left_out)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> ModalityTokens:
         """Features moved to ``device``/cast to ``dtype``; masks moved to ``device``."""
@@ -96,13 +122,15 @@ class ModalityTokens:
             self.batch_size,
             {m: v.to(device=device, dtype=dtype) for m, v in self.features.items() if v is not None},
             {m: v.to(device=device) for m, v in self.present.items()},
+            {m: v.to(device=device) for m, v in self.left_out.items()},
         )
 
 
 def concat_tokens(first: ModalityTokens, second: ModalityTokens) -> ModalityTokens:
     """Stack two batches (e.g. the positive and negative guidance branches) along the batch axis.
 
-    A modality absent from one side is zero-filled there with its rows marked absent.
+    A modality absent from one side is zero-filled there with its rows marked absent; ``left_out``
+    rows stay left out.
     """
     features: dict[Modality, torch.Tensor] = {}
     present: dict[Modality, torch.Tensor] = {}
@@ -119,7 +147,11 @@ def concat_tokens(first: ModalityTokens, second: ModalityTokens) -> ModalityToke
         features[modality] = torch.cat(parts)
         device = template.device
         present[modality] = torch.cat([first.mask(modality, device), second.mask(modality, device)])
-    return ModalityTokens(first.batch_size + second.batch_size, features, present)
+    left_out = {
+        m: torch.cat([first.left_out_mask(m, mask.device), second.left_out_mask(m, mask.device)])
+        for m, mask in {**first.left_out, **second.left_out}.items()
+    }
+    return ModalityTokens(first.batch_size + second.batch_size, features, present, left_out)
 
 
 def build_modality_tokens(

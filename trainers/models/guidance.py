@@ -1,19 +1,25 @@
-"""Classifier-free guidance variants of MMSR and the conditioning of their negative branch.
+"""Classifier-free guidance variants of MMSR (paper Eq. 3, Eq. 4, Table 3) and the conditioning of
+their negative branch.
 
-With z the noisy latent, c the LR image, pos/neg the positive/negative prompt and m the
-multimodal tokens, every guided mode combines two UNet predictions the same way,
+With z the noisy latent, c the LR image, m the multimodal tokens (depth, segmentation, edges),
+pos the caption (the prompt) and neg the negative prompt, every guided mode combines two UNet
+predictions the same way,
 
-    eps = (1 + w) * eps_pos - w * eps_neg,
+    eps = (1 + w) * eps(z, c, m, pos) - w * eps_neg,
 
-and the modes differ only in what the negative branch sees (the positive branch always sees
-the given tokens; the caption modality plays the role of the prompt):
+the positive branch always seeing the given tokens, and the modes differ only in eps_neg:
 
-- ``m-cfg`` (MMSR's multimodal CFG): eps_neg = eps(z, c, neg, m): the spatial modalities stay,
-  only the caption becomes the negative prompt (m_empty when none is given).
-- ``cfg``: eps_neg = eps(z, c, neg): no multimodal tokens, every spatial modality is m_empty,
-  the caption is the negative prompt (m_empty when none is given).
-- ``m_empty-cfg``: eps_neg sees every modality, caption included, replaced by m_empty.
-- ``none``: eps = eps_pos, a single UNet pass.
+- ``cfg``: eps_neg = eps(z, c, neg): the negative prompt alone. The spatial modalities are left
+  out of the MMLC's context (``ModalityTokens.leave_out``: their keys are masked out of its
+  cross-attention), not replaced by m_empty.
+- ``m_empty-cfg``: eps_neg = eps(z, c, m_empty, neg): every spatial modality as m_empty (256
+  copies each), plus the negative prompt.
+- ``m-cfg`` (MMSR's multimodal CFG): eps_neg = eps(z, c, m, neg): the real modality tokens, plus
+  the negative prompt.
+- ``none``: eps = eps(z, c, m, pos), a single UNet pass.
+
+neg is the CLIP encoding of the negative prompt, of the empty string "" when none is given (as
+standard classifier-free guidance does), so the three guided modes differ without one too.
 """
 
 from __future__ import annotations
@@ -37,19 +43,18 @@ def combine_guidance(
     return (1.0 + scale) * eps_cond - scale * eps_uncond
 
 
-def negative_tokens(
-    mode: GuidanceMode, tokens: ModalityTokens, negative_caption: torch.Tensor | None = None
-) -> ModalityTokens:
+def negative_tokens(mode: GuidanceMode, tokens: ModalityTokens, negative_caption: torch.Tensor) -> ModalityTokens:
     """The negative branch's conditioning for ``mode`` (see the module docstring).
 
-    ``negative_caption``: (B, 77, W) CLIP hidden states of the negative prompt, or None (m_empty).
+    ``tokens``: the positive branch's; ``negative_caption``: (B, 77, W) CLIP hidden states of the
+    negative prompt ("" when none is given), the caption of every negative branch.
     """
     check_guidance_mode(mode)
     if mode == "none":
         raise ValueError("guidance_mode 'none' has no negative branch")
-    empty = ModalityTokens(tokens.batch_size)
+    if mode == "m-cfg":
+        return tokens.replace(Modality.CAPTION, negative_caption)
+    prompt_only = ModalityTokens(tokens.batch_size).replace(Modality.CAPTION, negative_caption)
     if mode == "m_empty-cfg":
-        return empty
-    if mode == "cfg":
-        return empty.replace(Modality.CAPTION, negative_caption)
-    return tokens.replace(Modality.CAPTION, negative_caption)
+        return prompt_only
+    return prompt_only.leave_out(m for m in Modality if m.is_spatial)

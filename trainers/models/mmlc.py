@@ -4,8 +4,9 @@ Sequence: every configured modality occupies a fixed slot (256 tokens per spatia
 77 for the caption). Absent modalities (or rows) are filled with copies of the learnable
 ``m_empty`` token; VQ vectors are zero-padded to the text width; learned modality-type and
 position embeddings are added. The latents cross-attend to this sequence (cost O(N M), with a
-per-modality temperature), then run self-attention blocks; the output (B, N, cross_attention_dim)
-is what the UNet cross-attends to.
+per-modality temperature; the slots of a modality ``left_out`` of a row are masked out of its keys,
+so that row's context is the other modalities alone), then run self-attention blocks; the output
+(B, N, cross_attention_dim) is what the UNet cross-attends to.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from featurestore.modality import Modality
 from trainers.models.conditioning import ModalityTokens, token_count
 from trainers.models.modality_attention import LatentCrossAttentionBlock
 from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
+from trainers.models.sampling_options import TemperatureSchedule
 from trainers.models.timestep_temperature import TimestepTemperature
 
 TemperatureMode = Literal["fixed", "timestep"]
@@ -40,6 +42,9 @@ class ModalitySequence:
     """(M,) int64: index (into the configured modalities) of each token's modality."""
     present: torch.Tensor
     """(B, num_modalities) bool: rows that kept their real tokens (after modality dropout)."""
+    key_mask: torch.Tensor | None = None
+    """(B, M) bool: keys each row attends to (False: a modality left out of that row's context);
+    None when every row attends to every key."""
 
 
 def modality_dropout_mask(
@@ -147,7 +152,19 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
             length = token_count(modality)
             slots.append(substitute_absent(features, present[:, index], self.m_empty, length))
             key_modality.append(torch.full((length,), index, dtype=torch.long, device=device))
-        return ModalitySequence(torch.cat(slots, dim=1), torch.cat(key_modality), present)
+        keys = torch.cat(key_modality)
+        return ModalitySequence(torch.cat(slots, dim=1), keys, present, self._key_mask(tokens, keys))
+
+    def _key_mask(self, tokens: ModalityTokens, key_modality: torch.Tensor) -> torch.Tensor | None:
+        """(B, M) bool keys attended (see ``ModalitySequence.key_mask``); ValueError if a row would
+        attend to nothing."""
+        if not tokens.left_out:
+            return None
+        device = self.m_empty.device
+        attended = ~torch.stack([tokens.left_out_mask(m, device) for m in self.modality_order], dim=1)
+        if not bool(attended.any(dim=1).all()):
+            raise ValueError("a row leaves every modality out of the MMLC's context")
+        return attended[:, key_modality]
 
     def embed_context(self, sequence: ModalitySequence) -> torch.Tensor:
         """Add modality-type and position embeddings, then LayerNorm: (B, M, text_width)."""
@@ -157,6 +174,17 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
         context = sequence.tokens + self.type_embedding[sequence.key_modality] + torch.cat(positions)
         return self.context_norm(context)
 
+    def timestep_aware(self, schedule: TemperatureSchedule = "auto") -> bool:
+        """Whether sampling with ``schedule`` applies the learned tau_m(t) (``auto``: when this MMLC has
+        one); ValueError for ``timestep_aware`` on an MMLC without one."""
+        learned = self.config.temperature_mode == "timestep"
+        if schedule == "timestep_aware" and not learned:
+            raise ValueError(
+                "temperature_schedule 'timestep_aware' needs a model with a learned timestep-aware temperature "
+                "(its MMLC built with temperature_mode='timestep'); this one has constant temperatures"
+            )
+        return learned if schedule == "auto" else schedule == "timestep_aware"
+
     def key_scales(
         self,
         batch_size: int,
@@ -164,9 +192,10 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
         timesteps: torch.Tensor | None = None,
         temperatures: Temperatures | None = None,
         present: torch.Tensor | None = None,
+        schedule: TemperatureSchedule = "auto",
     ) -> torch.Tensor | None:
-        """Per-key 1 / s: (M,) in fixed mode (None when every s is 1), (B, M) in timestep mode or
-        with ``present``.
+        """Per-key 1 / s: (M,) with constant temperatures (None when every s is 1), (B, M) with the
+        timestep-aware ones (``timestep_aware(schedule)``) or with ``present``.
 
         ``present`` (B, num_modalities) bool: a temperature then applies only to the rows that carry
         the modality's tokens; m_empty slots keep s = 1 (a temperature of an absent modality changes
@@ -181,9 +210,9 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
             values[self.modality_order.index(modality)] = float(value)
         s = torch.tensor(values, device=self.m_empty.device)
         rows = s[None, :] if present is None else torch.where(present.to(s.device), s[None, :], torch.ones_like(s))
-        if self.config.temperature_mode == "timestep":
+        if self.timestep_aware(schedule):
             if timesteps is None:
-                raise ValueError("temperature_mode='timestep' needs the diffusion timesteps")
+                raise ValueError("the timestep-aware temperature needs the diffusion timesteps")
             steps = timesteps.to(self.m_empty.device).expand(batch_size)
             return 1.0 / (rows * self.timestep_temperature(steps))[:, key_modality]
         if all(value == 1.0 for value in values):
@@ -197,18 +226,21 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
         temperatures: Temperatures | None = None,
         dropout_generator: torch.Generator | None = None,
         dropout_p: float | None = None,
+        schedule: TemperatureSchedule = "auto",
     ) -> torch.Tensor:
         """ModalityTokens of B rows -> (B, num_latents, cross_attention_dim).
 
-        ``timesteps`` (B,) or scalar: needed in timestep temperature mode only. ``temperatures``:
-        per-modality s. Dropout: see ``modality_sequence``.
+        ``timesteps`` (B,) or scalar: needed by the timestep-aware temperature only. ``temperatures``:
+        per-modality s; ``schedule``: see ``timestep_aware``. Dropout: see ``modality_sequence``.
         """
         sequence = self.modality_sequence(tokens, dropout_generator, dropout_p)
         context = self.embed_context(sequence)
-        key_scale = self.key_scales(tokens.batch_size, sequence.key_modality, timesteps, temperatures, sequence.present)
+        key_scale = self.key_scales(
+            tokens.batch_size, sequence.key_modality, timesteps, temperatures, sequence.present, schedule
+        )
         latents = self.latents.unsqueeze(0).expand(tokens.batch_size, -1, -1)
         for cross_block in self.cross_blocks:
-            latents = cross_block(latents, context, key_scale)
+            latents = cross_block(latents, context, key_scale, sequence.key_mask)
         for self_block in self.self_blocks:
             latents = self_block(latents)
         return self.proj_out(self.norm_out(latents))
@@ -226,7 +258,7 @@ class MultimodalLatentConnector(ModelMixin, ConfigMixin):
         context = self.embed_context(sequence)
         key_scale = self.key_scales(tokens.batch_size, sequence.key_modality, timesteps, temperatures, sequence.present)
         latents = self.latents.unsqueeze(0).expand(tokens.batch_size, -1, -1)
-        per_key = self.cross_blocks[0].attention_probs(latents, context, key_scale).mean(dim=(1, 2))
+        per_key = self.cross_blocks[0].attention_probs(latents, context, key_scale, sequence.key_mask).mean(dim=(1, 2))
         one_hot = F.one_hot(sequence.key_modality, len(self.modality_order)).to(per_key.dtype)
         return per_key @ one_hot
 

@@ -14,7 +14,15 @@ GuidanceMode = Literal["none", "cfg", "m_empty-cfg", "m-cfg"]
 """What the negative branch sees (``trainers.models.guidance`` defines each); kept here, free of
 torch, so that configs holding sampling options load without the model stack."""
 GUIDANCE_MODES: tuple[str, ...] = ("none", "cfg", "m_empty-cfg", "m-cfg")
+TemperatureSchedule = Literal["auto", "constant", "timestep_aware"]
+"""How the per-modality temperatures vary over the denoising steps: ``constant`` (MMSR: s_m at
+every step), ``timestep_aware`` (M3ESR: s_m * 2 tau_m(t), tau_m(t) learned by a model whose MMLC
+has ``temperature_mode="timestep"``, see ``trainers.models.timestep_temperature``), ``auto``:
+timestep_aware on such a model, constant on the others."""
+TEMPERATURE_SCHEDULES: tuple[str, ...] = ("auto", "constant", "timestep_aware")
 
+NOTHING = "none"
+"""The ``disable_modalities`` value that disables nothing (as the empty string does)."""
 SEED_RANGE = (0, 2**63 - 1)
 """Seeds accepted (a signed 64-bit integer, as the request schema's ``long`` and torch's generators take)."""
 TEMPERATURE_RANGE = (0.05, 20.0)
@@ -26,6 +34,11 @@ def check_guidance_mode(mode: str) -> None:
         raise ValueError(f"guidance_mode must be one of {', '.join(GUIDANCE_MODES)}, got {mode!r}")
 
 
+def check_temperature_schedule(schedule: str) -> None:
+    if schedule not in TEMPERATURE_SCHEDULES:
+        raise ValueError(f"temperature_schedule must be one of {', '.join(TEMPERATURE_SCHEDULES)}, got {schedule!r}")
+
+
 @dataclass(frozen=True)
 class SamplingOptions:
     guidance_mode: GuidanceMode = "m-cfg"
@@ -35,15 +48,18 @@ class SamplingOptions:
     seed: int = 0
     """Seeds the initial noise (one generator per request or batch)."""
     negative_prompt: str | None = None
-    """The negative branch's caption in every guided mode but ``m_empty-cfg`` (None: m_empty)."""
+    """The negative branch's caption in every guided mode (None: the empty string "", as standard CFG)."""
     temperatures: Mapping[str, float] = field(default_factory=dict)
     """Per-modality attention temperature s (delta = s * sqrt(d_k)), by modality name."""
+    temperature_schedule: TemperatureSchedule = "auto"
+    """Constant s or M3ESR's timestep-aware s * 2 tau_m(t) (see :data:`TemperatureSchedule`)."""
     disabled: tuple[str, ...] = ()
     """Modalities sampled as m_empty even when extracted from the LR or given (request param
-    ``disable_modalities``: names separated by commas)."""
+    ``disable_modalities``: names separated by commas; "" or "none": nothing disabled)."""
 
     def __post_init__(self) -> None:
         check_guidance_mode(self.guidance_mode)
+        check_temperature_schedule(self.temperature_schedule)
         if self.steps < 1:  # at most the model's train timesteps: MMSRPipeline.check_steps
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if not (math.isfinite(self.guidance_scale) and self.guidance_scale >= 0):
@@ -73,14 +89,16 @@ class SamplingOptions:
             if key in params:
                 temperatures[modality.value] = _cast(key, float, params[key])
         changes: dict[str, Any] = {"temperatures": temperatures}
-        for name, cast in (("guidance_mode", str), ("guidance_scale", float), ("steps", int), ("seed", int)):
+        for name, cast in (
+            ("guidance_mode", str), ("guidance_scale", float), ("steps", int), ("seed", int), ("temperature_schedule", str),
+        ):
             if name in params:
                 changes[name] = _cast(name, cast, params[name])
         if "negative_prompt" in params:
             changes["negative_prompt"] = str(params["negative_prompt"] or "") or None
         if "disable_modalities" in params:
             names = str(params["disable_modalities"] or "").split(",")
-            changes["disabled"] = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
+            changes["disabled"] = tuple(dict.fromkeys(n.strip() for n in names if n.strip() not in ("", NOTHING)))
         return replace(self, **changes)
 
     def as_params(self) -> dict[str, Any]:
@@ -108,6 +126,6 @@ def _cast(name: str, cast: type, value: Any) -> Any:
 
 PARAM_KEYS: tuple[str, ...] = (
     "guidance_mode", "guidance_scale", "steps", "seed", "negative_prompt", "disable_modalities",
-    *(f"temperature_{modality.value}" for modality in Modality),
+    *(f"temperature_{modality.value}" for modality in Modality), "temperature_schedule",
 )
 """The request params :meth:`SamplingOptions.with_params` accepts."""

@@ -36,7 +36,7 @@ from trainers.models.guidance import combine_guidance, negative_tokens
 from trainers.models.mmlc import MultimodalLatentConnector, TemperatureMode, Temperatures, build_mmlc
 from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
 from trainers.models.safe_loading import verify_artifact_tree
-from trainers.models.sampling_options import GuidanceMode, check_guidance_mode
+from trainers.models.sampling_options import GuidanceMode, TemperatureSchedule, check_guidance_mode
 from trainers.models.text_encoder import build_tiny_clip, encode_caption_ids
 from trainers.models.tiling import TileBox, tile_boxes, tiled_apply
 from trainers.models.vq_tokenizer import build_vq_tokenizer
@@ -214,10 +214,11 @@ class MMSRPipeline:
         return math.lcm(latent_multiple, self.config.scale) // self.config.scale
 
     def _context(
-        self, tokens: ModalityTokens, timestep: torch.Tensor, temperatures: Temperatures | None
+        self, tokens: ModalityTokens, timestep: torch.Tensor, temperatures: Temperatures | None,
+        schedule: TemperatureSchedule,
     ) -> torch.Tensor:
         timesteps = timestep.reshape(1).expand(tokens.batch_size).to(self.device)
-        return self.mmlc(tokens.to(device=self.device), timesteps=timesteps, temperatures=temperatures)
+        return self.mmlc(tokens.to(device=self.device), timesteps=timesteps, temperatures=temperatures, schedule=schedule)
 
     @torch.no_grad()
     def __call__(
@@ -232,12 +233,15 @@ class MMSRPipeline:
         negative_prompt: str | None = None,
         tile_size: int | None = None,
         vae_tile_size: int | None = VAE_TILE_PIXELS,
+        temperature_schedule: TemperatureSchedule = "auto",
     ) -> torch.Tensor:
         """Super-resolve (B, 3, h, w) LR in [-1, 1] -> (B, 3, h * scale, w * scale) in [-1, 1].
 
         ``tokens``: conditioning of the B rows (``condition_tokens``), the same for every tile, or
         a :data:`TileTokens` function giving each tile the tokens of its own region (training saw
         the modalities of the crop it denoised). None arguments take the config's defaults.
+        ``guidance_mode``: see ``trainers.models.guidance`` (``negative_prompt`` None: "");
+        ``temperature_schedule``: constant or timestep-aware ``temperatures`` (``MultimodalLatentConnector.timestep_aware``).
         Latents larger than ``tile_size`` (default ``unet.config.sample_size``) are denoised in
         overlapping blended tiles. Images larger than ``vae_tile_size`` pixels are VAE-encoded and
         -decoded in tiles (``autoencoder.set_tiling``; None: whole images).
@@ -260,7 +264,9 @@ class MMSRPipeline:
         overlap = min(self.config.tile_overlap, tile // 2)
         boxes = tile_boxes(*latent_hw, tile, overlap)
         per_tile = self._tile_tokens(tokens, boxes, mode, negative_prompt, lr.shape[0])
-        latents = self._denoise(lr, latent_hw, per_tile, mode, scale, steps, temperatures, generator, tile, overlap)
+        latents = self._denoise(
+            lr, latent_hw, per_tile, mode, scale, steps, temperatures, temperature_schedule, generator, tile, overlap
+        )
         image = autoencoder.decode(self.vae, latents)
         return image[..., : height * self.config.scale, : width * self.config.scale].float()
 
@@ -269,10 +275,12 @@ class MMSRPipeline:
         negative_prompt: str | None, batch_size: int,
     ) -> dict[TileBox, ModalityTokens]:
         """Each latent tile's tokens (one shared object when ``tokens`` is not per tile), with the
-        guidance branch's negative tokens appended."""
+        guidance branch's negative tokens appended (their caption: ``negative_prompt``, else "")."""
         negative = None
-        if mode != "none" and negative_prompt is not None:
-            negative = self.encode_prompt([negative_prompt] * batch_size)
+        if mode != "none":
+            if Modality.CAPTION not in self.mmlc.modality_order:
+                raise ValueError(f"guidance_mode {mode!r} needs an MMLC that reads the caption (the negative prompt)")
+            negative = self.encode_prompt([negative_prompt or ""] * batch_size)
         factor = autoencoder.scale_factor(self.vae)
         shared = isinstance(tokens, ModalityTokens)
         found: dict[TileBox, ModalityTokens] = {}
@@ -284,17 +292,18 @@ class MMSRPipeline:
             if given.batch_size != batch_size:
                 raise ValueError(f"tokens have {given.batch_size} rows but the LR batch has {batch_size}")
             given = given.to(device=self.device)
-            found[box] = given if mode == "none" else concat_tokens(given, negative_tokens(mode, given, negative))
+            found[box] = given if negative is None else concat_tokens(given, negative_tokens(mode, given, negative))
         return found
 
     def _contexts(
-        self, tokens: Mapping[TileBox, ModalityTokens], timestep: torch.Tensor, temperatures: Temperatures | None
+        self, tokens: Mapping[TileBox, ModalityTokens], timestep: torch.Tensor,
+        temperatures: Temperatures | None, schedule: TemperatureSchedule,
     ) -> dict[TileBox, torch.Tensor]:
         """The MMLC context of every tile, computed once per distinct tokens object."""
         by_tokens: dict[int, torch.Tensor] = {}
         for box_tokens in tokens.values():
             if id(box_tokens) not in by_tokens:
-                by_tokens[id(box_tokens)] = self._context(box_tokens, timestep, temperatures)
+                by_tokens[id(box_tokens)] = self._context(box_tokens, timestep, temperatures, schedule)
         return {box: by_tokens[id(box_tokens)] for box, box_tokens in tokens.items()}
 
     def _denoise(
@@ -306,6 +315,7 @@ class MMSRPipeline:
         scale: float,
         steps: int | None,
         temperatures: Temperatures | None,
+        schedule: TemperatureSchedule,
         generator: torch.Generator | None,
         tile: int,
         overlap: int,
@@ -318,10 +328,10 @@ class MMSRPipeline:
         latents = latents * scheduler.init_noise_sigma
         branches = 1 if mode == "none" else 2
         condition = lr_condition(lr, latent_hw, self.config.lr_conditioning, self.vae).repeat(branches, 1, 1, 1)
-        fixed = self.mmlc.config.temperature_mode == "fixed"
-        contexts = self._contexts(tokens, scheduler.timesteps[0], temperatures) if fixed else None
+        fixed = not self.mmlc.timestep_aware(schedule)
+        contexts = self._contexts(tokens, scheduler.timesteps[0], temperatures, schedule) if fixed else None
         for timestep in scheduler.timesteps:
-            step_contexts = contexts if contexts is not None else self._contexts(tokens, timestep, temperatures)
+            step_contexts = contexts if contexts is not None else self._contexts(tokens, timestep, temperatures, schedule)
             model_input = scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1), timestep)
             model_input = torch.cat([model_input, condition.to(model_input.dtype)], dim=1)
             eps = tiled_apply(

@@ -86,7 +86,9 @@ def test_a_pair_off_the_scale_is_one_line_and_exit_2(
     err = errors[0]
     assert err.startswith("mmsr: error: pair ") and "0001x4.png" in err and "156x128" in err and "x4" in err
     assert main(["evaluate", "--model", registered.model_uri, "--center-crop", "64", *_flags(tracking, registered)]) == 2
-    assert "--center-crop and --output-dir go with --pairs or --hr" in capsys.readouterr().err
+    assert "--center-crop goes with --pairs or --hr" in capsys.readouterr().err
+    assert main(["evaluate", "--model", registered.model_uri, "--output-dir", "x", *_flags(tracking, registered)]) == 2
+    assert "--output-dir goes with --pairs, --hr or --sweep" in capsys.readouterr().err
     assert main([*args, "--limit", "2", *_flags(tracking, registered)]) == 2
     assert "--snapshot, --limit and --sweep do not apply" in capsys.readouterr().err
     assert main(["evaluate", "--model", registered.model_uri, "--hr", str(tmp_path / "nowhere"), *_flags(tracking, registered)]) == 2

@@ -131,6 +131,9 @@ BAD_REQUESTS = {
     "seed over 64 bits": (_records(_png_b64(16), seed=2**64), "seed"),
     "steps past the model's timesteps": (_records(_png_b64(16), steps=1001), "steps must be in 1..1000"),
     "unknown param": (_records(_png_b64(16), temperature_bogus=2.0), "temperature_bogus"),
+    "timestep-aware temperature of a constant model": (
+        _records(_png_b64(16), temperature_schedule="timestep_aware"), "temperature_schedule 'timestep_aware' needs"
+    ),
 }
 
 

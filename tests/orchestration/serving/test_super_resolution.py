@@ -33,8 +33,8 @@ def test_with_a_negative_prompt_the_three_guidance_modes_differ_and_none_ignores
         return super_resolve(pipeline, lr, "a red house", options)
 
     guided = {mode: run(mode, "blurry") for mode in ("cfg", "m_empty-cfg", "m-cfg")}
-    assert not np.array_equal(guided["cfg"], guided["m_empty-cfg"])  # negative caption vs m_empty caption
-    assert not np.array_equal(guided["cfg"], guided["m-cfg"])  # without vs with the LR's edge tokens
+    assert not np.array_equal(guided["cfg"], guided["m_empty-cfg"])  # spatial slots left out vs m_empty
+    assert not np.array_equal(guided["cfg"], guided["m-cfg"])  # no spatial slots vs the LR's edge tokens
     assert not np.array_equal(guided["m_empty-cfg"], guided["m-cfg"])
     assert not np.array_equal(run("m-cfg", None), guided["m-cfg"])  # the negative prompt reaches the sampler
     np.testing.assert_array_equal(run("none", "blurry"), run("none", None))

@@ -87,3 +87,24 @@ def test_tokens_from_feature_batch_reads_tokens_and_present_columns(tiny_pipelin
     assert tokens.mask(DEPTH).tolist() == [True, False] and tokens.mask(CAPTION).tolist() == [False, True]
     only_edges = tokens_from_feature_batch(batch, tiny_pipeline.vq, tiny_pipeline.text_encoder, [EDGES])
     assert only_edges.modalities == () and only_edges.batch_size == 2
+
+
+def test_leave_out_marks_every_row_out_of_the_context_and_survives_replace_and_concat() -> None:
+    tokens = ModalityTokens(2, {DEPTH: _features(2, DEPTH), CAPTION: _features(2, CAPTION)})
+    left = tokens.leave_out([DEPTH, SEGMENTATION])
+    assert left.modalities == (CAPTION,)
+    assert left.left_out_mask(DEPTH).tolist() == [True, True] and left.left_out_mask(SEGMENTATION).all()
+    assert not left.left_out_mask(CAPTION).any() and not tokens.left_out_mask(DEPTH).any()
+    replaced = left.replace(CAPTION, _features(2, CAPTION))
+    assert replaced.left_out_mask(DEPTH).all()
+    assert not left.replace(DEPTH, _features(2, DEPTH)).left_out_mask(DEPTH).any()  # given back: in the context
+    both = concat_tokens(tokens, left)
+    assert both.left_out_mask(DEPTH).tolist() == [False, False, True, True]
+    assert both.mask(DEPTH).tolist() == [True, True, False, False]
+
+
+def test_a_row_cannot_be_both_present_and_left_out() -> None:
+    with pytest.raises(ValueError, match="left_out\\[depth\\] marks rows that are present"):
+        ModalityTokens(2, {DEPTH: _features(2, DEPTH)}, {}, {DEPTH: torch.tensor([False, True])})
+    with pytest.raises(ValueError, match="left_out\\[depth\\] must be"):
+        ModalityTokens(2, {}, {}, {DEPTH: torch.ones(3, dtype=torch.bool)})

@@ -24,34 +24,55 @@ def test_guided_mode_needs_a_negative_prediction_and_a_known_mode() -> None:
         combine_guidance("pag", torch.zeros(1), torch.zeros(1), 1.0)  # type: ignore[arg-type]
 
 
+SPATIAL = (Modality.DEPTH, Modality.SEGMENTATION, Modality.EDGES)
+
+
 def _tokens() -> ModalityTokens:
+    """The positive branch's: depth and edges present, segmentation absent, a caption."""
     return ModalityTokens(
         2,
         {
             Modality.DEPTH: torch.ones(2, 256, 8),
-            Modality.EDGES: torch.ones(2, 256, 8),
+            Modality.EDGES: torch.full((2, 256, 8), 2.0),
             Modality.CAPTION: torch.ones(2, 77, 32),
         },
     )
 
 
-def test_negative_branch_of_m_cfg_keeps_the_spatial_modalities() -> None:
-    negative = negative_tokens("m-cfg", _tokens())
-    assert set(negative.modalities) == {Modality.DEPTH, Modality.EDGES}
-    neg_prompt = torch.zeros(2, 77, 32)
-    with_prompt = negative_tokens("m-cfg", _tokens(), neg_prompt)
-    assert with_prompt.feature(Modality.CAPTION) is neg_prompt
-    assert torch.equal(with_prompt.feature(Modality.DEPTH), _tokens().feature(Modality.DEPTH))
+NEG = torch.zeros(2, 77, 32)
+"""Stands in for the CLIP encoding of the negative prompt ("" when none is given)."""
 
 
-def test_negative_branch_of_cfg_has_only_the_negative_prompt() -> None:
-    assert negative_tokens("cfg", _tokens()).modalities == ()
-    neg_prompt = torch.zeros(2, 77, 32)
-    assert negative_tokens("cfg", _tokens(), neg_prompt).modalities == (Modality.CAPTION,)
+def test_negative_branch_of_m_cfg_keeps_the_real_modality_tokens_and_has_the_negative_prompt() -> None:
+    negative = negative_tokens("m-cfg", _tokens(), NEG)
+    assert set(negative.modalities) == {Modality.DEPTH, Modality.EDGES, Modality.CAPTION}
+    assert negative.feature(Modality.CAPTION) is NEG and negative.mask(Modality.CAPTION).all()
+    assert torch.equal(negative.feature(Modality.DEPTH), _tokens().feature(Modality.DEPTH))
+    assert torch.equal(negative.feature(Modality.EDGES), _tokens().feature(Modality.EDGES))
+    assert not any(negative.left_out_mask(m).any() for m in Modality)  # nothing left out of the context
 
 
-def test_negative_branch_of_m_empty_cfg_is_all_m_empty() -> None:
-    negative = negative_tokens("m_empty-cfg", _tokens(), torch.zeros(2, 77, 32))
-    assert negative.modalities == () and negative.batch_size == 2
+def test_negative_branch_of_m_empty_cfg_has_every_spatial_modality_as_m_empty_and_the_negative_prompt() -> None:
+    negative = negative_tokens("m_empty-cfg", _tokens(), NEG)
+    assert negative.modalities == (Modality.CAPTION,) and negative.feature(Modality.CAPTION) is NEG
+    for modality in SPATIAL:  # absent (the MMLC fills m_empty), not left out
+        assert not negative.mask(modality).any() and not negative.left_out_mask(modality).any()
+
+
+def test_negative_branch_of_cfg_is_the_negative_prompt_alone_no_spatial_slot_in_the_context() -> None:
+    negative = negative_tokens("cfg", _tokens(), NEG)
+    assert negative.modalities == (Modality.CAPTION,) and negative.feature(Modality.CAPTION) is NEG
+    for modality in SPATIAL:
+        assert negative.left_out_mask(modality).tolist() == [True, True]
+    assert not negative.left_out_mask(Modality.CAPTION).any()
+
+
+def test_the_three_negative_branches_see_different_contexts() -> None:
+    branches = {mode: negative_tokens(mode, _tokens(), NEG) for mode in ("cfg", "m_empty-cfg", "m-cfg")}
+    assert [bool(t.left_out_mask(Modality.DEPTH).all()) for t in branches.values()] == [True, False, False]
+    assert [bool(t.mask(Modality.DEPTH).all()) for t in branches.values()] == [False, False, True]
+
+
+def test_none_has_no_negative_branch() -> None:
     with pytest.raises(ValueError, match="none"):
-        negative_tokens("none", _tokens())
+        negative_tokens("none", _tokens(), NEG)

@@ -143,6 +143,37 @@ def test_timestep_mode_depends_on_the_timestep_and_needs_it() -> None:
         mmlc(tokens)
 
 
+def test_a_modality_left_out_is_not_in_the_context_at_all() -> None:
+    """Leaving depth out equals an MMLC (same weights) that has no depth slot; m_empty differs."""
+    mmlc, tokens = _mmlc((CAPTION, DEPTH)), _tokens().only([CAPTION])
+    without_slot = _mmlc((CAPTION,))
+    state = {k: v for k, v in mmlc.state_dict().items() if k != "spatial_position"}
+    without_slot.load_state_dict({**state, "type_embedding": state["type_embedding"][:1]})
+    with torch.no_grad():
+        left_out = mmlc(tokens.leave_out([DEPTH]))
+        torch.testing.assert_close(left_out, without_slot(tokens), rtol=1e-5, atol=1e-5)
+        assert not torch.allclose(left_out, mmlc(tokens))  # depth as m_empty
+    sequence = mmlc.modality_sequence(tokens.leave_out([DEPTH]))
+    assert sequence.key_mask is not None and sequence.key_mask.sum(dim=1).tolist() == [77, 77]
+    assert mmlc.modality_sequence(tokens).key_mask is None
+    with pytest.raises(ValueError, match="leaves every modality out"):
+        mmlc(ModalityTokens(2).leave_out([CAPTION, DEPTH]))
+
+
+def test_a_timestep_aware_schedule_needs_a_learned_one_and_constant_skips_it() -> None:
+    tokens, steps = _tokens(), torch.tensor([10, 990])
+    fixed, learned = _mmlc(), _mmlc(temperature_mode="timestep")
+    assert (fixed.timestep_aware("auto"), fixed.timestep_aware("constant")) == (False, False)
+    assert (learned.timestep_aware("auto"), learned.timestep_aware("constant")) == (True, False)
+    with pytest.raises(ValueError, match="temperature_schedule 'timestep_aware' needs"):
+        fixed.timestep_aware("timestep_aware")
+    with torch.no_grad():
+        torch.nn.init.normal_(learned.timestep_temperature.head.weight, std=1.0)
+        constant = learned(tokens, timesteps=steps, schedule="constant")
+        torch.testing.assert_close(constant, learned(tokens, schedule="constant"))  # timesteps not needed
+        assert not torch.allclose(constant, learned(tokens, timesteps=steps, schedule="timestep_aware"))
+
+
 def test_m_empty_gets_a_gradient_even_when_every_modality_is_present() -> None:
     mmlc = _mmlc((DEPTH, EDGES, CAPTION)).train()
     mmlc(_tokens()).pow(2).mean().backward()

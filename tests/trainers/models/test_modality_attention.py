@@ -54,3 +54,17 @@ def test_per_row_scales_apply_to_their_row_only() -> None:
     out = modality_attention(q, k, v, scale).output
     torch.testing.assert_close(out[0], modality_attention(q, k, v).output[0])
     assert not torch.allclose(out[1], modality_attention(q, k, v).output[1])
+
+
+def test_a_key_mask_equals_attending_to_the_kept_keys_only() -> None:
+    q, k, v = _qkv()
+    keep = torch.zeros(2, 96, dtype=torch.bool)
+    keep[0, :32], keep[1, 40:] = True, True
+    scale = torch.linspace(0.5, 1.5, 96)
+    masked = modality_attention(q, k, v, scale, key_mask=keep)
+    explicit = modality_attention(q, k, v, scale, return_probs=True, key_mask=keep)
+    torch.testing.assert_close(masked.output, explicit.output, rtol=1e-5, atol=1e-5)
+    assert explicit.probs is not None and explicit.probs[1, :, :, :40].abs().sum() == 0
+    for row, kept in ((0, slice(0, 32)), (1, slice(40, 96))):
+        alone = modality_attention(q[row:row + 1], k[row:row + 1, :, kept], v[row:row + 1, :, kept], scale[kept])
+        torch.testing.assert_close(masked.output[row:row + 1], alone.output, rtol=1e-5, atol=1e-5)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,8 +12,9 @@ from diffusers import DDIMScheduler
 
 from featurestore.modality import Modality
 from trainers.models.conditioning import ModalityTokens
+from trainers.models.sampling_options import GUIDANCE_MODES
 from trainers.models.sr_pipeline import (
-    PIPELINE_CONFIG_NAME, MMSRPipeline, PipelineConfig, TileTokens, sampling_scheduler,
+    PIPELINE_CONFIG_NAME, MMSRPipeline, PipelineConfig, TileTokens, build_pipeline_components, sampling_scheduler,
 )
 from trainers.models.tiling import TileBox, tile_boxes, tile_starts
 
@@ -57,16 +59,42 @@ def test_round_trip_gives_identical_outputs(
     assert torch.equal(_sr(loaded, _lr(1), make_tokens(loaded, 1)), before)
 
 
-@pytest.mark.parametrize("mode", ["none", "cfg", "m_empty-cfg", "m-cfg"])
-def test_every_guidance_mode_samples(tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory, mode: str) -> None:
-    out = _sr(tiny_pipeline, _lr(1), make_tokens(tiny_pipeline, 1), guidance_mode=mode, negative_prompt="blurry")
-    assert out.shape == (1, 3, 64, 64)
-
-
-def test_guidance_mode_changes_the_result(tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory) -> None:
+def test_every_guidance_mode_gives_its_own_output_without_a_negative_prompt(
+    tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory
+) -> None:
+    """No negative prompt: every negative branch has CLIP(""), so cfg (no spatial tokens), m_empty-cfg
+    (spatial m_empty) and m-cfg (the real tokens) differ pairwise, and from one pass (none)."""
     tokens = make_tokens(tiny_pipeline, 1)
-    assert not torch.equal(_sr(tiny_pipeline, _lr(1), tokens, guidance_mode="m-cfg"),
-                           _sr(tiny_pipeline, _lr(1), tokens, guidance_mode="m_empty-cfg"))
+    outputs = {mode: _sr(tiny_pipeline, _lr(1), tokens, guidance_mode=mode) for mode in GUIDANCE_MODES}
+    assert all(out.shape == (1, 3, 64, 64) and torch.isfinite(out).all() for out in outputs.values())
+    for first, second in itertools.combinations(GUIDANCE_MODES, 2):
+        assert (outputs[first] - outputs[second]).abs().max() > 1e-3, (first, second)
+
+
+def test_no_negative_prompt_is_the_empty_one_and_a_negative_prompt_changes_the_result(
+    tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory
+) -> None:
+    tokens = make_tokens(tiny_pipeline, 1)
+    unset = _sr(tiny_pipeline, _lr(1), tokens, guidance_mode="m-cfg")
+    torch.testing.assert_close(_sr(tiny_pipeline, _lr(1), tokens, guidance_mode="m-cfg", negative_prompt=""), unset)
+    blurry = _sr(tiny_pipeline, _lr(1), tokens, guidance_mode="m-cfg", negative_prompt="blurry")
+    assert (blurry - unset).abs().max() > 1e-3
+
+
+def test_timestep_aware_temperature_changes_the_output_and_needs_a_learned_schedule(
+    tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory, tmp_path: Path
+) -> None:
+    learned = build_pipeline_components("tiny", tmp_path, temperature_mode="timestep")
+    with torch.no_grad():
+        head = learned.mmlc.timestep_temperature.head.weight
+        torch.nn.init.normal_(head, std=1.0, generator=torch.Generator().manual_seed(0))
+    tokens = make_tokens(learned, 1)
+    constant = _sr(learned, _lr(1), tokens, temperature_schedule="constant")
+    aware = _sr(learned, _lr(1), tokens, temperature_schedule="timestep_aware")
+    assert not torch.equal(aware, constant)  # (the tiny UNet barely reads its context: test_mmlc shows the size)
+    torch.testing.assert_close(_sr(learned, _lr(1), tokens, temperature_schedule="auto"), aware)
+    with pytest.raises(ValueError, match="temperature_schedule 'timestep_aware' needs"):
+        _sr(tiny_pipeline, _lr(1), make_tokens(tiny_pipeline, 1), temperature_schedule="timestep_aware")
 
 
 def test_odd_sizes_are_padded_and_large_inputs_tiled(tiny_pipeline: MMSRPipeline) -> None:
