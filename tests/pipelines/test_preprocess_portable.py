@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from featurestore.readers import read_arrow
 from featurestore.validation import validate_snapshot
 from pipelines.image_decoding import content_sha256
