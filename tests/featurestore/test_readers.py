@@ -23,11 +23,13 @@ from featurestore.readers import (
 )
 from featurestore.schema import SAMPLES_SCHEMA
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples, sample_row
+from tests.services.marker import starts_service
 
 PROPS = {"config_hash": CONFIG_HASH}
 
 
 @pytest.fixture(scope="module")
+@starts_service
 def local_ray() -> Iterator[None]:
     ray.init(num_cpus=2, include_dashboard=False)
     yield

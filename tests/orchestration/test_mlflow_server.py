@@ -31,13 +31,14 @@ from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png
 from tests.orchestration.conftest import make_eval_store
 from tests.orchestration.registry.test_promotion import assert_concurrent_promotions_are_gated
+from tests.services.marker import starts_service
 from tests.services.postgres_server import PostgresServer
 from tests.services.processes import stop_process_group
 from tests.services.s3_server import S3Server
 from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.tracking_config import TrackingConfig
 
-pytestmark = pytest.mark.slow(minutes=3, minutes_each=1.5)  # mlflow servers on SQLite and PostgreSQL + S3: ~80 s
+pytestmark = [pytest.mark.slow(minutes=3, minutes_each=1.5), pytest.mark.services]  # mlflow servers on SQLite and PostgreSQL + S3: ~80 s
 
 STARTUP_S = 120
 
@@ -87,6 +88,7 @@ def _running_server(root: Path, backend_uri: str, artifacts: str, env: dict[str,
 
 
 @pytest.fixture(scope="module")
+@starts_service
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("mlflow-server")
     with _running_server(root, f"sqlite:///{root}/mlflow.db", str(root / "artifacts")) as url:

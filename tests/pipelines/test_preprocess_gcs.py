@@ -32,6 +32,7 @@ from pipelines.preprocess_job import build_pipeline, pipeline_options, run_prepr
 from pipelines.sample_dataset import SampleDataset
 from pipelines.sources import expand_sources, resolve_spec
 from tests.pipelines.conftest import SmallJob, TinyModels, small_job
+from tests.services.marker import starts_service
 from tests.services.ports import free_port, stop, wait_for_port
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -74,6 +75,7 @@ def use_plain_gcsfs(env: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
+@starts_service
 def gcs(sample_photos: SampleDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An in-memory emulator with ``gs://mmsr-test/hr/`` holding three photos and their captions;
     yields its endpoint URL while the environment points gcsfs at it."""

@@ -31,7 +31,7 @@ from tests.services.beam_portable import (
     worker_environment,
 )
 
-pytestmark = pytest.mark.slow(minutes=2)  # builds the sdist and starts the portable runner: ~50 s
+pytestmark = [pytest.mark.slow(minutes=2), pytest.mark.services]  # builds the sdist and starts the portable runner: ~50 s
 
 
 def test_preprocess_on_the_portable_runner_with_workers_installed_from_the_sdist(

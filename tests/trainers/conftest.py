@@ -18,6 +18,7 @@ from featurestore.modality import CAPTION_TOKENS, Modality
 from featurestore.readers import current_snapshot_id
 from orchestration.ray_runtime import quiet_data_progress
 from tests.featurestore.conftest import commit_rows, sample_row
+from tests.services.marker import starts_service
 from trainers.models.sr_pipeline import build_tiny_pipeline
 from trainers.tracking_config import TrackingConfig
 from trainers.train_config import TrainConfig
@@ -82,6 +83,7 @@ report ahead of the controller, so short CPU steps would each take 2 s; poll fas
 
 
 @pytest.fixture(scope="module")
+@starts_service
 def local_ray() -> Iterator[None]:
     """One local Ray for the whole module (starting one costs ~5-10 s)."""
     ray.init(num_cpus=4, include_dashboard=False, configure_logging=False, runtime_env={"env_vars": RAY_TEST_ENV})

@@ -25,7 +25,7 @@ from trainers.mlflow_runs import tracking_client
 from trainers.train_job import TrainResult, run_training
 from trainers.train_loop import FaultInjection
 
-pytestmark = pytest.mark.slow(minutes=5)  # a 3-node cluster, a training run and a restart: ~2 min on 2 cores
+pytestmark = [pytest.mark.slow(minutes=5), pytest.mark.services]  # a 3-node cluster, a training run and a restart: ~2 min on 2 cores
 
 STEPS, CHECKPOINT_EVERY, KILL_AFTER = 6, 3, 5
 

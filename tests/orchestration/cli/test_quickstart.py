@@ -34,6 +34,7 @@ from orchestration.registry.promotion import (
 )
 from orchestration.registry.promotion_config import DEFAULT_FLOOR, MetricFloor, MetricGate
 from tests.orchestration.cli.test_cli_errors import terminal_lines
+from tests.services.marker import starts_service
 from tests.trainers.conftest import RAY_TEST_ENV
 from trainers.mlflow_runs import fluent_tracking
 from trainers.models.autoencoder_fitting import AutoencoderFitConfig
@@ -49,6 +50,7 @@ WIRING = ["--steps", str(STEPS), "--set", "promotion.floor=[]", "--set", "train.
 
 
 @pytest.fixture(scope="module")
+@starts_service
 def quickstart_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two quickstarts in one directory. The base model is built first through the quickstart's own
     builder with a few autoencoder steps (the 600-step fit is the slow test's); the quickstart

@@ -43,6 +43,7 @@ from orchestration.registry.promotion import DECISION_TAG, PromotionDecision
 from pipelines.degradation import DegradationConfig
 from pipelines.preprocess_job import PreprocessResult
 from pipelines.sample_dataset import CAPTIONS_FILE, SampleDataset, write_sample_dataset
+from tests.services.marker import starts_service
 from tests.trainers.conftest import RAY_TEST_ENV
 from trainers.train_job import TrainResult
 
@@ -262,6 +263,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> SampleDataset:
 
 
 @pytest.fixture
+@starts_service
 def ray_cluster() -> Iterator[None]:
     ray.init(num_cpus=3, include_dashboard=False, configure_logging=False, runtime_env={"env_vars": RAY_TEST_ENV})
     quiet_data_progress()

@@ -27,6 +27,7 @@ from orchestration.registry.model_registry import RegisteredVersion, set_alias
 from orchestration.serving.serve_config import ServeConfig
 from orchestration.serving.server import SERVER_MODEL_PATH, SERVING_MODEL_CONFIG, serve_command, serve_environment
 from pipelines.feature_rows import encode_png
+from tests.services.marker import starts_service
 from tests.services.processes import stop_process_group
 from trainers.tracking_config import TrackingConfig
 
@@ -77,6 +78,7 @@ def test_serve_environment_carries_model_limits_and_threads() -> None:
 
 
 @pytest.fixture(scope="module")
+@starts_service
 def server(tracking: TrackingConfig, registered: RegisteredVersion) -> Iterator[int]:
     set_alias(tracking, "champion", registered.version)
     port = _free_port()
@@ -173,6 +175,7 @@ def _port_is_free(port: int) -> bool:
 
 
 @pytest.mark.slow(minutes=1, minutes_each=1)
+@pytest.mark.services
 def test_sigterm_stops_the_whole_server_tree_frees_the_port_and_removes_the_download(
     tracking: TrackingConfig, registered: RegisteredVersion, tmp_path: Path
 ) -> None:

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
+import torch
 
-from trainers.experiments.learning_check import LearningCheckConfig
+from pipelines.degradation import DegradationConfig
+from trainers.experiments.learning_check import (
+    CropSet,
+    LearningCheckConfig,
+    heldout_loss,
+    make_crops,
+    sample_photos,
+    split_photos,
+)
 from trainers.experiments.lr_conditioning_check import (
+    DEFAULT_SCALE,
     ConditioningCheckResult,
     ConditioningOutcome,
     run_conditioning_check,
 )
+from trainers.models.conditional_unet import LrConditioning
+from trainers.models.sr_pipeline import MMSRPipeline
 
 
 def test_latent_gain_is_the_paired_mean_difference_with_its_standard_error() -> None:
@@ -33,6 +47,21 @@ def test_a_short_check_trains_and_scores_both_conditionings(tmp_path: Path) -> N
     assert sorted(outcome.losses) == ["latent", "pixel"]
     assert np.isfinite(list(outcome.losses.values())).all()
     assert outcome.losses["latent"] != outcome.losses["pixel"]  # two different UNet inputs
+    # Each variant's model takes its own LR channels (the latent's C, or 3 RGB), and its LR reaches
+    # the UNet: the same held-out crops with the LR zeroed score differently.
+    held_out = make_crops(
+        split_photos(sample_photos(), config.eval_photos)[1], config.eval_crops_per_photo, config, 0,
+        DegradationConfig(scale=DEFAULT_SCALE),
+    )
+    blank = CropSet(hr=held_out.hr, lr=torch.zeros_like(held_out.lr), edges=held_out.edges)
+    for conditioning in get_args(LrConditioning):
+        pipeline = MMSRPipeline.from_pretrained(tmp_path / conditioning / "calibrated-seed0")
+        latent = pipeline.vae.config.latent_channels
+        assert pipeline.config.lr_conditioning == conditioning
+        assert pipeline.unet.config.in_channels == latent + (latent if conditioning == "latent" else 3)
+        variant = replace(config, lr_conditioning=conditioning)
+        with_lr, without_lr = heldout_loss(pipeline, held_out, None, variant), heldout_loss(pipeline, blank, None, variant)
+        assert abs(with_lr - without_lr) > 1e-4 * with_lr, f"{conditioning}: the LR does not reach the UNet"
 
 
 @pytest.mark.slow(minutes=10, minutes_each=10)

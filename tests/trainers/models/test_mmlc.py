@@ -53,7 +53,17 @@ def test_substitute_absent_keeps_m_empty_in_the_graph() -> None:
     m_empty = torch.zeros(4, requires_grad=True)
     out = substitute_absent(torch.ones(2, 3, 2), torch.tensor([True, True]), m_empty, 3)
     out.sum().backward()
-    assert m_empty.grad is not None and m_empty.grad.abs().sum() == 0
+    assert m_empty.grad is not None and m_empty.grad.abs().sum() == 0  # in the graph, though no row uses it
+
+
+def test_m_empty_gradient_counts_the_slots_it_fills() -> None:
+    # d(sum)/d(m_empty) = how many tokens m_empty stands in for: 3 per absent row, every row without features.
+    m_empty = torch.zeros(4, requires_grad=True)
+    substitute_absent(torch.ones(2, 3, 2), torch.tensor([True, False]), m_empty, 3).sum().backward()
+    torch.testing.assert_close(m_empty.grad, torch.full((4,), 3.0))
+    m_empty.grad = None
+    substitute_absent(None, torch.tensor([True, False]), m_empty, 3).sum().backward()
+    torch.testing.assert_close(m_empty.grad, torch.full((4,), 6.0))
 
 
 def test_modality_dropout_rate_is_p_and_reproducible() -> None:
@@ -175,9 +185,18 @@ def test_a_timestep_aware_schedule_needs_a_learned_one_and_constant_skips_it() -
 
 
 def test_m_empty_gets_a_gradient_even_when_every_modality_is_present() -> None:
+    # DDP needs a gradient for every parameter: m_empty's is there (zero: no slot uses it), the rest non-zero.
     mmlc = _mmlc((DEPTH, EDGES, CAPTION)).train()
     mmlc(_tokens()).pow(2).mean().backward()
-    assert all(p.grad is not None for p in mmlc.parameters())
+    assert mmlc.m_empty.grad is not None and mmlc.m_empty.grad.abs().sum() == 0
+    zero = [name for name, p in mmlc.named_parameters() if name != "m_empty" and (p.grad is None or p.grad.abs().sum() == 0)]
+    assert not zero, f"no gradient reaches {zero}"
+
+
+def test_m_empty_learns_from_the_rows_it_stands_in_for() -> None:
+    mmlc = _mmlc((DEPTH, EDGES, CAPTION)).train()
+    mmlc(_tokens(present={CAPTION: torch.tensor([True, False])})).pow(2).mean().backward()
+    assert mmlc.m_empty.grad is not None and mmlc.m_empty.grad.abs().sum() > 0
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
