@@ -59,16 +59,20 @@ def test_the_sweep_table_has_the_setting_columns_then_one_column_per_metric() ->
         sweep_table([])
 
 
-def test_sweep_logs_one_run_per_setting_with_its_params_metrics_and_grid(
-    tracking: TrackingConfig, registered: RegisteredVersion, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    store: FeatureStoreConfig = make_eval_store(tmp_path)
+def _sweep_flags(tracking: TrackingConfig, registered: RegisteredVersion, store: FeatureStoreConfig, steps: int) -> list[str]:
+    """``--set`` flags pointing ``mmsr evaluate`` at the test's tracking store, model and eval store."""
     settings = [
         f"tracking.tracking_uri={tracking.tracking_uri}", f"tracking.registered_model={registered.name}",
         f"featurestore.catalog_uri={store.catalog_uri}", f"featurestore.warehouse={store.warehouse}",
-        "serve.steps=2", "evaluate.metrics=[]",
+        f"serve.steps={steps}", "evaluate.metrics=[]",
     ]
-    flags = [arg for setting in settings for arg in ("--set", setting)]
+    return [arg for setting in settings for arg in ("--set", setting)]
+
+
+def test_sweep_logs_one_run_per_setting_with_its_params_metrics_and_grid(
+    tracking: TrackingConfig, registered: RegisteredVersion, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = _sweep_flags(tracking, registered, make_eval_store(tmp_path), steps=2)
     assert main(["evaluate", "--model", registered.model_uri, "--sweep", "temperature.edges=0.2,5", *flags]) == 0
     out = capsys.readouterr().out
     assert "sweeping 2 settings" in out and "temperature_edges=0.2: " in out and "temperature_edges=5: " in out
@@ -93,13 +97,7 @@ def test_sweep_logs_one_run_per_setting_with_its_params_metrics_and_grid(
 def test_a_disable_modalities_sweep_is_five_child_runs_and_one_table_of_five_rows(
     tracking: TrackingConfig, registered: RegisteredVersion, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store: FeatureStoreConfig = make_eval_store(tmp_path)
-    settings = [
-        f"tracking.tracking_uri={tracking.tracking_uri}", f"tracking.registered_model={registered.name}",
-        f"featurestore.catalog_uri={store.catalog_uri}", f"featurestore.warehouse={store.warehouse}",
-        "serve.steps=1", "evaluate.metrics=[]",
-    ]
-    flags = [arg for setting in settings for arg in ("--set", setting)]
+    flags = _sweep_flags(tracking, registered, make_eval_store(tmp_path), steps=1)
     sweep = "disable_modalities=none,caption,depth,segmentation,edges"
     output = tmp_path / "tables"
     assert main(["evaluate", "--model", registered.model_uri, "--sweep", sweep, "--output-dir", str(output), *flags]) == 0
