@@ -63,7 +63,7 @@ def test_edges_gain_is_the_paired_mean_difference_with_its_standard_error() -> N
     assert result.oracle_gain == pytest.approx(0.2)
 
 
-@pytest.mark.slow(minutes=22, minutes_each=22)
+@pytest.mark.slow(minutes=30, minutes_each=30)
 def test_edge_conditioning_against_lr_only(tmp_path: Path) -> None:
     """3 seeds x (edges, LR-only, no-LR, oracle) x 500 steps (one VAE fitted 1500 steps on 768 crops).
 
