@@ -23,11 +23,11 @@ import cv2
 import numpy as np
 import pandas as pd
 from featurestore.readers import read_arrow
-from orchestration.quickstart.quickstart_models import ensure_quickstart_models
 from orchestration.cli.stage_clock import StageClock
+from orchestration.cycle import run_cycle
 from orchestration.evaluation.image_grid import GridRow, comparison_grid
 from orchestration.mmsr_config import MmsrConfig
-from orchestration.cycle import run_cycle
+from orchestration.quickstart.quickstart_models import ensure_quickstart_models
 from orchestration.registry.model_registry import RegisteredVersion
 from orchestration.registry.promotion import PromotionDecision
 from orchestration.serving.checked_model import load_checked_model

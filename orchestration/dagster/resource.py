@@ -11,10 +11,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from orchestration.quickstart.quickstart_models import ensure_quickstart_models
-from orchestration.quickstart.quickstart_preset import quickstart_preset
 from orchestration.config_loading import load_config
 from orchestration.mmsr_config import MmsrConfig
+from orchestration.quickstart.quickstart_models import ensure_quickstart_models
+from orchestration.quickstart.quickstart_preset import quickstart_preset
 from pipelines.sample_dataset import write_sample_dataset
 
 

@@ -17,11 +17,11 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from orchestration.registry.extractor_parity import packaged_extractors
-from orchestration.serving.model_verification import MODEL_CODE, flavor_problem
-from orchestration.serving.registry_error import RegistryError
 from orchestration.registry.training_extractors import TrainingExtractors
 from orchestration.serving.extractor_record import write_extractor_record
 from orchestration.serving.lr_modalities import package_extractors
+from orchestration.serving.model_verification import MODEL_CODE, flavor_problem
+from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.serve_config import ServeConfig
 from orchestration.serving.server import serving_model_config
 from pipelines.modalities.extractor import ModalityExtractionConfig
