@@ -35,6 +35,7 @@ from featurestore.readers import current_snapshot_id, read_arrow
 from featurestore.schema import SCHEMA_VERSION
 from featurestore.staging import list_staged
 from pipelines import preprocess_job, preprocess_transforms, sources
+from pipelines.image_decoding import content_sha256
 from pipelines.modalities.depth import DepthEstimator
 from pipelines.modalities.extractor import extractor_versions
 from pipelines.modalities.segmentation import SegmentationEstimator
@@ -44,7 +45,7 @@ from pipelines.preprocess_errors import PreprocessError
 from pipelines.preprocess_job import PreprocessResult, run_preprocess
 from pipelines.runner_options import RunnerConfig
 from pipelines.sample_dataset import SampleDataset
-from pipelines.sample_identity import FieldRole, config_leaves, fields_with_role
+from pipelines.sample_identity import FieldRole, config_leaves, content_hash, fields_with_role, sample_id_for
 from pipelines.sample_model_handler import SampleModelHandler
 from pipelines.sources import InputSpec, Listed, read_image_source
 from pipelines.tokenizer_lineage import CLIP_TOKENIZER_PROPERTY, VQ_TOKENIZER_PROPERTY, clip_lineage, vq_lineage
@@ -103,6 +104,16 @@ def test_one_row_per_input_and_crop(committed: CommittedRun) -> None:
     per_source = {uri: sum(row["source_uri"] == uri for row in rows) for uri in committed.photos}
     assert per_source == {uri: CROPS for uri in committed.photos}
     assert result.snapshot_id == current_snapshot_id(committed.job.store)
+
+
+def test_the_ids_committed_are_those_of_the_content(committed: CommittedRun) -> None:
+    """Each row's id is ``sample_id_for(sha256 of its photo, content_hash(config), crop)``: what
+    ``tests/orchestration/quickstart/test_embedded_sample_ids.py`` pins for the embedded run."""
+    chash = content_hash(committed.job.preprocess)
+    expected = {
+        sample_id_for(content_sha256(Path(photo).read_bytes()), chash, crop) for photo in committed.photos for crop in range(CROPS)
+    }
+    assert set(committed.table["sample_id"].to_pylist()) == expected
 
 
 def test_every_modality_is_tokenized_with_the_trained_shapes(committed: CommittedRun) -> None:
