@@ -38,6 +38,7 @@ from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
 from orchestration.ray_runtime import quiet_data_progress
 from orchestration.registry.model_registry import register_pipeline
 from orchestration.serving.serve_config import ServeConfig
+from trainers.models.sampling_options import SamplingOptions
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
 from pipelines.sample_dataset import SAMPLE_PHOTOS
@@ -104,8 +105,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="mmsr-eval-bench-") as root:
         model_uri, tracking = register_tiny(Path(root))
         quality = QualityMetricsConfig(metrics=(), batch_size=args.batch_size, threads_per_worker=args.threads)
-        serve = ServeConfig(steps=steps, device="cpu", precision="fp32")
-        job = EvalJob(model_uri, tracking, serve.placement(), quality, serve.sampling(), args.batch_size)
+        serve = ServeConfig(sampling=SamplingOptions(steps=steps), device="cpu", precision="fp32")
+        job = EvalJob(model_uri, tracking, serve.placement(), quality, serve.sampling, args.batch_size)
         items = photo_items(images, lr_size)
         ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False)
         quiet_data_progress()

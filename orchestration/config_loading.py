@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,11 +38,12 @@ def _forbid_extra(cls: type) -> None:
         stack.extend(typing.get_args(annotation))
 
 
-def _format_error(error: pydantic.ValidationError, source: str) -> str:
+def _format_error(error: pydantic.ValidationError, source: str, moved: Mapping[str, str]) -> str:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "<root>"
     if first["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
-        return f"{source}: unknown config key '{key}'"
+        hint = f" (it moved: now '{moved[key]}')" if key in moved else ""
+        return f"{source}: unknown config key '{key}'{hint}"
     message = first["msg"]
     given = first.get("input")
     if isinstance(given, (str, int, float, bool)) or given is None:
@@ -52,7 +54,8 @@ def _format_error(error: pydantic.ValidationError, source: str) -> str:
 
 
 def parse_config(cls: type[T], data: Any, source: str = "config") -> T:
-    """Validate a mapping into ``cls``; raise :class:`ConfigError` naming the bad key."""
+    """Validate a mapping into ``cls``; raise :class:`ConfigError` naming the bad key (and where
+    it went, for a key in ``cls.MOVED_KEYS``: old dotted key -> new)."""
     _forbid_extra(cls)
     if data is None:
         data = {}
@@ -61,7 +64,7 @@ def parse_config(cls: type[T], data: Any, source: str = "config") -> T:
     try:
         return pydantic.TypeAdapter(cls).validate_python(data)
     except pydantic.ValidationError as error:
-        raise ConfigError(_format_error(error, source)) from None
+        raise ConfigError(_format_error(error, source, getattr(cls, "MOVED_KEYS", {}))) from None
     except (ValueError, TypeError) as error:  # raised by a __post_init__ check
         raise ConfigError(f"{source}: {error}") from None
 

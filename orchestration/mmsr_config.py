@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from featurestore.config import FeatureStoreConfig
 from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
@@ -26,3 +27,9 @@ class MmsrConfig:
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     evaluate: QualityMetricsConfig = field(default_factory=QualityMetricsConfig)
     vq_train: VqTrainConfig = field(default_factory=VqTrainConfig)
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        f"serve.{name}": f"serve.sampling.{name}"
+        for name in ("steps", "guidance_mode", "guidance_scale", "negative_prompt", "temperature_schedule")
+    }
+    """Keys of older configs and where they live now (named in the error an old key gets)."""

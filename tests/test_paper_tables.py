@@ -43,6 +43,6 @@ def test_a_doc_command_parses_and_checks(argv: list[str]) -> None:
     check_evaluate_flags(args)
     assert config.evaluate.convention == "pyiqa-y"
     if args.sweep:
-        assert len(sweep_settings(args.sweep, config.serve.sampling())) >= 2
+        assert len(sweep_settings(args.sweep, config.serve.sampling)) >= 2
     else:
         assert args.pairs or args.hr

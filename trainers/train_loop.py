@@ -37,6 +37,7 @@ from pipelines.pixel_range import to_model_range
 from trainers.encoding_cache import EncodingCache
 from trainers.mixed_precision import autocast_context, backward, make_grad_scaler, optimizer_step
 from trainers.models.conditioning import tokens_from_feature_batch
+from trainers.models.sampling_options import SamplingOptions
 from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.models.training_step import (
     DiffusionParts,
@@ -213,8 +214,7 @@ class DiffusionTask:
         try:
             tokens = tokens_from_feature_batch(batch, self.pipeline.vq, self.pipeline.text_encoder, config.modality_set)
             lr = to_model_range(torch.from_numpy(batch["lr"]).to(self.device))
-            generator = torch.Generator(device="cpu").manual_seed(config.seed)
-            sr = self.pipeline(lr, tokens, steps=config.image_sample_steps, generator=generator)
+            sr = self.pipeline(lr, tokens, SamplingOptions(steps=config.image_sample_steps, seed=config.seed))
         finally:
             self.trainable.load_state_dict(trained)
             self.trainable.train()

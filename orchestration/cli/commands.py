@@ -145,7 +145,7 @@ def _evaluate_sweep(config: MmsrConfig, args: argparse.Namespace) -> int:
     from orchestration.evaluation.sweep_evaluation import SweepTarget, evaluate_sweep
 
     try:
-        count = len(sweep_settings(args.sweep, config.serve.sampling()))
+        count = len(sweep_settings(args.sweep, config.serve.sampling))
     except ValueError as error:
         raise ConfigError(str(error)) from None
     print(f"sweeping {count} settings of {args.model}")

@@ -127,7 +127,7 @@ def showcase(config: MmsrConfig, model_uri: str, snapshot_id: int | None, out_di
         "image": [base64.b64encode(r["lr_png"]).decode() for r in rows],
         "caption": [r["caption"] or "" for r in rows],
     })
-    params = config.serve.sampling().as_params()
+    params = config.serve.sampling.as_params()
     with load_checked_model(model_uri, config.tracking, config.serve.placement()) as model:
         response = model.predict(request, params=params)
     srs = [base64.b64decode(image) for image in response["image"]]

@@ -116,11 +116,11 @@ def evaluate_model(
 
     ``quality``: learned metrics to add to PSNR/SSIM (default: all, each reported unavailable
     when pyiqa or its weights are missing). ``grid_rows``: samples shown in the logged grid.
-    ``sampling``: how to sample (default: ``serve.sampling()``); ``sweep_setting``: the sweep
+    ``sampling``: how to sample (default: ``serve.sampling``); ``sweep_setting``: the sweep
     setting it comes from, tagged on the run (``eval.sweep_setting``). ``quality.caption_source``
     and ``quality.convention``: see the module docstring.
     """
-    sampling = sampling or serve.sampling()
+    sampling = sampling or serve.sampling
     quality = quality or QualityMetricsConfig()
     snapshot_id = resolve_snapshot(store, snapshot)
     rows = _eval_rows(store, snapshot_id, limit)

@@ -54,7 +54,7 @@ def eval_tag(snapshot_id: int) -> str:
 
 def eval_protocol(serve: ServeConfig, limit: int | None, quality: QualityMetricsConfig) -> dict[str, Any]:
     """The settings that change scores besides the model and the snapshot."""
-    sampling = serve.sampling()
+    sampling = serve.sampling
     return {
         "steps": sampling.steps, "guidance_mode": sampling.guidance_mode, "guidance_scale": sampling.guidance_scale,
         "negative_prompt": sampling.negative_prompt, "temperature_schedule": sampling.temperature_schedule,

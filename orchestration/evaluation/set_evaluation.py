@@ -97,7 +97,7 @@ def evaluate_set(
     """Fetch ``model_uri``, read the set with ``load_set(scale)``, score every image, log one run.
 
     ``sources``: the run's ``eval.set.*`` params naming what was read (the CLI's flags)."""
-    sampling = serve.sampling()
+    sampling = serve.sampling
     with tempfile.TemporaryDirectory(prefix="mmsr-model-") as workdir:
         local = fetch_checked_model(model_uri, tracking, workdir)
         benchmark = load_set(model_scale(local))
@@ -121,7 +121,7 @@ def _log_run(
 ) -> str:
     client = tracking_client(tracking)
     params = {
-        "model_uri": model_uri, **{name: str(value) for name, value in serve.sampling().as_params().items()},
+        "model_uri": model_uri, **{name: str(value) for name, value in serve.sampling.as_params().items()},
         "metrics": ",".join(metric.name for metric in metric_set.metrics),
         "evaluate.convention": quality.convention, "evaluate.caption_source": "lr",
         "evaluate.batch_size": str(quality.batch_size), "evaluate.num_workers": str(quality.num_workers),

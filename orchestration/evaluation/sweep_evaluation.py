@@ -61,8 +61,8 @@ def evaluate_sweep(
     progress: TextIO | None = None,
 ) -> SweepEvaluation:
     """Evaluate ``target`` at every setting of ``flags`` (``--sweep`` values; ValueError before
-    anything runs if one is bad), each on top of ``serve.sampling()``; see the module docstring."""
-    settings = sweep_settings(flags, serve.sampling())
+    anything runs if one is bad), each on top of ``serve.sampling``; see the module docstring."""
+    settings = sweep_settings(flags, serve.sampling)
     client = tracking_client(tracking)
     params = {"model_uri": target.model_uri, "sweep": " ".join(flags), "settings": str(len(settings))}
     parent = create_run(client, experiment_id(client, tracking), PARENT_RUN_NAME, params)

@@ -44,6 +44,6 @@ def quickstart_preset(workdir: str, steps: int | None = None) -> dict[str, Any]:
             "encoding_cache_rows": 256,
         },
         "tracking": {"tracking_uri": f"sqlite:///{workdir}/mlflow.db", "artifact_location": f"{workdir}/mlartifacts"},
-        "serve": {"steps": 20},
+        "serve": {"sampling": {"steps": 20}},
         "promotion": {"eval_limit": 8},
     }

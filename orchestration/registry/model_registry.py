@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+from featurestore.modality import Modality
 from orchestration.registry.extractor_parity import packaged_extractors
 from orchestration.registry.training_extractors import TrainingExtractors
 from orchestration.serving.extractor_record import write_extractor_record
@@ -27,6 +28,7 @@ from orchestration.serving.server import serving_model_config
 from pipelines.modalities.extractor import ModalityExtractionConfig
 from trainers.mlflow_runs import fluent_tracking, tracking_client
 from trainers.models.safe_loading import UnsafeArtifactError, verify_artifact_tree
+from trainers.models.sampling_options import PARAM_KEYS, SamplingOptions
 from trainers.tracking_config import TrackingConfig
 
 EXTRACTORS_TAG = "mmsr.extractors"
@@ -41,25 +43,16 @@ class RegisteredVersion:
     """``models:/<name>/<version>``"""
 
 
-def serving_signature(serve: ServeConfig) -> ModelSignature:
-    """Request: one row per LR image (base64 PNG/JPEG, optional caption); options as params."""
+_PARAM_TYPES = {str: "string", float: "double", int: "long"}
+
+
+def serving_signature(sampling: SamplingOptions) -> ModelSignature:
+    """Request: one row per LR image (base64 PNG/JPEG, optional caption); every ``PARAM_KEYS``
+    sampling option as a param whose default is ``sampling``'s (temperatures default to 1.0)."""
     inputs = Schema([ColSpec("string", "image"), ColSpec("string", "caption", required=False)])
     outputs = Schema([ColSpec("string", "image"), ColSpec("string", "caption")])
-    params = ParamSchema(
-        [
-            ParamSpec("guidance_mode", "string", serve.guidance_mode),
-            ParamSpec("guidance_scale", "double", serve.guidance_scale),
-            ParamSpec("steps", "long", serve.steps),
-            ParamSpec("negative_prompt", "string", serve.negative_prompt or ""),
-            ParamSpec("seed", "long", 0),
-            ParamSpec("disable_modalities", "string", ""),
-            ParamSpec("temperature_caption", "double", 1.0),
-            ParamSpec("temperature_depth", "double", 1.0),
-            ParamSpec("temperature_segmentation", "double", 1.0),
-            ParamSpec("temperature_edges", "double", 1.0),
-            ParamSpec("temperature_schedule", "string", serve.temperature_schedule),
-        ]
-    )
+    defaults = {f"temperature_{modality.value}": 1.0 for modality in Modality} | sampling.as_params()
+    params = ParamSchema([ParamSpec(key, _PARAM_TYPES[type(defaults[key])], defaults[key]) for key in PARAM_KEYS])
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
 
@@ -92,7 +85,7 @@ def register_pipeline(
             name="model",
             python_model=str(MODEL_CODE),
             artifacts={"pipeline": pipeline_dir},
-            signature=serving_signature(serve),
+            signature=serving_signature(serve.sampling),
             pip_requirements=["mmsr"],
             model_config=serving_model_config(serve),
         )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
 
 from trainers.models.inference_device import InferenceDevice, InferencePrecision
-from trainers.models.sampling_options import SamplingOptions, TemperatureSchedule
+from trainers.models.sampling_options import SamplingOptions
 
 
 @dataclass(frozen=True)
@@ -17,13 +16,9 @@ class ServeConfig:
     """Scoring worker processes (uvicorn workers), each holding one replica of the model."""
     threads: int | None = None
     """Torch/OpenMP threads per worker; None: the machine's cores divided among the workers."""
-    guidance_mode: Literal["none", "cfg", "m_empty-cfg", "m-cfg"] = "m-cfg"
-    guidance_scale: float = 4.0
-    steps: int = 50
-    negative_prompt: str | None = None
-    """Negative prompt of the guided modes (``trainers.models.guidance``); None: the empty string."""
-    temperature_schedule: TemperatureSchedule = "auto"
-    """Constant or timestep-aware per-modality temperatures (``SamplingOptions.temperature_schedule``)."""
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    """How requests and evaluations sample by default (YAML ``serve.sampling.steps`` etc.; a
+    request's params override them: ``SamplingOptions.with_params``)."""
     device: InferenceDevice = "auto"
     """Where the model runs when served or evaluated: auto = the first GPU if there is one, else the CPU."""
     precision: InferencePrecision = "auto"
@@ -36,10 +31,6 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"serve.port must be in 1..65535, got {self.port}")
-        try:
-            self.sampling()
-        except ValueError as error:
-            raise ValueError(f"serve: {error}") from None
         if self.max_input_pixels < 1:
             raise ValueError(f"serve.max_input_pixels must be >= 1, got {self.max_input_pixels}")
         if self.max_rows < 1:
@@ -48,13 +39,6 @@ class ServeConfig:
             raise ValueError(f"serve.workers must be >= 1, got {self.workers}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"serve.threads must be >= 1 (or null for cores / workers), got {self.threads}")
-
-    def sampling(self) -> SamplingOptions:
-        """The sampling defaults of requests and evaluations (a request's params override them)."""
-        return SamplingOptions(
-            guidance_mode=self.guidance_mode, guidance_scale=self.guidance_scale, steps=self.steps,
-            negative_prompt=self.negative_prompt, temperature_schedule=self.temperature_schedule,
-        )
 
     def placement(self) -> dict[str, str]:
         """``model_config`` keys that put a loaded model on ``device`` in ``precision``."""

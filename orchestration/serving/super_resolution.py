@@ -42,13 +42,8 @@ def _super_resolve_same_size(
     whole = pipeline.condition_tokens(len(lrs), codes=codes, captions=captions)
     height, width = lrs[0].shape[:2]
     tokens = TileModalityTokens(pipeline, maps, whole, (height * scale, width * scale))
-    generator = torch.Generator(device="cpu").manual_seed(options.seed)
     batch = torch.cat([_to_tensor(lr, pipeline.device) for lr in lrs])
-    images = pipeline(
-        batch, tokens, guidance_mode=options.guidance_mode,
-        guidance_scale=options.guidance_scale, steps=options.steps, temperatures=options.modality_temperatures(),
-        generator=generator, negative_prompt=options.negative_prompt, temperature_schedule=options.temperature_schedule,
-    )
+    images = pipeline(batch, tokens, options)
     pixels = ((images.clamp(-1, 1) + 1.0) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
     return list(pixels)
 

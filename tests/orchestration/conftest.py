@@ -15,6 +15,7 @@ from orchestration.registry.model_registry import RegisteredVersion, register_pi
 from orchestration.serving import sr_pyfunc
 from orchestration.serving.lr_modalities import LrModalities
 from orchestration.serving.serve_config import ServeConfig
+from trainers.models.sampling_options import SamplingOptions
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
 from pipelines.sample_dataset import SAMPLE_PHOTOS
@@ -129,7 +130,7 @@ def register_test_pipeline(tracking: TrackingConfig, pipeline_dir: Path) -> Regi
     """``pipeline_dir`` registered as a new version (a run of its own, serving defaults of 2 steps)."""
     client = tracking_client(tracking)
     run_id = create_run(client, experiment_id(client, tracking), "test", {"source": "test"})
-    return register_pipeline(tracking, ServeConfig(steps=2), run_id, str(pipeline_dir), {"mmsr.test": "yes"})
+    return register_pipeline(tracking, ServeConfig(sampling=SamplingOptions(steps=2)), run_id, str(pipeline_dir), {"mmsr.test": "yes"})
 
 
 @pytest.fixture(scope="module")

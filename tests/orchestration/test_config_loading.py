@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import pytest
 
+from featurestore.modality import Modality
 from orchestration.config_loading import ConfigError, apply_overrides, load_config, merge, parse_config
+from orchestration.mmsr_config import MmsrConfig
+from orchestration.registry.model_registry import serving_signature
+from trainers.models.sampling_options import PARAM_KEYS, SamplingOptions
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,20 @@ def test_override_syntax_errors_and_merge() -> None:
 def test_a_number_fills_a_string_field() -> None:
     """Snapshot ids are strings in configs (an id or a tag); ``--set train.snapshot=123`` parses as 123."""
     assert load_config(Outer, None, ["name=123"]).name == "123"
+
+
+def test_a_moved_key_names_where_it_went_and_sampling_options_nest_in_serve() -> None:
+    with pytest.raises(ConfigError, match=r"unknown config key 'serve.steps' \(it moved: now 'serve.sampling.steps'\)"):
+        parse_config(MmsrConfig, {"serve": {"steps": 3}})
+    config = parse_config(MmsrConfig, {"serve": {"sampling": {"steps": 3, "temperatures": {"depth": 0.5}}}})
+    assert config.serve.sampling == SamplingOptions(steps=3, temperatures={"depth": 0.5})
+    with pytest.raises(ConfigError, match="serve.sampling.guidance_mode"):
+        parse_config(MmsrConfig, {"serve": {"sampling": {"guidance_mode": "pag"}}})
+
+
+def test_the_serving_signature_takes_every_request_param_with_the_configured_defaults() -> None:
+    sampling = SamplingOptions(steps=7, guidance_mode="cfg", seed=5, negative_prompt="blurry")
+    params = {spec.name: spec.default for spec in serving_signature(sampling).params}
+    assert tuple(params) == PARAM_KEYS
+    as_trained = {modality.value: 1.0 for modality in Modality}  # the temperatures' defaults: as trained
+    assert SamplingOptions().with_params(params) == replace(sampling, temperatures=as_trained)

@@ -28,6 +28,7 @@ from orchestration.registry.model_registry import register_pipeline
 from orchestration.registry.promotion import AGAINST_TAG, DECISION_TAG, EVIDENCE_TAG, current_champion, promote_version
 from orchestration.registry.promotion_config import MetricGate, PromotionConfig
 from orchestration.serving.serve_config import ServeConfig
+from trainers.models.sampling_options import SamplingOptions
 from pipelines.feature_rows import encode_png
 from tests.orchestration.conftest import make_eval_store
 from tests.orchestration.registry.test_promotion import assert_concurrent_promotions_are_gated
@@ -105,7 +106,7 @@ def _config(server: Server, store: FeatureStoreConfig, name: str, promotion: Pro
     tracking = TrackingConfig(
         tracking_uri=server.url, experiment="mmsr-over-http", registered_model=name, artifact_location=None
     )
-    return MmsrConfig(featurestore=store, tracking=tracking, serve=ServeConfig(steps=2), promotion=promotion)
+    return MmsrConfig(featurestore=store, tracking=tracking, serve=ServeConfig(sampling=SamplingOptions(steps=2)), promotion=promotion)
 
 
 def _serve(server: Server, config: MmsrConfig, log: Path) -> tuple[subprocess.Popen, int]:

@@ -28,14 +28,13 @@ import torch
 
 from featurestore.modality import Modality
 from trainers.models.conditioning import ModalityTokens
-from trainers.models.sampling_options import GuidanceMode, check_guidance_mode
+from trainers.models.sampling_options import GuidanceMode
 
 
 def combine_guidance(
     mode: GuidanceMode, eps_cond: torch.Tensor, eps_uncond: torch.Tensor | None, scale: float
 ) -> torch.Tensor:
     """(1 + w) * eps_cond - w * eps_uncond for the guided modes; eps_cond for ``none``. Same shapes in and out."""
-    check_guidance_mode(mode)
     if mode == "none":
         return eps_cond
     if eps_uncond is None:
@@ -49,7 +48,6 @@ def negative_tokens(mode: GuidanceMode, tokens: ModalityTokens, negative_caption
     ``tokens``: the positive branch's; ``negative_caption``: (B, 77, W) CLIP hidden states of the
     negative prompt ("" when none is given), the caption of every negative branch.
     """
-    check_guidance_mode(mode)
     if mode == "none":
         raise ValueError("guidance_mode 'none' has no negative branch")
     if mode == "m-cfg":
@@ -57,4 +55,6 @@ def negative_tokens(mode: GuidanceMode, tokens: ModalityTokens, negative_caption
     prompt_only = ModalityTokens(tokens.batch_size).replace(Modality.CAPTION, negative_caption)
     if mode == "m_empty-cfg":
         return prompt_only
-    return prompt_only.leave_out(m for m in Modality if m.is_spatial)
+    if mode == "cfg":
+        return prompt_only.leave_out(m for m in Modality if m.is_spatial)
+    raise ValueError(f"unknown guidance_mode {mode!r}")

@@ -29,16 +29,6 @@ TEMPERATURE_RANGE = (0.05, 20.0)
 """Per-modality attention temperatures accepted (1.0 = as trained)."""
 
 
-def check_guidance_mode(mode: str) -> None:
-    if mode not in GUIDANCE_MODES:
-        raise ValueError(f"guidance_mode must be one of {', '.join(GUIDANCE_MODES)}, got {mode!r}")
-
-
-def check_temperature_schedule(schedule: str) -> None:
-    if schedule not in TEMPERATURE_SCHEDULES:
-        raise ValueError(f"temperature_schedule must be one of {', '.join(TEMPERATURE_SCHEDULES)}, got {schedule!r}")
-
-
 @dataclass(frozen=True)
 class SamplingOptions:
     guidance_mode: GuidanceMode = "m-cfg"
@@ -58,8 +48,12 @@ class SamplingOptions:
     ``disable_modalities``: names separated by commas; "" or "none": nothing disabled)."""
 
     def __post_init__(self) -> None:
-        check_guidance_mode(self.guidance_mode)
-        check_temperature_schedule(self.temperature_schedule)
+        if self.guidance_mode not in GUIDANCE_MODES:
+            raise ValueError(f"guidance_mode must be one of {', '.join(GUIDANCE_MODES)}, got {self.guidance_mode!r}")
+        if self.temperature_schedule not in TEMPERATURE_SCHEDULES:
+            raise ValueError(
+                f"temperature_schedule must be one of {', '.join(TEMPERATURE_SCHEDULES)}, got {self.temperature_schedule!r}"
+            )
         if self.steps < 1:  # at most the model's train timesteps: MMSRPipeline.check_steps
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if not (math.isfinite(self.guidance_scale) and self.guidance_scale >= 0):

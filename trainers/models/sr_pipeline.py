@@ -2,7 +2,7 @@
 
 Saved layout (``save_pretrained``; every weight file is safetensors, nothing is pickled)::
 
-    <dir>/mmsr_pipeline.json   PipelineConfig (scale, sampling defaults)
+    <dir>/mmsr_pipeline.json   PipelineConfig (scale, tile overlap, LR conditioning)
     <dir>/vae/ unet/ mmlc/ vq/ text_encoder/ tokenizer/ scheduler/
 
 The text encoder and tokenizer subfolders are the Stable Diffusion 2 ones, so ``load_text_encoder``
@@ -33,10 +33,10 @@ from trainers.models.autoencoder import Autoencoder, build_autoencoder, load_aut
 from trainers.models.conditional_unet import LrConditioning, build_conditional_unet, lr_channels, lr_condition
 from trainers.models.conditioning import ModalityTokens, build_modality_tokens, concat_tokens
 from trainers.models.guidance import combine_guidance, negative_tokens
-from trainers.models.mmlc import MultimodalLatentConnector, TemperatureMode, Temperatures, build_mmlc
+from trainers.models.mmlc import MultimodalLatentConnector, TemperatureMode, build_mmlc
 from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
 from trainers.models.safe_loading import verify_artifact_tree
-from trainers.models.sampling_options import GuidanceMode, TemperatureSchedule, check_guidance_mode
+from trainers.models.sampling_options import SamplingOptions
 from trainers.models.text_encoder import build_tiny_clip, encode_caption_ids
 from trainers.models.tiling import TileBox, tile_boxes, tiled_apply
 from trainers.models.vq_tokenizer import build_vq_tokenizer
@@ -51,11 +51,10 @@ VAE_TILE_PIXELS = 512
 
 @dataclass(frozen=True)
 class PipelineConfig:
+    """What a saved pipeline is (not how it is sampled: that is ``SamplingOptions``, per call)."""
+
     scale: int = 4
     """HR side / LR side."""
-    num_inference_steps: int = 50
-    guidance_scale: float = 4.0
-    guidance_mode: GuidanceMode = "m-cfg"
     tile_overlap: int = 16
     """Overlap of UNet tiles in latent pixels (at most half a tile; tiles are ``unet.config.sample_size`` wide)."""
     lr_conditioning: LrConditioning = "latent"
@@ -64,13 +63,14 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.scale < 1:
             raise ValueError(f"pipeline.scale must be >= 1, got {self.scale}")
-        if self.num_inference_steps < 1:
-            raise ValueError(f"pipeline.num_inference_steps must be >= 1, got {self.num_inference_steps}")
-        if self.guidance_scale < 0:
-            raise ValueError(f"pipeline.guidance_scale must be >= 0, got {self.guidance_scale}")
         if self.tile_overlap < 0:
             raise ValueError(f"pipeline.tile_overlap must be >= 0, got {self.tile_overlap}")
-        check_guidance_mode(self.guidance_mode)
+
+
+_SAMPLING_KEYS_OF_OLD_CONFIGS = ("num_inference_steps", "guidance_scale", "guidance_mode")
+"""Sampling defaults that pipelines saved before ``SamplingOptions`` carried them wrote to their
+config; read and ignored (every call's ``SamplingOptions`` decides)."""
+DEFAULT_SAMPLING = SamplingOptions()
 
 
 PredictionType = Literal["epsilon", "v_prediction", "sample"]
@@ -102,8 +102,9 @@ def sampling_scheduler(config: Mapping, steps: int, device: torch.device | str |
 def _read_config(source: str, revision: str | None) -> PipelineConfig:
     local = Path(source) / PIPELINE_CONFIG_NAME
     path = local if Path(source).is_dir() else Path(hf_hub_download(source, PIPELINE_CONFIG_NAME, revision=revision))
+    saved = {k: v for k, v in json.loads(path.read_text()).items() if k not in _SAMPLING_KEYS_OF_OLD_CONFIGS}
     # Pipelines saved before ``lr_conditioning`` existed conditioned on pixels.
-    return PipelineConfig(**{"lr_conditioning": "pixel", **json.loads(path.read_text())})
+    return PipelineConfig(**{"lr_conditioning": "pixel", **saved})
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,44 +214,38 @@ class MMSRPipeline:
         latent_multiple = autoencoder.scale_factor(self.vae) * unet_factor
         return math.lcm(latent_multiple, self.config.scale) // self.config.scale
 
-    def _context(
-        self, tokens: ModalityTokens, timestep: torch.Tensor, temperatures: Temperatures | None,
-        schedule: TemperatureSchedule,
-    ) -> torch.Tensor:
+    def _context(self, tokens: ModalityTokens, timestep: torch.Tensor, sampling: SamplingOptions) -> torch.Tensor:
         timesteps = timestep.reshape(1).expand(tokens.batch_size).to(self.device)
-        return self.mmlc(tokens.to(device=self.device), timesteps=timesteps, temperatures=temperatures, schedule=schedule)
+        return self.mmlc(
+            tokens.to(device=self.device), timesteps=timesteps,
+            temperatures=sampling.modality_temperatures(), schedule=sampling.temperature_schedule,
+        )
 
     @torch.no_grad()
     def __call__(
         self,
         lr: torch.Tensor,
         tokens: ModalityTokens | TileTokens,
-        guidance_mode: GuidanceMode | None = None,
-        guidance_scale: float | None = None,
-        steps: int | None = None,
-        temperatures: Temperatures | None = None,
+        sampling: SamplingOptions = DEFAULT_SAMPLING,
         generator: torch.Generator | None = None,
-        negative_prompt: str | None = None,
         tile_size: int | None = None,
         vae_tile_size: int | None = VAE_TILE_PIXELS,
-        temperature_schedule: TemperatureSchedule = "auto",
     ) -> torch.Tensor:
         """Super-resolve (B, 3, h, w) LR in [-1, 1] -> (B, 3, h * scale, w * scale) in [-1, 1].
 
         ``tokens``: conditioning of the B rows (``condition_tokens``), the same for every tile, or
         a :data:`TileTokens` function giving each tile the tokens of its own region (training saw
-        the modalities of the crop it denoised). None arguments take the config's defaults.
-        ``guidance_mode``: see ``trainers.models.guidance`` (``negative_prompt`` None: "");
-        ``temperature_schedule``: constant or timestep-aware ``temperatures`` (``MultimodalLatentConnector.timestep_aware``).
-        Latents larger than ``tile_size`` (default ``unet.config.sample_size``) are denoised in
-        overlapping blended tiles. Images larger than ``vae_tile_size`` pixels are VAE-encoded and
-        -decoded in tiles (``autoencoder.set_tiling``; None: whole images).
+        the modalities of the crop it denoised). ``sampling``: every sampling choice (guidance mode
+        and scale, steps, negative prompt, temperatures and their schedule, modalities disabled:
+        sampled as m_empty whatever ``tokens`` hold); ``generator``: the initial noise's (None: a
+        CPU generator seeded with ``sampling.seed``). Latents larger than ``tile_size`` (default
+        ``unet.config.sample_size``) are denoised in overlapping blended tiles. Images larger than
+        ``vae_tile_size`` pixels are VAE-encoded and -decoded in tiles (``autoencoder.set_tiling``;
+        None: whole images).
         """
         hr_side = max(lr.shape[-2:]) * self.config.scale
         autoencoder.set_tiling(self.vae, vae_tile_size if vae_tile_size is not None and hr_side > vae_tile_size else None)
-        mode = guidance_mode or self.config.guidance_mode
-        scale = self.config.guidance_scale if guidance_scale is None else guidance_scale
-        check_guidance_mode(mode)
+        generator = generator if generator is not None else torch.Generator().manual_seed(sampling.seed)
         height, width = lr.shape[-2:]
         multiple = self._pad_multiple()
         pad_h, pad_w = -height % multiple, -width % multiple
@@ -263,24 +258,23 @@ class MMSRPipeline:
             raise ValueError(f"tile_size must be a multiple of {unet_factor} latent pixels, got {tile}")
         overlap = min(self.config.tile_overlap, tile // 2)
         boxes = tile_boxes(*latent_hw, tile, overlap)
-        per_tile = self._tile_tokens(tokens, boxes, mode, negative_prompt, lr.shape[0])
-        latents = self._denoise(
-            lr, latent_hw, per_tile, mode, scale, steps, temperatures, temperature_schedule, generator, tile, overlap
-        )
+        per_tile = self._tile_tokens(tokens, boxes, sampling, lr.shape[0])
+        latents = self._denoise(lr, latent_hw, per_tile, sampling, generator, tile, overlap)
         image = autoencoder.decode(self.vae, latents)
         return image[..., : height * self.config.scale, : width * self.config.scale].float()
 
     def _tile_tokens(
-        self, tokens: ModalityTokens | TileTokens, boxes: Sequence[TileBox], mode: GuidanceMode,
-        negative_prompt: str | None, batch_size: int,
+        self, tokens: ModalityTokens | TileTokens, boxes: Sequence[TileBox], sampling: SamplingOptions, batch_size: int,
     ) -> dict[TileBox, ModalityTokens]:
-        """Each latent tile's tokens (one shared object when ``tokens`` is not per tile), with the
-        guidance branch's negative tokens appended (their caption: ``negative_prompt``, else "")."""
+        """Each latent tile's tokens (one shared object when ``tokens`` is not per tile), the
+        disabled modalities m_empty, with the guidance branch's negative tokens appended (their
+        caption: ``sampling.negative_prompt``, else "")."""
+        mode, disabled = sampling.guidance_mode, sampling.disabled_modalities()
         negative = None
         if mode != "none":
             if Modality.CAPTION not in self.mmlc.modality_order:
                 raise ValueError(f"guidance_mode {mode!r} needs an MMLC that reads the caption (the negative prompt)")
-            negative = self.encode_prompt([negative_prompt or ""] * batch_size)
+            negative = self.encode_prompt([sampling.negative_prompt or ""] * batch_size)
         factor = autoencoder.scale_factor(self.vae)
         shared = isinstance(tokens, ModalityTokens)
         found: dict[TileBox, ModalityTokens] = {}
@@ -291,19 +285,18 @@ class MMSRPipeline:
             given = tokens if isinstance(tokens, ModalityTokens) else tokens(tuple(v * factor for v in box))
             if given.batch_size != batch_size:
                 raise ValueError(f"tokens have {given.batch_size} rows but the LR batch has {batch_size}")
-            given = given.to(device=self.device)
+            given = (given.without(disabled) if disabled else given).to(device=self.device)
             found[box] = given if negative is None else concat_tokens(given, negative_tokens(mode, given, negative))
         return found
 
     def _contexts(
-        self, tokens: Mapping[TileBox, ModalityTokens], timestep: torch.Tensor,
-        temperatures: Temperatures | None, schedule: TemperatureSchedule,
+        self, tokens: Mapping[TileBox, ModalityTokens], timestep: torch.Tensor, sampling: SamplingOptions
     ) -> dict[TileBox, torch.Tensor]:
         """The MMLC context of every tile, computed once per distinct tokens object."""
         by_tokens: dict[int, torch.Tensor] = {}
         for box_tokens in tokens.values():
             if id(box_tokens) not in by_tokens:
-                by_tokens[id(box_tokens)] = self._context(box_tokens, timestep, temperatures, schedule)
+                by_tokens[id(box_tokens)] = self._context(box_tokens, timestep, sampling)
         return {box: by_tokens[id(box_tokens)] for box, box_tokens in tokens.items()}
 
     def _denoise(
@@ -311,27 +304,22 @@ class MMSRPipeline:
         lr: torch.Tensor,
         latent_hw: tuple[int, int],
         tokens: Mapping[TileBox, ModalityTokens],
-        mode: GuidanceMode,
-        scale: float,
-        steps: int | None,
-        temperatures: Temperatures | None,
-        schedule: TemperatureSchedule,
-        generator: torch.Generator | None,
+        sampling: SamplingOptions,
+        generator: torch.Generator,
         tile: int,
         overlap: int,
     ) -> torch.Tensor:
-        steps = steps or self.config.num_inference_steps
-        self.check_steps(steps)
-        scheduler = sampling_scheduler(self.scheduler.config, steps, self.device)
+        self.check_steps(sampling.steps)
+        scheduler = sampling_scheduler(self.scheduler.config, sampling.steps, self.device)
         shape = (lr.shape[0], self.unet.config.out_channels, *latent_hw)
         latents = randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
         latents = latents * scheduler.init_noise_sigma
-        branches = 1 if mode == "none" else 2
+        branches = 1 if sampling.guidance_mode == "none" else 2
         condition = lr_condition(lr, latent_hw, self.config.lr_conditioning, self.vae).repeat(branches, 1, 1, 1)
-        fixed = not self.mmlc.timestep_aware(schedule)
-        contexts = self._contexts(tokens, scheduler.timesteps[0], temperatures, schedule) if fixed else None
+        fixed = not self.mmlc.timestep_aware(sampling.temperature_schedule)
+        contexts = self._contexts(tokens, scheduler.timesteps[0], sampling) if fixed else None
         for timestep in scheduler.timesteps:
-            step_contexts = contexts if contexts is not None else self._contexts(tokens, timestep, temperatures, schedule)
+            step_contexts = contexts if contexts is not None else self._contexts(tokens, timestep, sampling)
             model_input = scheduler.scale_model_input(latents.repeat(branches, 1, 1, 1), timestep)
             model_input = torch.cat([model_input, condition.to(model_input.dtype)], dim=1)
             eps = tiled_apply(
@@ -339,7 +327,7 @@ class MMSRPipeline:
                 model_input, tile, overlap,
             )
             eps_cond, eps_uncond = (eps, None) if branches == 1 else eps.chunk(2)
-            guided = combine_guidance(mode, eps_cond, eps_uncond, scale)
+            guided = combine_guidance(sampling.guidance_mode, eps_cond, eps_uncond, sampling.guidance_scale)
             latents = scheduler.step(guided, timestep, latents, generator=generator, return_dict=False)[0]
         return latents
 

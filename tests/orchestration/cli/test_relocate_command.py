@@ -26,6 +26,7 @@ from orchestration.config_loading import parse_config
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry.model_registry import register_pipeline
 from orchestration.serving.serve_config import ServeConfig
+from trainers.models.sampling_options import SamplingOptions
 from pipelines.feature_rows import encode_png
 from tests.orchestration.conftest import make_eval_store
 from tests.orchestration.serving.test_server import _free_port, _post
@@ -36,7 +37,7 @@ from trainers.tracking_config import TrackingConfig
 CONFIG = {  # the workdir's paths relative to the directory the commands run in, as the quickstart's
     "featurestore": {"catalog_uri": "sqlite:///runs/featurestore/catalog.db", "warehouse": "runs/featurestore/warehouse"},
     "tracking": {"tracking_uri": "sqlite:///runs/mlflow.db", "artifact_location": "runs/mlartifacts"},
-    "serve": {"steps": 2},
+    "serve": {"sampling": {"steps": 2}},
 }
 
 
@@ -51,7 +52,7 @@ def _build_workdir(parent: Path, pipeline_dir: Path) -> None:
     snapshot = current_snapshot_id(store)
     assert snapshot is not None
     log_dataset_input(client, run_id, snapshot_dataset(store, snapshot), "training")
-    register_pipeline(tracking, ServeConfig(steps=2), run_id, str(pipeline_dir), {}, alias="champion")
+    register_pipeline(tracking, ServeConfig(sampling=SamplingOptions(steps=2)), run_id, str(pipeline_dir), {}, alias="champion")
     (parent / "mmsr.yaml").write_text(yaml.safe_dump(CONFIG))
 
 

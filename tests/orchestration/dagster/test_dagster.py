@@ -252,7 +252,7 @@ FIRST_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png")
 NEW_PHOTO = "flower.jpg"
 CYCLE_OVERRIDES = [
     "preprocess.crops_per_image=2", "preprocess.eval_fraction=0.5", "train.steps=2", "train.checkpoint_every=2", "train.num_workers=1",
-    "serve.steps=2", "promotion.eval_limit=2",
+    "serve.sampling.steps=2", "promotion.eval_limit=2",
     "promotion.floor=[]",  # a 2-step model is far below bicubic: this test is about the wiring, not quality
 ]
 

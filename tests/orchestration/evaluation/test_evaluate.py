@@ -19,6 +19,7 @@ from orchestration.serving.model_verification import MODEL_CODE
 from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.lr_modalities import LrModalities, upsample
 from orchestration.serving.serve_config import ServeConfig
+from trainers.models.sampling_options import SamplingOptions
 from pipelines.image_decoding import decode_image
 from tests.orchestration.conftest import make_eval_store, make_oracle_store, oracle_spy
 from trainers.mlflow_runs import create_run, experiment_id, fluent_tracking, tracking_client
@@ -47,7 +48,7 @@ def test_evaluate_logs_metrics_per_image_table_grid_and_dataset(
     eval_store: FeatureStoreConfig, tracking: TrackingConfig, registered: RegisteredVersion, tmp_path: Path
 ) -> None:
     quality = QualityMetricsConfig(metrics=("lpips", "niqe"), weights_dir=str(tmp_path / "no-weights"))
-    result = evaluate_model(registered.model_uri, eval_store, tracking, ServeConfig(steps=2), quality=quality)
+    result = evaluate_model(registered.model_uri, eval_store, tracking, ServeConfig(sampling=SamplingOptions(steps=2)), quality=quality)
     assert result.images == 2
     assert {"eval_psnr", "eval_ssim", "eval_bicubic_psnr", "eval_bicubic_ssim", "eval_seconds"} == set(result.metrics)
     assert result.convention == "basicsr-y" and result.caption_source == "lr"
@@ -86,7 +87,7 @@ def test_evaluate_refuses_a_model_with_a_pickle(
         )
     model_uri = f"models:/{tracking.registered_model}/{info.registered_model_version}"
     with pytest.raises(RegistryError, match=r"mmlc/extra\.pkl: a pickle stream"):
-        evaluate_model(model_uri, eval_store, tracking, ServeConfig(steps=1))
+        evaluate_model(model_uri, eval_store, tracking, ServeConfig(sampling=SamplingOptions(steps=1)))
 
 
 def test_the_model_gets_a_caption_of_the_lr_never_the_stored_one_unless_asked(
@@ -95,7 +96,7 @@ def test_the_model_gets_a_caption_of_the_lr_never_the_stored_one_unless_asked(
     store = make_oracle_store(tmp_path)
     captioner, received = oracle_spy(monkeypatch)
     quality = QualityMetricsConfig(metrics=())
-    result = evaluate_model(registered.model_uri, store, tracking, ServeConfig(steps=1), quality=quality)
+    result = evaluate_model(registered.model_uri, store, tracking, ServeConfig(sampling=SamplingOptions(steps=1)), quality=quality)
     assert received == ["generated from a 64x64 image"] * 2  # the 16x16 LR upsampled x4, as serving captions it
     lr = decode_image(read_arrow(store, result.snapshot_id, columns=["lr_png"]).to_pylist()[0]["lr_png"])
     np.testing.assert_array_equal(captioner.seen[0], upsample(lr, 4))
@@ -105,7 +106,7 @@ def test_the_model_gets_a_caption_of_the_lr_never_the_stored_one_unless_asked(
 
     received.clear()
     stored = replace(quality, caption_source="stored")
-    result = evaluate_model(registered.model_uri, store, tracking, ServeConfig(steps=1), quality=stored)
+    result = evaluate_model(registered.model_uri, store, tracking, ServeConfig(sampling=SamplingOptions(steps=1)), quality=stored)
     assert received == ["ORACLE", "ORACLE"] and result.caption_source == "stored"
     assert tracking_client(tracking).get_run(result.mlflow_run_id).data.tags["eval.caption_source"] == "stored"
 
@@ -116,5 +117,5 @@ def test_without_a_packaged_captioner_the_model_gets_no_caption(
     store = make_oracle_store(tmp_path)
     _, received = oracle_spy(monkeypatch)
     monkeypatch.setattr(LrModalities, "load", classmethod(lambda cls, *args, **kwargs: cls()))
-    evaluate_model(registered.model_uri, store, tracking, ServeConfig(steps=1), quality=QualityMetricsConfig(metrics=()))
+    evaluate_model(registered.model_uri, store, tracking, ServeConfig(sampling=SamplingOptions(steps=1)), quality=QualityMetricsConfig(metrics=()))
     assert received == [None, None]

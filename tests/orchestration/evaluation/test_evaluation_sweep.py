@@ -64,7 +64,7 @@ def _sweep_flags(tracking: TrackingConfig, registered: RegisteredVersion, store:
     settings = [
         f"tracking.tracking_uri={tracking.tracking_uri}", f"tracking.registered_model={registered.name}",
         f"featurestore.catalog_uri={store.catalog_uri}", f"featurestore.warehouse={store.warehouse}",
-        f"serve.steps={steps}", "evaluate.metrics=[]",
+        f"serve.sampling.steps={steps}", "evaluate.metrics=[]",
     ]
     return [arg for setting in settings for arg in ("--set", setting)]
 

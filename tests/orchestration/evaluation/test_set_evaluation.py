@@ -27,7 +27,7 @@ LR_SIZES = ((97, 75), (40, 32), (40, 32))
 def _flags(tracking: TrackingConfig, registered: RegisteredVersion, *extra: str) -> list[str]:
     settings = [
         f"tracking.tracking_uri={tracking.tracking_uri}", f"tracking.registered_model={registered.name}",
-        "serve.steps=1", "evaluate.metrics=[]", *extra,
+        "serve.sampling.steps=1", "evaluate.metrics=[]", *extra,
     ]
     return [arg for setting in settings for arg in ("--set", setting)]
 

@@ -25,6 +25,7 @@ from orchestration.serving import lr_modalities
 from orchestration.serving.extractor_record import EXTRACTOR_RECORD_FILE
 from orchestration.serving.image_payload import encode_image_payload
 from orchestration.serving.serve_config import ServeConfig
+from trainers.models.sampling_options import SamplingOptions
 from pipelines.modalities.edges import canny_edges
 from pipelines.modalities.extractor import ModalityExtractionConfig, extractor_versions
 from pipelines.modalities.extractor_settings import CannySettings
@@ -75,7 +76,7 @@ def registered(tiny_pipeline_dir: Path, tmp_path_factory: pytest.TempPathFactory
     tracking = TrackingConfig(f"sqlite:///{root}/mlflow.db", artifact_location=str(root / "artifacts"))
     pipeline_dir = shutil.copytree(tiny_pipeline_dir, root / "pipeline")
     version = register_pipeline(
-        tracking, ServeConfig(steps=2), _run(tracking), str(pipeline_dir), {}, extractors=TRAINED_WITH,
+        tracking, ServeConfig(sampling=SamplingOptions(steps=2)), _run(tracking), str(pipeline_dir), {}, extractors=TRAINED_WITH,
         trained_on=training_extractors(store, snapshot_id),
     )
     return Registered(store, snapshot_id, tracking, version)
@@ -132,7 +133,7 @@ def test_registration_with_a_differing_extractor_config_is_refused_in_one_line(
     pipeline_dir = shutil.copytree(tiny_pipeline_dir, tmp_path / "pipeline")
     trained_on = training_extractors(registered.store, registered.snapshot_id)
     with pytest.raises(ExtractorParityError) as refused:
-        register_pipeline(registered.tracking, ServeConfig(steps=2), _run(registered.tracking), str(pipeline_dir), {},
+        register_pipeline(registered.tracking, ServeConfig(sampling=SamplingOptions(steps=2)), _run(registered.tracking), str(pipeline_dir), {},
                           extractors=config, trained_on=trained_on)
     message = str(refused.value)
     assert "\n" not in message and message.startswith("not registered: preprocess.modalities differs")

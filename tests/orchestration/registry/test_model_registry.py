@@ -12,6 +12,7 @@ from orchestration.registry.model_registry import RegisteredVersion, register_pi
 from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.image_payload import PayloadError
 from orchestration.serving.serve_config import ServeConfig
+from trainers.models.sampling_options import SamplingOptions
 from pipelines.feature_rows import encode_png
 from trainers.mlflow_runs import fluent_tracking, tracking_client
 from trainers.tracking_config import TrackingConfig
@@ -92,7 +93,7 @@ def test_a_new_version_gets_the_challenger_alias(
 ) -> None:
     client = tracking_client(tracking)
     run_id = client.get_model_version(registered.name, str(registered.version)).run_id
-    newer = register_pipeline(tracking, ServeConfig(steps=2), run_id, str(tiny_pipeline_dir), {}, alias="challenger")
+    newer = register_pipeline(tracking, ServeConfig(sampling=SamplingOptions(steps=2)), run_id, str(tiny_pipeline_dir), {}, alias="challenger")
     assert newer.version == registered.version + 1
     assert str(client.get_registered_model(registered.name).aliases["challenger"]) == str(newer.version)
     assert "challenger" not in client.get_model_version(registered.name, str(registered.version)).aliases

@@ -41,6 +41,7 @@ from orchestration.registry.promotion_config import DEFAULT_FLOOR, MetricFloor, 
 from orchestration.serving.registry_error import RegistryError
 from orchestration.registry.registry_lock import OWNER_TAG, lock_name
 from orchestration.serving.serve_config import ServeConfig
+from trainers.models.sampling_options import SamplingOptions
 from tests.orchestration.conftest import make_eval_store, make_oracle_store, make_photo_eval_store, oracle_spy
 from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.tracking_config import TrackingConfig
@@ -73,7 +74,7 @@ def fake_versions(config: MmsrConfig, scores: list[tuple[float, float]]) -> list
 
 def config_for(store: FeatureStoreConfig, tracking: TrackingConfig, name: str, **promotion: object) -> MmsrConfig:
     return MmsrConfig(
-        featurestore=store, tracking=replace(tracking, registered_model=name), serve=ServeConfig(steps=2),
+        featurestore=store, tracking=replace(tracking, registered_model=name), serve=ServeConfig(sampling=SamplingOptions(steps=2)),
         promotion=PromotionConfig(**promotion),  # type: ignore[arg-type]
     )
 
@@ -252,7 +253,7 @@ def test_promote_cli_gates_and_rolls_back(
     config = config_for(store, tracking, "cli")
     first, better = fake_versions(config, [(20.0, 0.5), (20.5, 0.55)])
     settings = [
-        f"tracking.tracking_uri={tracking.tracking_uri}", "tracking.registered_model=cli", "serve.steps=2",
+        f"tracking.tracking_uri={tracking.tracking_uri}", "tracking.registered_model=cli", "serve.sampling.steps=2",
         f"featurestore.catalog_uri={store.catalog_uri}", f"featurestore.warehouse={store.warehouse}",
     ]
     flags = [arg for setting in settings for arg in ("--set", setting)]
@@ -298,9 +299,9 @@ def test_untrained_pipeline_is_refused_by_the_floor_with_no_champion(
     floored = replace(tracking, registered_model="floored")
     client = tracking_client(floored)
     run_id = create_run(client, experiment_id(client, floored), "untrained", {})
-    version = register_pipeline(floored, ServeConfig(steps=2), run_id, str(tiny_pipeline_dir), {}).version
+    version = register_pipeline(floored, ServeConfig(sampling=SamplingOptions(steps=2)), run_id, str(tiny_pipeline_dir), {}).version
     settings = [
-        f"tracking.tracking_uri={tracking.tracking_uri}", "tracking.registered_model=floored", "serve.steps=2",
+        f"tracking.tracking_uri={tracking.tracking_uri}", "tracking.registered_model=floored", "serve.sampling.steps=2",
         f"featurestore.catalog_uri={photos.catalog_uri}", f"featurestore.warehouse={photos.warehouse}",
     ]
     assert main(["promote", "--version", str(version), *[a for s in settings for a in ("--set", s)]]) == 0
@@ -321,7 +322,7 @@ def test_promotion_scores_what_serving_sees_even_when_evaluate_asks_for_stored_c
     oracle = replace(tracking, registered_model="oracle")
     client = tracking_client(oracle)
     run_id = create_run(client, experiment_id(client, oracle), "oracle", {})
-    version = register_pipeline(oracle, ServeConfig(steps=1), run_id, str(tiny_pipeline_dir), {}).version
+    version = register_pipeline(oracle, ServeConfig(sampling=SamplingOptions(steps=1)), run_id, str(tiny_pipeline_dir), {}).version
     config = replace(
         config_for(make_oracle_store(tmp_path), tracking, "oracle", floor=()),
         evaluate=QualityMetricsConfig(metrics=(), caption_source="stored", convention="pyiqa-y"),

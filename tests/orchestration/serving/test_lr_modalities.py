@@ -92,7 +92,7 @@ def test_registered_with_extractors_the_served_model_extracts_them(
         depth_model=str(packaged_dir / "depth"), segmentation_model=str(packaged_dir / "segmentation"),
         caption_model=str(packaged_dir / "captioner"), caption_max_tokens=4,
     )
-    version = register_pipeline(tracking, ServeConfig(steps=2), run_id, str(pipeline_dir), {}, extractors=extraction)
+    version = register_pipeline(tracking, ServeConfig(sampling=SamplingOptions(steps=2)), run_id, str(pipeline_dir), {}, extractors=extraction)
     lr = np.random.default_rng(3).integers(0, 256, (16, 16, 3), dtype=np.uint8)
     frame = pd.DataFrame({"image": [encode_image_payload(lr)]})
     params = {"guidance_mode": "none", "steps": 2}

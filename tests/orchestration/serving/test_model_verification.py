@@ -26,6 +26,7 @@ from orchestration.registry.model_registry import RegisteredVersion, register_pi
 from orchestration.serving.model_verification import verify_model_directory
 from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.serve_config import ServeConfig
+from trainers.models.sampling_options import SamplingOptions
 from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.models.safe_loading import UnsafeArtifactError
 from trainers.tracking_config import TrackingConfig
@@ -190,7 +191,7 @@ def test_registration_refuses_a_pipeline_our_loader_would_refuse(tracking: Track
     run_id = create_run(client, experiment_id(client, tracking), "poisoned", {})
     before = len(client.search_model_versions(f"name = '{tracking.registered_model}'"))
     with pytest.raises(RegistryError, match=r"not registered: .*vae/extra\.json: a pickle stream"):
-        register_pipeline(tracking, ServeConfig(steps=1), run_id, str(poisoned), {})
+        register_pipeline(tracking, ServeConfig(sampling=SamplingOptions(steps=1)), run_id, str(poisoned), {})
     assert len(client.search_model_versions(f"name = '{tracking.registered_model}'")) == before
 
 

@@ -60,7 +60,7 @@ def test_serving_conditions_tiles_on_their_regions_and_one_tile_on_the_whole_ima
         edges = map_codes(pipeline, Modality.EDGES, [canny_edges(upsample(lr, pipeline.config.scale))])
         whole = pipeline.condition_tokens(1, codes={Modality.EDGES: edges}, captions=["a cat"])
         pixels = to_model_range(torch.from_numpy(lr).permute(2, 0, 1)[None])
-        same_tokens = pipeline(pixels, whole, guidance_mode="none", steps=2, generator=generator.manual_seed(3))
+        same_tokens = pipeline(pixels, whole, options, generator=generator.manual_seed(3))
         same = ((same_tokens.clamp(-1, 1) + 1.0) * 127.5).round().byte()[0].permute(1, 2, 0).numpy()
         assert np.array_equal(served, same) is not tiled, side
 

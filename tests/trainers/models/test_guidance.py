@@ -20,8 +20,8 @@ def test_guided_modes_compute_one_plus_w_pos_minus_w_neg() -> None:
 def test_guided_mode_needs_a_negative_prediction_and_a_known_mode() -> None:
     with pytest.raises(ValueError, match="negative"):
         combine_guidance("cfg", torch.zeros(1), None, 1.0)
-    with pytest.raises(ValueError, match="guidance_mode"):
-        combine_guidance("pag", torch.zeros(1), torch.zeros(1), 1.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="guidance_mode"):  # modes are validated by SamplingOptions; no silent default here
+        negative_tokens("pag", _tokens(), torch.zeros(2, 77, 32))  # type: ignore[arg-type]
 
 
 SPATIAL = (Modality.DEPTH, Modality.SEGMENTATION, Modality.EDGES)

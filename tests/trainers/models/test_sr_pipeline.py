@@ -3,8 +3,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -12,9 +14,9 @@ from diffusers import DDIMScheduler
 
 from featurestore.modality import Modality
 from trainers.models.conditioning import ModalityTokens
-from trainers.models.sampling_options import GUIDANCE_MODES
+from trainers.models.sampling_options import GUIDANCE_MODES, SamplingOptions
 from trainers.models.sr_pipeline import (
-    PIPELINE_CONFIG_NAME, MMSRPipeline, PipelineConfig, TileTokens, build_pipeline_components, sampling_scheduler,
+    PIPELINE_CONFIG_NAME, VAE_TILE_PIXELS, MMSRPipeline, PipelineConfig, TileTokens, build_pipeline_components, sampling_scheduler,
 )
 from trainers.models.tiling import TileBox, tile_boxes, tile_starts
 
@@ -26,9 +28,12 @@ def _lr(batch: int, height: int = 16, width: int = 16) -> torch.Tensor:
 
 
 def _sr(
-    pipeline: MMSRPipeline, lr: torch.Tensor, tokens: ModalityTokens | TileTokens, **kwargs: object
+    pipeline: MMSRPipeline, lr: torch.Tensor, tokens: ModalityTokens | TileTokens,
+    tile_size: int | None = None, vae_tile_size: int | None = VAE_TILE_PIXELS, **options: Any,
 ) -> torch.Tensor:
-    return pipeline(lr, tokens, steps=2, generator=torch.Generator().manual_seed(7), **kwargs)  # type: ignore[arg-type]
+    """Two DDIM steps seeded 7; ``options``: any ``SamplingOptions`` fields."""
+    sampling = SamplingOptions(**{"steps": 2, "seed": 7, **options})
+    return pipeline(lr, tokens, sampling, tile_size=tile_size, vae_tile_size=vae_tile_size)
 
 
 def test_saved_layout_is_one_subfolder_per_component_and_safetensors_only(tiny_pipeline_dir: Path) -> None:
@@ -114,7 +119,7 @@ def test_odd_sizes_are_padded_and_large_inputs_tiled(preset_pipeline: MMSRPipeli
     # sees one tile; measured 6-10 % of the draw-to-draw difference across the presets, and 27-35 %
     # with every tile pasted one latent pixel off).
     whole = _sr(pipeline, lr, tokens, tile_size=64, guidance_mode="none")
-    redrawn = pipeline(lr, tokens, steps=2, generator=torch.Generator().manual_seed(8), guidance_mode="none", tile_size=64)
+    redrawn = pipeline(lr, tokens, SamplingOptions(steps=2, seed=8, guidance_mode="none"), tile_size=64)
     tiling, draw = float((out - whole).abs().mean()), float((redrawn - whole).abs().mean())
     assert 0 < tiling < 0.2 * draw, f"tiled vs whole {tiling:.4f}, one draw vs another {draw:.4f}"
 
@@ -158,7 +163,7 @@ def test_a_tiled_upscale_is_close_to_the_untiled_one_everywhere(tiny_pipeline: M
 def test_temperatures_reach_the_mmlc(tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory) -> None:
     tokens = make_tokens(tiny_pipeline, 1)
     base = _sr(tiny_pipeline, _lr(1), tokens, guidance_mode="none")
-    hot = _sr(tiny_pipeline, _lr(1), tokens, guidance_mode="none", temperatures={Modality.DEPTH: 10.0})
+    hot = _sr(tiny_pipeline, _lr(1), tokens, guidance_mode="none", temperatures={Modality.DEPTH.value: 10.0})
     assert not torch.equal(base, hot)
 
 
@@ -170,11 +175,11 @@ def test_condition_tokens_marks_missing_captions_absent(tiny_pipeline: MMSRPipel
 
 def test_batch_mismatch_and_bad_config_are_rejected(tiny_pipeline: MMSRPipeline) -> None:
     with pytest.raises(ValueError, match="rows"):
-        tiny_pipeline(_lr(2), ModalityTokens(1), steps=1)
+        tiny_pipeline(_lr(2), ModalityTokens(1), SamplingOptions(steps=1))
     with pytest.raises(ValueError, match="pipeline.scale"):
         PipelineConfig(scale=0)
     with pytest.raises(ValueError, match="guidance_mode"):
-        PipelineConfig(guidance_mode="cfg++")  # type: ignore[arg-type]
+        SamplingOptions(guidance_mode="cfg++")  # type: ignore[arg-type]
 
 
 def test_large_images_are_vae_encoded_and_decoded_in_tiles_close_to_whole(preset_pipeline: MMSRPipeline) -> None:
@@ -185,8 +190,8 @@ def test_large_images_are_vae_encoded_and_decoded_in_tiles_close_to_whole(preset
     lr = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
 
     def run(vae_tile_size: int | None, seed: int = 1) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(seed)
-        return preset_pipeline(lr, ModalityTokens(1), guidance_mode="none", steps=2, generator=generator, vae_tile_size=vae_tile_size)
+        sampling = SamplingOptions(guidance_mode="none", steps=2, seed=seed)
+        return preset_pipeline(lr, ModalityTokens(1), sampling, vae_tile_size=vae_tile_size)
 
     whole = run(None)
     torch.testing.assert_close(run(128), whole)  # the 128 px output fits one tile: not tiled
@@ -210,7 +215,35 @@ def test_steps_may_reach_the_models_train_timesteps_and_no_further(tiny_pipeline
     )
     assert short.max_steps == 12
     lr = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    image = short(lr, ModalityTokens(1), guidance_mode="none", steps=12, generator=torch.Generator().manual_seed(1))
+    image = short(lr, ModalityTokens(1), SamplingOptions(guidance_mode="none", steps=12, seed=1))
     assert image.shape == (1, 3, 64, 64) and torch.isfinite(image).all()
     with pytest.raises(ValueError, match=r"steps must be in 1\.\.12"):
-        short(lr, ModalityTokens(1), guidance_mode="none", steps=13)
+        short(lr, ModalityTokens(1), SamplingOptions(guidance_mode="none", steps=13))
+
+
+def test_disabled_modalities_are_sampled_as_m_empty_whatever_the_tokens_hold(
+    tiny_pipeline: MMSRPipeline, make_tokens: TokensFactory
+) -> None:
+    tokens = make_tokens(tiny_pipeline, 1)
+    assert Modality.DEPTH in tokens.modalities
+    disabled = _sr(tiny_pipeline, _lr(1), tokens, guidance_mode="none", disabled=("depth",))
+    torch.testing.assert_close(disabled, _sr(tiny_pipeline, _lr(1), tokens.without([Modality.DEPTH]), guidance_mode="none"))
+    assert not torch.equal(disabled, _sr(tiny_pipeline, _lr(1), tokens, guidance_mode="none"))
+
+
+def test_the_seed_of_the_options_seeds_the_noise_when_no_generator_is_given(tiny_pipeline: MMSRPipeline) -> None:
+    sampling = SamplingOptions(steps=2, seed=11, guidance_mode="none")
+    seeded = tiny_pipeline(_lr(1), ModalityTokens(1), sampling)
+    given = tiny_pipeline(_lr(1), ModalityTokens(1), sampling, generator=torch.Generator().manual_seed(11))
+    torch.testing.assert_close(seeded, given)
+    assert not torch.equal(seeded, tiny_pipeline(_lr(1), ModalityTokens(1), SamplingOptions(steps=2, seed=12, guidance_mode="none")))
+
+
+def test_pipelines_saved_with_sampling_defaults_still_load(tiny_pipeline_dir: Path, tmp_path: Path) -> None:
+    """Configs written before ``SamplingOptions`` carried the sampling defaults hold three more keys."""
+    old = tmp_path / "old"
+    shutil.copytree(tiny_pipeline_dir, old)
+    saved = json.loads((old / PIPELINE_CONFIG_NAME).read_text())
+    saved |= {"num_inference_steps": 50, "guidance_scale": 4.0, "guidance_mode": "m-cfg"}
+    (old / PIPELINE_CONFIG_NAME).write_text(json.dumps(saved))
+    assert MMSRPipeline.from_pretrained(old).config == MMSRPipeline.from_pretrained(tiny_pipeline_dir).config
