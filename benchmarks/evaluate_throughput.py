@@ -41,9 +41,9 @@ from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
 from pipelines.sample_dataset import SAMPLE_PHOTOS
-from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.models.sr_pipeline import build_tiny_pipeline
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ from tests.services.marker import starts_service
 from tests.services.postgres_server import PostgresServer
 from tests.services.processes import stop_process_group
 from tests.services.s3_server import S3Server
-from trainers.mlflow_runs import create_run, experiment_id, tracking_client
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 pytestmark = [pytest.mark.slow(minutes=3, minutes_each=1.5), pytest.mark.services]  # mlflow servers on SQLite and PostgreSQL + S3: ~80 s
 
