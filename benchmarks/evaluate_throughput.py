@@ -38,13 +38,13 @@ from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
 from orchestration.ray_runtime import quiet_data_progress
 from orchestration.registry.model_registry import register_pipeline
 from orchestration.serving.serve_config import ServeConfig
-from trainers.models.sampling_options import SamplingOptions
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
 from pipelines.sample_dataset import SAMPLE_PHOTOS
-from trainers.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.models.sampling_options import SamplingOptions
 from trainers.models.sr_pipeline import build_tiny_pipeline
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 
 @dataclass(frozen=True)

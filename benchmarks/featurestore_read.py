@@ -7,11 +7,11 @@ Builds a samples table in a temporary directory (rows shaped like the real ones:
 images are drawn from a pool of distinct smooth-noise pictures, so encoding stays cheap while
 every value decodes like a photo crop), commits it through :func:`featurestore.commit.commit_run`,
 then reads the training columns of that snapshot both ways in the same process, with the same
-decode training uses (``trainers.feature_batches.decode_feature_batch``: PNG -> uint8 RGB arrays,
+decode training uses (``trainers.data.feature_batches.decode_feature_batch``: PNG -> uint8 RGB arrays,
 token lists -> int64 matrices; scaling to [-1, 1] happens on the training device) and the same batch size:
 
 * ours: ``ray_dataset(...).map_batches(decode_feature_batch).iter_torch_batches(...)`` (the decode
-  fuses into each file's read task, as in ``trainers.train_job.training_dataset``);
+  fuses into each file's read task, as in ``trainers.recipes.train_job.training_dataset``);
 * baseline: ``pq.ParquetFile(url).iter_batches(...)`` over ``snapshot_files(...)`` + decode + torch.
 
 It prints rows/s for both and their ratio (target >= 0.8). ``--memory-check`` instead samples the
@@ -45,7 +45,7 @@ from featurestore.modality import CAPTION_TOKENS, SPATIAL_MODALITIES, VQ_CODEBOO
 from featurestore.readers import ray_dataset, snapshot_files
 from featurestore.schema import SAMPLES_SCHEMA, SCHEMA_VERSION
 from featurestore.staging import SAMPLES_DIR, staging_dir
-from trainers.feature_batches import TRAINING_COLUMNS, decode_feature_batch
+from trainers.data.feature_batches import TRAINING_COLUMNS, decode_feature_batch
 
 HR_SIZE, LR_SIZE = 128, 32
 IMAGE_POOL = 256

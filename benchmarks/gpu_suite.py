@@ -9,7 +9,7 @@ Real-size models have random weights (same FLOPs as trained ones); nothing is do
    own handler and ``RunInference``, ``max_batch_size`` 8 vs 1 (baseline), and the model called
    directly on fixed batches for reference (``benchmarks.runinference_batching``).
 2. Training throughput: MMLC + UNet (SD2 sizes) with the VAE encode, the diffusion loss, AdamW
-   and gradient clipping exactly as the training loop runs them (``trainers.mixed_precision``),
+   and gradient clipping exactly as the training loop runs them (``trainers.harness.mixed_precision``),
    bf16 autocast vs fp32 (baseline): images/s at 512 px HR.
 3. fp16 with the gradient scaler: a few steps; images/s, the final loss scale, steps skipped.
 4. Inference: one 128 -> 512 upscale through the serving path (``super_resolve``: LR edges, VQ,
@@ -38,7 +38,7 @@ import torch
 from featurestore.modality import CAPTION_TOKENS, SPATIAL_MODALITIES, VQ_TOKENS, Modality
 from orchestration.serving.super_resolution import GuidanceMode, SamplingOptions, super_resolve
 from pipelines.modalities.depth import build_tiny_depth_model
-from trainers.mixed_precision import PrecisionMode, autocast_context, backward, make_grad_scaler, optimizer_step
+from trainers.harness.mixed_precision import PrecisionMode, autocast_context, backward, make_grad_scaler, optimizer_step
 from trainers.models.conditioning import ModalityTokens
 from trainers.models.presets import ModelPreset, model_sizes
 from trainers.models.sr_pipeline import MMSRPipeline, build_pipeline_components

@@ -42,13 +42,13 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from orchestration.serving.checked_model import fetch_checked_model
 from orchestration.registry.model_registry import register_pipeline
+from orchestration.serving.checked_model import fetch_checked_model
 from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png
-from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.models.sr_pipeline import build_tiny_pipeline
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ Builds a samples table as ``benchmarks.featurestore_read`` does (128 x 128 HR an
 the quickstart's crop), then streams its train split the way a training worker does, in the same
 process and on the same Ray (``--num-cpus``, default 2):
 
-* baseline (``train.degradation: stored``): ``trainers.train_job.training_dataset`` (PNG decode of
+* baseline (``train.degradation: stored``): ``trainers.recipes.train_job.training_dataset`` (PNG decode of
   HR and LR in Ray Data tasks) -> ``iter_batches``;
 * ours (``on_the_fly``): the same dataset without ``lr_png`` -> each batch's LRs drawn by
-  ``trainers.lr_draws.fresh_lr_batches`` (``preprocess.degradation``'s defaults, Real-ESRGAN second
-  order) on a thread pool of ``--num-cpus`` threads, as ``trainers.train_loop`` does.
+  ``trainers.data.lr_draws.fresh_lr_batches`` (``preprocess.degradation``'s defaults, Real-ESRGAN second
+  order) on a thread pool of ``--num-cpus`` threads, as ``trainers.recipes.train_loop`` does.
 
 It prints rows/s of both and their ratio (target >= 0.7), then the time of one optimizer step of
 the quickstart model (``quickstart`` preset, batch ``--batch-size``, torch on ``--num-cpus``
@@ -37,12 +37,12 @@ from benchmarks.featurestore_read import build_table
 from featurestore.config import FeatureStoreConfig
 from pipelines.degradation import DegradationConfig
 from pipelines.pixel_range import to_model_range
-from trainers.lr_draws import fresh_lr_batches
+from trainers.data.lr_draws import fresh_lr_batches
+from trainers.data.shard_batches import EpochBatch
 from trainers.models.conditioning import tokens_from_feature_batch
 from trainers.models.sr_pipeline import build_pipeline_components
 from trainers.models.training_step import DiffusionParts, encode_pair, encoded_diffusion_loss, freeze_conditioning_models
-from trainers.shard_batches import EpochBatch
-from trainers.train_job import training_dataset
+from trainers.recipes.train_job import training_dataset
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Iceberg has no relative paths (the spec and pyiceberg write absolute ones), and 
 absolute artifact URIs, so a copied workdir would read the original's files, or traceback once the
 original is gone. Every command that opens such a store first compares what the store records
 with what the config says and refuses with :class:`WorkdirMovedError` (``mmsr relocate`` rewrites
-the recorded paths: :mod:`featurestore.relocation`, :mod:`trainers.mlflow_relocation`).
+the recorded paths: :mod:`featurestore.relocation`, :mod:`trainers.tracking.mlflow_relocation`).
 """
 
 from __future__ import annotations

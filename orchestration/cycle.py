@@ -22,8 +22,8 @@ from orchestration.ray_runtime import local_ray
 from orchestration.registry.model_registry import RegisteredVersion, register_pipeline
 from orchestration.registry.promotion import PromotionDecision, promote_version
 from orchestration.registry.training_extractors import training_extractors
-from trainers.mlflow_runs import tracking_client
-from trainers.train_job import TrainResult, run_training
+from trainers.recipes.train_job import TrainResult, run_training
+from trainers.tracking.mlflow_runs import tracking_client
 
 Stage = Callable[[str, str], AbstractContextManager[object]]
 """``stage(name, description)``: a context each step runs in (e.g. ``StageClock.stage``)."""

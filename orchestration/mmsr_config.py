@@ -10,9 +10,9 @@ from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
 from orchestration.registry.promotion_config import PromotionConfig
 from orchestration.serving.serve_config import ServeConfig
 from pipelines.preprocess_config import PreprocessConfig
-from trainers.tracking_config import TrackingConfig
-from trainers.train_config import TrainConfig
-from trainers.vq_train_config import VqTrainConfig
+from trainers.recipes.train_config import TrainConfig
+from trainers.recipes.vq_train_config import VqTrainConfig
+from trainers.tracking.tracking_config import TrackingConfig
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Decode a stored modality-map PNG (``pipelines.feature_rows.modality_map_png``) back to its map.
 
-Training (``trainers.modality_map_batches``) and the contact sheet (``pipelines.sheet_cells``) both
+Training (``trainers.data.modality_map_batches``) and the contact sheet (``pipelines.sheet_cells``) both
 read the stored maps, so the decoding sits below them.
 """
 

@@ -14,9 +14,9 @@ from featurestore.workdir_move import WorkdirMovedError
 from orchestration.cli.stage_clock import StageClock
 from orchestration.evaluation.benchmark_set import BenchmarkSetError
 from orchestration.mmsr_config import MmsrConfig
-from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.image_payload import PayloadError
 from orchestration.serving.port_check import PortInUseError
+from orchestration.serving.registry_error import RegistryError
 from pipelines.model_availability import ModelUnavailableError
 from pipelines.preprocess_errors import PreprocessError
 from pipelines.sources import SourceError

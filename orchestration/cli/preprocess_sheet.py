@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestration.mmsr_config import MmsrConfig
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.tracking_config import TrackingConfig
 
 if TYPE_CHECKING:
     from pipelines.preprocess_job import PreprocessResult

@@ -33,7 +33,7 @@ from orchestration.registry.promotion import PromotionDecision
 from orchestration.serving.checked_model import load_checked_model
 from pipelines.preprocess_job import PreprocessResult, run_preprocess
 from pipelines.sample_dataset import write_sample_dataset
-from trainers.train_job import TrainResult
+from trainers.recipes.train_job import TrainResult
 
 LOG = logging.getLogger(__name__)
 SHOWCASE_ROWS = 4

@@ -3,7 +3,7 @@
 The feature store's SQLite catalog, its Iceberg metadata and the SQLite MLflow store record
 absolute paths (Iceberg has no relative ones), so a copy of ``mmsr-runs`` would read the original;
 every command refuses such a copy in one line until this rewrites the paths, inside the configured
-locations only (:mod:`featurestore.relocation`, :mod:`trainers.mlflow_relocation`). Run it with the
+locations only (:mod:`featurestore.relocation`, :mod:`trainers.tracking.mlflow_relocation`). Run it with the
 config the other commands use; a second run finds nothing to do. Where the old place is found from
 what the stores record; ``--from OLD`` names it instead (the workdir's old root, mapped onto the
 common directory of the configured locations).
@@ -41,7 +41,7 @@ def configured_root(config: MmsrConfig) -> str:
     """The common directory of the configured local catalog, warehouse, MLflow store and artifacts."""
     from featurestore.catalog import catalog_uri, warehouse_url
     from featurestore.workdir_move import local_path
-    from trainers.mlflow_runs import store_location
+    from trainers.tracking.mlflow_runs import store_location
 
     places = [local_path(warehouse_url(config.featurestore))]
     if catalog_uri(config.featurestore).startswith("sqlite:///"):
@@ -66,8 +66,8 @@ def _explicit_move(config: MmsrConfig, old_root: str) -> PathMove:
 
 def relocate(config: MmsrConfig, args: argparse.Namespace) -> int:
     from featurestore.relocation import relocate_feature_store
-    from trainers.mlflow_relocation import relocate_mlflow_store
-    from trainers.mlflow_runs import store_location
+    from trainers.tracking.mlflow_relocation import relocate_mlflow_store
+    from trainers.tracking.mlflow_runs import store_location
 
     move = _explicit_move(config, args.old_root) if args.old_root else None
     print(relocate_feature_store(config.featurestore, move).summary())

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from orchestration.config_loading import ConfigError
 from orchestration.mmsr_config import MmsrConfig
-from trainers.vq_train_config import VqTrainConfig
+from trainers.recipes.vq_train_config import VqTrainConfig
 
 
 def add_train_vq_parser(
@@ -45,7 +45,7 @@ def _eval_summary(metrics: dict[str, float]) -> str:
 def train_vq(config: MmsrConfig, args: argparse.Namespace) -> int:
     """Run ``run_vq_training`` on ``config.vq_train`` (flags applied) and print a summary."""
     from orchestration.ray_runtime import local_ray
-    from trainers.vq_train_job import run_vq_training
+    from trainers.recipes.vq_train_job import run_vq_training
 
     vq_config = vq_config_from_args(config.vq_train, args)
     with local_ray(vq_config.cpus, vq_config.ray_address, bool(getattr(args, "verbose", True))):

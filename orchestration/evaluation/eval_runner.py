@@ -33,7 +33,7 @@ from orchestration.evaluation.quality_metrics import MetricSet, load_metrics
 from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
 from orchestration.serving.checked_model import fetch_checked_model, load_checked_model
 from trainers.models.sampling_options import SamplingOptions
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.tracking_config import TrackingConfig
 
 
 @dataclass(frozen=True)

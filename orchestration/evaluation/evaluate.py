@@ -34,9 +34,9 @@ from orchestration.evaluation.quality_metrics import MetricSet, QualityMetricsCo
 from orchestration.evaluation.quality_metrics_config import EvalCaptionSource
 from orchestration.serving.serve_config import ServeConfig
 from pipelines.image_decoding import decode_image
-from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
 from trainers.models.sampling_options import SamplingOptions
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 LOG = logging.getLogger(__name__)
 GRID_FILE = "eval_grid.png"

@@ -21,7 +21,7 @@ from featurestore.config import FeatureStoreConfig
 from orchestration.evaluation.evaluate import EvaluationResult, evaluate_model
 from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
 from orchestration.serving.serve_config import ServeConfig
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.tracking_config import TrackingConfig
 
 EVAL_TAG_PREFIX = "mmsr.eval."
 _MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>.+))$")

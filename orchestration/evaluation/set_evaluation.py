@@ -39,9 +39,9 @@ from orchestration.serving.checked_model import fetch_checked_model
 from orchestration.serving.serve_config import ServeConfig
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
-from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
 from trainers.models.sr_pipeline import PIPELINE_CONFIG_NAME
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 LOG = logging.getLogger(__name__)
 METRICS_CSV = "metrics.csv"

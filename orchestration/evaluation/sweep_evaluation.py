@@ -25,8 +25,8 @@ from orchestration.evaluation.evaluation_sweep import setting_label, sweep_setti
 from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
 from orchestration.evaluation.sweep_table import SWEEP_TABLE_FILE, SweepRow, sweep_table, write_sweep_table
 from orchestration.serving.serve_config import ServeConfig
-from trainers.mlflow_runs import create_run, experiment_id, tracking_client
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 PARENT_RUN_NAME = "evaluate-sweep"
 

@@ -26,10 +26,10 @@ from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.serve_config import ServeConfig
 from orchestration.serving.server import serving_model_config
 from pipelines.modalities.extractor import ModalityExtractionConfig
-from trainers.mlflow_runs import fluent_tracking, tracking_client
 from trainers.models.safe_loading import UnsafeArtifactError, verify_artifact_tree
 from trainers.models.sampling_options import PARAM_KEYS, SamplingOptions
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import fluent_tracking, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 EXTRACTORS_TAG = "mmsr.extractors"
 """Model-version tag: JSON of the extractor record packaged with the version (``TrainingExtractors.record``)."""

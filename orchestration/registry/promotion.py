@@ -33,10 +33,10 @@ from mlflow.tracking import MlflowClient
 from featurestore.readers import resolve_snapshot
 from orchestration.evaluation.evaluation_tags import ScoringSections, eval_protocol, promotion_quality, version_metrics
 from orchestration.registry.promotion_config import MetricFloor, MetricGate, PromotionConfig
-from orchestration.serving.registry_error import RegistryError
 from orchestration.registry.registry_lock import registry_lock
-from trainers.mlflow_runs import tracking_client
-from trainers.tracking_config import TrackingConfig
+from orchestration.serving.registry_error import RegistryError
+from trainers.tracking.mlflow_runs import tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 DECISION_TAG = "mmsr.promotion.decision"
 """``promoted`` or ``rejected``."""

@@ -21,9 +21,9 @@ from mlflow.exceptions import MlflowException
 
 from orchestration.serving.model_verification import verify_model_directory
 from orchestration.serving.registry_error import RegistryError
-from trainers.mlflow_runs import fluent_tracking, resolved_tracking_uri
 from trainers.models.safe_loading import UnsafeArtifactError
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import fluent_tracking, resolved_tracking_uri
+from trainers.tracking.tracking_config import TrackingConfig
 
 HEALTH_TIMEOUT_S = 5.0
 """How long a tracking server may take to answer ``/health`` before it counts as unreachable."""

@@ -31,8 +31,8 @@ from mlflow.pyfunc import scoring_server
 from orchestration.serving.checked_model import fetch_checked_model
 from orchestration.serving.port_check import check_port_free
 from orchestration.serving.serve_config import ServeConfig
-from trainers.mlflow_runs import resolved_tracking_uri
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import resolved_tracking_uri
+from trainers.tracking.tracking_config import TrackingConfig
 
 SERVING_MODEL_CONFIG = scoring_server.SERVING_MODEL_CONFIG
 """Environment variable the MLflow scoring server reads the pyfunc's ``model_config`` from."""

@@ -15,15 +15,15 @@ from orchestration.registry.model_registry import RegisteredVersion, register_pi
 from orchestration.serving import sr_pyfunc
 from orchestration.serving.lr_modalities import LrModalities
 from orchestration.serving.serve_config import ServeConfig
-from trainers.models.sampling_options import SamplingOptions
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
 from pipelines.sample_dataset import SAMPLE_PHOTOS
 from tests.featurestore.conftest import commit_rows, sample_row
-from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
+from trainers.models.sampling_options import SamplingOptions
 from trainers.models.sr_pipeline import build_tiny_pipeline
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 
 def make_eval_store(root: Path) -> FeatureStoreConfig:

@@ -28,7 +28,6 @@ from orchestration.registry.model_registry import register_pipeline
 from orchestration.registry.promotion import AGAINST_TAG, DECISION_TAG, EVIDENCE_TAG, current_champion, promote_version
 from orchestration.registry.promotion_config import MetricGate, PromotionConfig
 from orchestration.serving.serve_config import ServeConfig
-from trainers.models.sampling_options import SamplingOptions
 from pipelines.feature_rows import encode_png
 from tests.orchestration.conftest import make_eval_store
 from tests.orchestration.registry.test_promotion import assert_concurrent_promotions_are_gated
@@ -36,8 +35,9 @@ from tests.services.marker import starts_service
 from tests.services.postgres_server import PostgresServer
 from tests.services.processes import stop_process_group
 from tests.services.s3_server import S3Server
-from trainers.mlflow_runs import create_run, experiment_id, tracking_client
-from trainers.tracking_config import TrackingConfig
+from trainers.models.sampling_options import SamplingOptions
+from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 pytestmark = [pytest.mark.slow(minutes=3, minutes_each=1.5), pytest.mark.services]  # mlflow servers on SQLite and PostgreSQL + S3: ~80 s
 

@@ -20,8 +20,8 @@ from orchestration.ray_runtime import quiet_data_progress
 from tests.featurestore.conftest import commit_rows, sample_row
 from tests.services.marker import starts_service
 from trainers.models.sr_pipeline import build_tiny_pipeline
-from trainers.tracking_config import TrackingConfig
-from trainers.train_config import TrainConfig
+from trainers.recipes.train_config import TrainConfig
+from trainers.tracking.tracking_config import TrackingConfig
 
 TRAINING_ROWS = 32
 """Rows committed; 24 are in the train split (every 4th is eval), so 2 workers x batch 2 get

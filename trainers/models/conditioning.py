@@ -188,7 +188,7 @@ def tokens_from_feature_batch(
     text_model: CLIPTextModel,
     modalities: Iterable[Modality] = tuple(Modality),
 ) -> ModalityTokens:
-    """``trainers.feature_batches.decode_feature_batch`` output -> ModalityTokens on the models' device.
+    """``trainers.data.feature_batches.decode_feature_batch`` output -> ModalityTokens on the models' device.
 
     Reads ``<m>_tokens`` (B, 256 | 77) int64 and ``<m>_present`` (B,) bool for each of ``modalities``;
     the other modalities are absent.

@@ -67,7 +67,7 @@ def sample_timesteps(
 class EncodedPair:
     """What the frozen autoencoder makes of a batch of HR/LR pairs: all a loss needs from the images.
 
-    Row-indexable, so a training loop may keep rows it has seen (``trainers.encoding_cache``): the
+    Row-indexable, so a training loop may keep rows it has seen (``trainers.data.encoding_cache``): the
     encodings of a fixed crop do not change while the autoencoder is frozen."""
 
     latent_mean: torch.Tensor

@@ -19,7 +19,7 @@ from tests.pipelines.conftest import (  # noqa: F401 (fixtures)
     sample_photos,
     tiny_models,
 )
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.tracking_config import TrackingConfig
 
 
 def test_sheet_dir_sits_beside_a_local_artifact_root() -> None:

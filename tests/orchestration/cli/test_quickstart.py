@@ -36,9 +36,9 @@ from orchestration.registry.promotion_config import DEFAULT_FLOOR, MetricFloor, 
 from tests.orchestration.cli.test_cli_errors import terminal_lines
 from tests.services.marker import starts_service
 from tests.trainers.conftest import RAY_TEST_ENV
-from trainers.mlflow_runs import fluent_tracking
 from trainers.models.autoencoder_fitting import AutoencoderFitConfig
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import fluent_tracking
+from trainers.tracking.tracking_config import TrackingConfig
 
 pytestmark = pytest.mark.slow(minutes=4, minutes_each=0.3)  # two quickstarts in the module fixture: ~200 s
 

@@ -26,13 +26,13 @@ from orchestration.config_loading import parse_config
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.registry.model_registry import register_pipeline
 from orchestration.serving.serve_config import ServeConfig
-from trainers.models.sampling_options import SamplingOptions
 from pipelines.feature_rows import encode_png
 from tests.orchestration.conftest import make_eval_store
 from tests.orchestration.serving.test_server import _free_port, _post
 from tests.services.processes import stop_process_group
-from trainers.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
-from trainers.tracking_config import TrackingConfig
+from trainers.models.sampling_options import SamplingOptions
+from trainers.tracking.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 CONFIG = {  # the workdir's paths relative to the directory the commands run in, as the quickstart's
     "featurestore": {"catalog_uri": "sqlite:///runs/featurestore/catalog.db", "warehouse": "runs/featurestore/warehouse"},

@@ -6,7 +6,7 @@ import pytest
 
 from orchestration.cli.vq_command import add_train_vq_parser, vq_config_from_args
 from orchestration.config_loading import ConfigError, parse_config
-from trainers.vq_train_config import VqTrainConfig
+from trainers.recipes.vq_train_config import VqTrainConfig
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -22,7 +22,6 @@ from mlflow.tracking import MlflowClient
 
 import orchestration.cycle as cycle
 import orchestration.dagster.assets as assets
-from orchestration.quickstart.quickstart_preset import QUICKSTART_STEPS
 from orchestration.dagster.assets import (
     RETRAINING_ASSETS,
     TrainedModel,
@@ -37,6 +36,7 @@ from orchestration.dagster.definitions import (
 from orchestration.dagster.resource import MmsrConfigResource
 from orchestration.dagster.sensor import SENSOR_NAME, list_inputs
 from orchestration.evaluation.evaluate import EvaluationResult
+from orchestration.quickstart.quickstart_preset import QUICKSTART_STEPS
 from orchestration.ray_runtime import quiet_data_progress
 from orchestration.registry.model_registry import RegisteredVersion
 from orchestration.registry.promotion import DECISION_TAG, PromotionDecision
@@ -45,7 +45,7 @@ from pipelines.preprocess_job import PreprocessResult
 from pipelines.sample_dataset import CAPTIONS_FILE, SampleDataset, write_sample_dataset
 from tests.services.marker import starts_service
 from tests.trainers.conftest import RAY_TEST_ENV
-from trainers.train_job import TrainResult
+from trainers.recipes.train_job import TrainResult
 
 PNG_1X1 = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

@@ -15,15 +15,15 @@ from featurestore.readers import read_arrow
 from orchestration.evaluation.evaluate import evaluate_model, score_image
 from orchestration.evaluation.quality_metrics import QualityMetricsConfig
 from orchestration.registry.model_registry import RegisteredVersion
+from orchestration.serving.lr_modalities import LrModalities, upsample
 from orchestration.serving.model_verification import MODEL_CODE
 from orchestration.serving.registry_error import RegistryError
-from orchestration.serving.lr_modalities import LrModalities, upsample
 from orchestration.serving.serve_config import ServeConfig
-from trainers.models.sampling_options import SamplingOptions
 from pipelines.image_decoding import decode_image
 from tests.orchestration.conftest import make_eval_store, make_oracle_store, oracle_spy
-from trainers.mlflow_runs import create_run, experiment_id, fluent_tracking, tracking_client
-from trainers.tracking_config import TrackingConfig
+from trainers.models.sampling_options import SamplingOptions
+from trainers.tracking.mlflow_runs import create_run, experiment_id, fluent_tracking, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 
 def test_score_image_identical_and_noisy() -> None:

@@ -12,9 +12,9 @@ from orchestration.evaluation.sweep_evaluation import PARENT_RUN_NAME
 from orchestration.evaluation.sweep_table import SWEEP_TABLE_FILE, SweepRow, sweep_table
 from orchestration.registry.model_registry import RegisteredVersion
 from tests.orchestration.conftest import make_eval_store
-from trainers.mlflow_runs import tracking_client
 from trainers.models.sampling_options import SamplingOptions
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 
 def test_settings_are_every_combination_in_flag_order_and_checked_up_front() -> None:

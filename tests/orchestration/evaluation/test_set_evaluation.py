@@ -13,12 +13,12 @@ from orchestration.cli.main import main
 from orchestration.evaluation.benchmark_set import SetImage
 from orchestration.evaluation.set_evaluation import grid_row
 from orchestration.registry.model_registry import RegisteredVersion
-from tests.orchestration.cli.test_cli_errors import terminal_lines
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
 from pipelines.sample_dataset import SAMPLE_PHOTOS
-from trainers.mlflow_runs import tracking_client
-from trainers.tracking_config import TrackingConfig
+from tests.orchestration.cli.test_cli_errors import terminal_lines
+from trainers.tracking.mlflow_runs import tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 LR_SIZES = ((97, 75), (40, 32), (40, 32))
 """(width, height) of each LR: one not a multiple of 8, two of one size (batched together)."""

@@ -16,25 +16,25 @@ import pytest
 
 from featurestore.config import FeatureStoreConfig
 from featurestore.readers import current_snapshot_id
-from orchestration.serving.checked_model import fetch_checked_model, load_checked_model
 from orchestration.registry.extractor_parity import packaged_extractors
 from orchestration.registry.model_registry import EXTRACTORS_TAG, RegisteredVersion, register_pipeline
-from orchestration.serving.registry_error import ExtractorParityError
 from orchestration.registry.training_extractors import TrainingExtractors, training_extractors
 from orchestration.serving import lr_modalities
+from orchestration.serving.checked_model import fetch_checked_model, load_checked_model
 from orchestration.serving.extractor_record import EXTRACTOR_RECORD_FILE
 from orchestration.serving.image_payload import encode_image_payload
+from orchestration.serving.registry_error import ExtractorParityError
 from orchestration.serving.serve_config import ServeConfig
-from trainers.models.sampling_options import SamplingOptions
 from pipelines.modalities.edges import canny_edges
 from pipelines.modalities.extractor import ModalityExtractionConfig, extractor_versions
 from pipelines.modalities.extractor_settings import CannySettings
 from pipelines.preprocess_config import TokenizerConfig
 from pipelines.tokenizer_lineage import CLIP_TOKENIZER_PROPERTY, VQ_TOKENIZER_PROPERTY, clip_lineage, vq_lineage
 from tests.featurestore.conftest import commit_rows, sample_row
-from trainers.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.models.sampling_options import SamplingOptions
 from trainers.models.sr_pipeline import MMSRPipeline
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 TRAINED_WITH = ModalityExtractionConfig(enabled=("caption", "edges"), canny_low=30, canny_high=90)
 """What the training rows were made with: Canny thresholds other than the defaults (100, 200)."""

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from orchestration.registry.model_registry import RegisteredVersion, register_pipeline, set_alias
-from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.image_payload import PayloadError
+from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.serve_config import ServeConfig
-from trainers.models.sampling_options import SamplingOptions
 from pipelines.feature_rows import encode_png
-from trainers.mlflow_runs import fluent_tracking, tracking_client
-from trainers.tracking_config import TrackingConfig
+from trainers.models.sampling_options import SamplingOptions
+from trainers.tracking.mlflow_runs import fluent_tracking, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 
 def _lr_payload(size: int = 16) -> str:

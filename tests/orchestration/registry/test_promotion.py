@@ -38,13 +38,13 @@ from orchestration.registry.promotion import (
     rollback,
 )
 from orchestration.registry.promotion_config import DEFAULT_FLOOR, MetricFloor, MetricGate, PromotionConfig
-from orchestration.serving.registry_error import RegistryError
 from orchestration.registry.registry_lock import OWNER_TAG, lock_name
+from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.serve_config import ServeConfig
-from trainers.models.sampling_options import SamplingOptions
 from tests.orchestration.conftest import make_eval_store, make_oracle_store, make_photo_eval_store, oracle_spy
-from trainers.mlflow_runs import create_run, experiment_id, tracking_client
-from trainers.tracking_config import TrackingConfig
+from trainers.models.sampling_options import SamplingOptions
+from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 GATES = (MetricGate("eval_psnr", 0.0), MetricGate("eval_ssim", 0.0))
 BICUBIC = {"eval_bicubic_psnr": 18.0, "eval_bicubic_ssim": 0.45}

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from featurestore.modality import Modality
-from orchestration.serving.checked_model import load_checked_model
 from orchestration.registry.model_registry import register_pipeline
+from orchestration.serving.checked_model import load_checked_model
 from orchestration.serving.image_payload import decode_image_payload, encode_image_payload
 from orchestration.serving.lr_modalities import LrModalities, package_extractors, upsample
 from orchestration.serving.serve_config import ServeConfig
@@ -20,10 +20,10 @@ from pipelines.modalities.captioner import Captioner, build_tiny_captioner
 from pipelines.modalities.depth import build_tiny_depth_model
 from pipelines.modalities.extractor import ModalityExtractionConfig
 from pipelines.modalities.segmentation import build_tiny_segmentation_model
-from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.models.safe_loading import verify_artifact_tree
 from trainers.models.sr_pipeline import MMSRPipeline
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 
 @pytest.fixture(scope="module")

@@ -21,15 +21,15 @@ import torch
 import yaml
 
 from orchestration.cli.main import main
-from orchestration.serving.checked_model import fetch_checked_model, load_checked_model
 from orchestration.registry.model_registry import RegisteredVersion, register_pipeline
+from orchestration.serving.checked_model import fetch_checked_model, load_checked_model
 from orchestration.serving.model_verification import verify_model_directory
 from orchestration.serving.registry_error import RegistryError
 from orchestration.serving.serve_config import ServeConfig
-from trainers.models.sampling_options import SamplingOptions
-from trainers.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.models.safe_loading import UnsafeArtifactError
-from trainers.tracking_config import TrackingConfig
+from trainers.models.sampling_options import SamplingOptions
+from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
+from trainers.tracking.tracking_config import TrackingConfig
 
 NAME = "mmsr-poisoned"
 PIPELINE = "artifacts/mmsr-tiny"

@@ -29,7 +29,7 @@ from orchestration.serving.server import SERVER_MODEL_PATH, SERVING_MODEL_CONFIG
 from pipelines.feature_rows import encode_png
 from tests.services.marker import starts_service
 from tests.services.processes import stop_process_group
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.tracking_config import TrackingConfig
 
 
 def _free_port() -> int:

@@ -18,8 +18,8 @@ from orchestration.serving.sr_pyfunc import ServerError
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
 from tests.orchestration.conftest import fast_sizes, register_test_pipeline
-from trainers.mlflow_runs import fluent_tracking
-from trainers.tracking_config import TrackingConfig
+from trainers.tracking.mlflow_runs import fluent_tracking
+from trainers.tracking.tracking_config import TrackingConfig
 
 LR_SIZES = [(16, 16), (33, 47), (127, 129), (130, 130), (160, 120), (300, 200), (513, 511)]
 """(height, width): below, at and past one UNet tile and one 512 px VAE tile of the x4 output, square or not."""

@@ -1,0 +1,1 @@
+"""The training recipes, ``mmsr train`` and ``mmsr train-vq``: their configs, jobs, worker loops and outputs."""
