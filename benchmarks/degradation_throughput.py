@@ -32,10 +32,10 @@ from PIL import Image
 from threadpoolctl import threadpool_limits
 
 from pipelines.degradation import DegradationConfig, degrade, derive_rng
-from pipelines.degradation.jpeg import sample_jpeg_quality
-from pipelines.degradation.kernels import KernelSpec, sample_blur_kernel, sample_final_sinc
-from pipelines.degradation.noise import NoiseSpec, sample_noise
-from pipelines.degradation.resize import sample_mode, sample_random_resize
+from pipelines.degradation.jpeg import draw_jpeg_quality
+from pipelines.degradation.kernels import KernelSpec, draw_blur_kernel, draw_final_sinc
+from pipelines.degradation.noise import NoiseSpec, draw_noise
+from pipelines.degradation.resize import draw_random_resize, draw_resize_mode
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "china.jpg", "flower.jpg")
 _PAD_TO = 21  # Real-ESRGAN pads every kernel to 21x21
@@ -159,21 +159,21 @@ def basicsr_style_degrade(hr: np.ndarray, config: DegradationConfig, rng: np.ran
     out = torch.from_numpy(hr.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
     if config.usm_sharpen:
         out = _bsr_usm(out)
-    out = _bsr_filter2d(out, _bsr_kernel(sample_blur_kernel(config.blur_settings(1), rng)))
-    resize = sample_random_resize(config.resize_settings(1), rng)
+    out = _bsr_filter2d(out, _bsr_kernel(draw_blur_kernel(config.blur_settings(1), rng)))
+    resize = draw_random_resize(config.resize_settings(1), rng)
     out = F.interpolate(out, scale_factor=resize.scale, mode=resize.mode)
-    out = _bsr_noise(out, sample_noise(config.noise_settings(1), rng), generator)
-    out = _pil_jpeg(out, sample_jpeg_quality(config.jpeg_range, rng))
+    out = _bsr_noise(out, draw_noise(config.noise_settings(1), rng), generator)
+    out = _pil_jpeg(out, draw_jpeg_quality(config.jpeg_range, rng))
     if rng.uniform() < config.second_blur_prob:
-        out = _bsr_filter2d(out, _bsr_kernel(sample_blur_kernel(config.blur_settings(2), rng)))
-    resize = sample_random_resize(config.resize_settings(2), rng)
+        out = _bsr_filter2d(out, _bsr_kernel(draw_blur_kernel(config.blur_settings(2), rng)))
+    resize = draw_random_resize(config.resize_settings(2), rng)
     size = (max(1, int(lr_size[0] * resize.scale)), max(1, int(lr_size[1] * resize.scale)))
     out = F.interpolate(out, size=size, mode=resize.mode)
-    out = _bsr_noise(out, sample_noise(config.noise_settings(2), rng), generator)
+    out = _bsr_noise(out, draw_noise(config.noise_settings(2), rng), generator)
     jpeg_first = rng.uniform() >= 0.5
-    mode = sample_mode(config.resize_modes, rng)
-    sinc = sample_final_sinc(config.kernel_size_range, rng) if rng.uniform() < config.final_sinc_prob else None
-    quality = sample_jpeg_quality(config.jpeg_range2, rng)
+    mode = draw_resize_mode(config.resize_modes, rng)
+    sinc = draw_final_sinc(config.kernel_size_range, rng) if rng.uniform() < config.final_sinc_prob else None
+    quality = draw_jpeg_quality(config.jpeg_range2, rng)
     if jpeg_first:
         out = _pil_jpeg(out, quality)
     out = F.interpolate(out, size=lr_size, mode=mode)

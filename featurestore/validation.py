@@ -257,7 +257,7 @@ def _row_counts(urls: list[str]) -> list[int]:
     return counts
 
 
-def sample_positions(row_counts: list[int], count: int) -> list[set[int]]:
+def spot_check_positions(row_counts: list[int], count: int) -> list[set[int]]:
     """``count`` row positions spread evenly over files of ``row_counts`` rows: file-relative per file."""
     total = sum(row_counts)
     chosen = np.unique(np.linspace(0, total - 1, num=min(count, total)).round().astype(np.int64)) if total else []
@@ -323,7 +323,7 @@ def validate_snapshot(
         raise ValueError(f"sample_images must be >= 0, got {sample_images}")
     snapshot_id = resolve_snapshot(config, snapshot)
     urls = snapshot_files(config, snapshot_id)
-    checks = [_validate_file(url, rows) for url, rows in zip(urls, sample_positions(_row_counts(urls), sample_images))]
+    checks = [_validate_file(url, rows) for url, rows in zip(urls, spot_check_positions(_row_counts(urls), sample_images))]
     duplicates = duplicate_issue(snapshot_id, [check.url for check in checks if _id_readable(check)])
     return ValidationReport(
         snapshot_id=snapshot_id,

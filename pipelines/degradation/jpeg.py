@@ -12,7 +12,7 @@ import numpy as np
 from pipelines.degradation.pixels import to_float, to_uint8
 
 
-def sample_jpeg_quality(quality_range: tuple[int, int], rng: np.random.Generator) -> int:
+def draw_jpeg_quality(quality_range: tuple[int, int], rng: np.random.Generator) -> int:
     """Integer quality drawn uniformly from the inclusive ``quality_range``."""
     return int(rng.integers(quality_range[0], quality_range[1], endpoint=True))
 

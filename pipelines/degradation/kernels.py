@@ -113,7 +113,7 @@ def _required(value: float | None) -> float:
     return value
 
 
-def sample_kernel_size(size_range: tuple[int, int], rng: np.random.Generator) -> int:
+def draw_kernel_size(size_range: tuple[int, int], rng: np.random.Generator) -> int:
     """Odd size drawn uniformly from the inclusive ``size_range`` (Real-ESRGAN: 7, 9, ..., 21)."""
     low, high = size_range
     return low + 2 * int(rng.integers(0, (high - low) // 2 + 1))
@@ -126,9 +126,9 @@ def _sample_beta(beta_range: tuple[float, float], rng: np.random.Generator) -> f
     return float(rng.uniform(1.0, beta_range[1]))
 
 
-def sample_blur_kernel(settings: BlurSettings, rng: np.random.Generator) -> KernelSpec:
+def draw_blur_kernel(settings: BlurSettings, rng: np.random.Generator) -> KernelSpec:
     """Draw one blur kernel the way ``RealESRGANDataset`` draws ``kernel1`` / ``kernel2``."""
-    size = sample_kernel_size(settings.kernel_size_range, rng)
+    size = draw_kernel_size(settings.kernel_size_range, rng)
     if rng.uniform() < settings.sinc_prob:
         low = np.pi / 3 if size < _SINC_SMALL_KERNEL else np.pi / 5
         return KernelSpec(SINC_KERNEL, size, omega_c=float(rng.uniform(low, np.pi)))
@@ -147,7 +147,7 @@ def sample_blur_kernel(settings: BlurSettings, rng: np.random.Generator) -> Kern
     return KernelSpec(kernel_type, size, sigma_x=sigma_x, sigma_y=sigma_y, theta=theta, beta=beta)
 
 
-def sample_final_sinc(size_range: tuple[int, int], rng: np.random.Generator) -> KernelSpec:
+def draw_final_sinc(size_range: tuple[int, int], rng: np.random.Generator) -> KernelSpec:
     """Draw the final sinc filter: uniform odd size, cutoff uniform in [pi/3, pi]."""
-    size = sample_kernel_size(size_range, rng)
+    size = draw_kernel_size(size_range, rng)
     return KernelSpec(SINC_KERNEL, size, omega_c=float(rng.uniform(np.pi / 3, np.pi)))

@@ -19,7 +19,7 @@ import numpy as np
 
 from pipelines.degradation.config import NoiseSettings
 from pipelines.degradation.pixels import to_uint8
-from pipelines.degradation.poisson import sample_levels
+from pipelines.degradation.poisson import draw_poisson_levels
 
 NoiseKind = Literal["gaussian", "poisson"]
 
@@ -40,7 +40,7 @@ class NoiseSpec:
         return {key: value for key, value in dataclasses.asdict(self).items() if value is not None}
 
 
-def sample_noise(settings: NoiseSettings, rng: np.random.Generator) -> NoiseSpec:
+def draw_noise(settings: NoiseSettings, rng: np.random.Generator) -> NoiseSpec:
     """Gaussian with ``gaussian_noise_prob`` else Poisson; level uniform in its range; gray by ``gray_noise_prob``."""
     if rng.uniform() < settings.gaussian_noise_prob:
         sigma = float(rng.uniform(*settings.noise_range))
@@ -79,7 +79,7 @@ def _shot_noise(levels: np.ndarray, scale: float, rng: np.random.Generator) -> n
     """float32 ``scale * (Poisson(q * vals) / vals - q)`` for uint8 levels ``q * 255`` of any shape."""
     distinct = int(np.count_nonzero(np.bincount(levels.ravel(), minlength=256)))
     vals = 2 ** math.ceil(math.log2(distinct))
-    noise = sample_levels(levels, vals, rng).astype(np.float32)
+    noise = draw_poisson_levels(levels, vals, rng).astype(np.float32)
     noise *= np.float32(scale / vals)
     noise -= cv2.LUT(levels, np.arange(256, dtype=np.float32) * np.float32(scale / 255.0)).reshape(levels.shape)
     return noise

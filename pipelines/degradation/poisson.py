@@ -76,7 +76,7 @@ def level_table(vals: int) -> PoissonTable:
     return PoissonTable(*tables)
 
 
-def sample_levels(levels: np.ndarray, vals: int, rng: np.random.Generator) -> np.ndarray:
+def draw_poisson_levels(levels: np.ndarray, vals: int, rng: np.random.Generator) -> np.ndarray:
     """One ``Poisson(level * vals / 255)`` draw per uint8 entry of ``levels`` -> int16, same shape."""
     table = level_table(vals)
     flat = levels.ravel()

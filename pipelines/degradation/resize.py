@@ -38,12 +38,12 @@ class ResizeSpec:
         return dataclasses.asdict(self)
 
 
-def sample_mode(modes: tuple[ResizeMode, ...], rng: np.random.Generator) -> ResizeMode:
+def draw_resize_mode(modes: tuple[ResizeMode, ...], rng: np.random.Generator) -> ResizeMode:
     """Interpolation mode drawn uniformly from ``modes``."""
     return modes[uniform_index(len(modes), rng)]
 
 
-def sample_random_resize(settings: ResizeSettings, rng: np.random.Generator) -> ResizeSpec:
+def draw_random_resize(settings: ResizeSettings, rng: np.random.Generator) -> ResizeSpec:
     """Draw direction by ``resize_prob``, the scale uniformly on its side of 1, then the mode."""
     direction = UP_DOWN_KEEP[weighted_index(settings.resize_prob, rng)]
     low, high = settings.resize_range
@@ -53,7 +53,7 @@ def sample_random_resize(settings: ResizeSettings, rng: np.random.Generator) -> 
         scale = float(rng.uniform(low, 1.0))
     else:
         scale = 1.0
-    return ResizeSpec(direction=direction, scale=scale, mode=sample_mode(settings.modes, rng))
+    return ResizeSpec(direction=direction, scale=scale, mode=draw_resize_mode(settings.modes, rng))
 
 
 def scaled_size(height: float, width: float, scale: float) -> tuple[int, int]:

@@ -26,11 +26,11 @@ import numpy as np
 
 from pipelines.degradation.config import DegradationConfig
 from pipelines.degradation.filtering import filter2d
-from pipelines.degradation.jpeg import jpeg_compress, sample_jpeg_quality
-from pipelines.degradation.kernels import kernel_from_spec, sample_blur_kernel, sample_final_sinc
-from pipelines.degradation.noise import add_noise, sample_noise
+from pipelines.degradation.jpeg import draw_jpeg_quality, jpeg_compress
+from pipelines.degradation.kernels import draw_blur_kernel, draw_final_sinc, kernel_from_spec
+from pipelines.degradation.noise import add_noise, draw_noise
 from pipelines.degradation.pixels import to_float, to_uint8
-from pipelines.degradation.resize import resize, sample_mode, sample_random_resize, scaled_size
+from pipelines.degradation.resize import draw_random_resize, draw_resize_mode, resize, scaled_size
 from pipelines.degradation.sharpen import usm_sharpen
 
 FinalOrder = Literal["resize_sinc_then_jpeg", "jpeg_then_resize_sinc"]
@@ -90,14 +90,14 @@ def _check_hr(hr: np.ndarray, scale: int) -> None:
 
 def _first_stage(image: np.ndarray, config: DegradationConfig, rng: np.random.Generator) -> _StageOutput:
     """Blur -> random resize (relative to the HR size) -> noise -> JPEG."""
-    kernel = sample_blur_kernel(config.blur_settings(1), rng)
+    kernel = draw_blur_kernel(config.blur_settings(1), rng)
     image = filter2d(image, kernel_from_spec(kernel))
-    resize_spec = sample_random_resize(config.resize_settings(1), rng)
+    resize_spec = draw_random_resize(config.resize_settings(1), rng)
     size = scaled_size(image.shape[0], image.shape[1], resize_spec.scale)
     image = resize(image, size, resize_spec.mode)
-    noise = sample_noise(config.noise_settings(1), rng)
+    noise = draw_noise(config.noise_settings(1), rng)
     image = add_noise(image, noise, rng)
-    quality = sample_jpeg_quality(config.jpeg_range, rng)
+    quality = draw_jpeg_quality(config.jpeg_range, rng)
     image = jpeg_compress(image, quality)
     params = {
         "blur": kernel.to_params(),
@@ -114,13 +114,13 @@ def _second_stage(
     """Optional blur -> random resize (relative to the LR size) -> noise."""
     blur_params = None
     if rng.uniform() < config.second_blur_prob:
-        kernel = sample_blur_kernel(config.blur_settings(2), rng)
+        kernel = draw_blur_kernel(config.blur_settings(2), rng)
         image = filter2d(image, kernel_from_spec(kernel))
         blur_params = kernel.to_params()
-    resize_spec = sample_random_resize(config.resize_settings(2), rng)
+    resize_spec = draw_random_resize(config.resize_settings(2), rng)
     size = scaled_size(lr_size[0], lr_size[1], resize_spec.scale)
     image = resize(image, size, resize_spec.mode)
-    noise = sample_noise(config.noise_settings(2), rng)
+    noise = draw_noise(config.noise_settings(2), rng)
     image = add_noise(image, noise, rng)
     params = {
         "blur": blur_params,
@@ -135,9 +135,9 @@ def _final_stage(
 ) -> _StageOutput:
     """[resize to the LR size + sinc, JPEG] or [JPEG, resize + sinc], each order with probability 1/2."""
     order: FinalOrder = "resize_sinc_then_jpeg" if rng.uniform() < 0.5 else "jpeg_then_resize_sinc"
-    mode = sample_mode(config.resize_modes, rng)
-    sinc = sample_final_sinc(config.kernel_size_range, rng) if rng.uniform() < config.final_sinc_prob else None
-    quality = sample_jpeg_quality(config.jpeg_range2, rng)
+    mode = draw_resize_mode(config.resize_modes, rng)
+    sinc = draw_final_sinc(config.kernel_size_range, rng) if rng.uniform() < config.final_sinc_prob else None
+    quality = draw_jpeg_quality(config.jpeg_range2, rng)
     if order == "jpeg_then_resize_sinc":
         image = jpeg_compress(image, quality)
     image = resize(image, lr_size, mode)

@@ -14,7 +14,7 @@ from featurestore.modality import VQ_CODEBOOK_SIZE, Modality
 from featurestore.readers import resolve_snapshot, snapshot_files
 from featurestore.schema import SAMPLES_SCHEMA
 from featurestore.staging import SAMPLES_DIR, staging_dir
-from featurestore.validation import Severity, ValidationIssue, sample_positions, validate_snapshot
+from featurestore.validation import Severity, ValidationIssue, spot_check_positions, validate_snapshot
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples, sample_row, write_parquet
 
 PROPS = {"config_hash": CONFIG_HASH}
@@ -145,10 +145,10 @@ def test_missing_modality_is_information_not_error(store: FeatureStoreConfig) ->
 
 
 def test_sample_positions_spread_over_files() -> None:
-    assert sample_positions([3, 0, 5], 4) == [{0, 2}, set(), {2, 4}]  # rows 0, 2, 5, 7 of 8
-    assert sample_positions([2, 2], 10) == [{0, 1}, {0, 1}]
-    assert sample_positions([4], 0) == [set()]
-    assert sample_positions([], 3) == []
+    assert spot_check_positions([3, 0, 5], 4) == [{0, 2}, set(), {2, 4}]  # rows 0, 2, 5, 7 of 8
+    assert spot_check_positions([2, 2], 10) == [{0, 1}, {0, 1}]
+    assert spot_check_positions([4], 0) == [set()]
+    assert spot_check_positions([], 3) == []
     with pytest.raises(ValueError, match="sample_images"):
         validate_snapshot(FeatureStoreConfig(), None, -1)
 

@@ -74,7 +74,7 @@ def encode(vae: Autoencoder, images: torch.Tensor, generator: torch.Generator | 
     AutoencoderKL: a posterior sample drawn from ``generator`` (its mean when None);
     AutoencoderTiny: deterministic."""
     mean, std = encode_moments(vae, images)
-    return mean if generator is None else sample_posterior(mean, std, generator)
+    return mean if generator is None else draw_posterior(mean, std, generator)
 
 
 def encode_moments(vae: Autoencoder, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -88,7 +88,7 @@ def encode_moments(vae: Autoencoder, images: torch.Tensor) -> tuple[torch.Tensor
     return posterior.mean * scaling, posterior.std * scaling
 
 
-def sample_posterior(mean: torch.Tensor, std: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+def draw_posterior(mean: torch.Tensor, std: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
     """``mean + std * N(0, 1)`` drawn from ``generator`` (diffusers' ``DiagonalGaussianDistribution.sample``
     draw); ``mean`` itself when ``std`` is None (a deterministic autoencoder)."""
     if std is None:

@@ -55,7 +55,7 @@ def freeze_conditioning_models(pipeline: MMSRPipeline) -> list[nn.Parameter]:
     return trainable
 
 
-def sample_timesteps(
+def draw_timesteps(
     batch_size: int, num_train_timesteps: int, generator: torch.Generator, device: torch.device
 ) -> torch.Tensor:
     """(B,) int64 timesteps uniform in [0, num_train_timesteps)."""
@@ -90,9 +90,9 @@ class EncodedPair:
         """These HR encodings with ``condition`` (B, C_lr, h, w) as the LR's (a fresh LR draw)."""
         return EncodedPair(self.latent_mean, self.latent_std, condition)
 
-    def sample_latents(self, generator: torch.Generator) -> torch.Tensor:
+    def draw_latents(self, generator: torch.Generator) -> torch.Tensor:
         """HR latents: a posterior sample drawn from ``generator``, or the deterministic latents."""
-        return autoencoder.sample_posterior(self.latent_mean, self.latent_std, generator)
+        return autoencoder.draw_posterior(self.latent_mean, self.latent_std, generator)
 
 
 @torch.no_grad()
@@ -150,9 +150,9 @@ def encoded_diffusion_loss(
     ``tokens`` of B rows. Modality dropout of the MMLC is applied when it is in training mode (drawn
     from ``generator``), with probability ``dropout_p`` per modality (default: the MMLC's configured rate).
     """
-    latents = encoded.sample_latents(generator)
+    latents = encoded.draw_latents(generator)
     noise = randn_tensor(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
-    timesteps = sample_timesteps(
+    timesteps = draw_timesteps(
         latents.shape[0], parts.noise_scheduler.config.num_train_timesteps, generator, latents.device
     )
     noisy = parts.noise_scheduler.add_noise(latents, noise, timesteps)

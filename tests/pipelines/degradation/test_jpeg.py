@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from pipelines.degradation.jpeg import jpeg_compress, sample_jpeg_quality
+from pipelines.degradation.jpeg import draw_jpeg_quality, jpeg_compress
 
 
 def _photo() -> np.ndarray:
@@ -33,7 +33,7 @@ def test_colours_survive_the_round_trip() -> None:
 
 def test_quality_is_sampled_inclusive_and_validated() -> None:
     rng = np.random.default_rng(0)
-    qualities = {sample_jpeg_quality((30, 32), rng) for _ in range(200)}
+    qualities = {draw_jpeg_quality((30, 32), rng) for _ in range(200)}
     assert qualities == {30, 31, 32}
     with pytest.raises(ValueError, match="quality"):
         jpeg_compress(_photo(), 0)

@@ -13,8 +13,8 @@ from pipelines.degradation.kernels import (
     bivariate_plateau,
     circular_lowpass_kernel,
     kernel_from_spec,
-    sample_blur_kernel,
-    sample_final_sinc,
+    draw_blur_kernel,
+    draw_final_sinc,
 )
 
 
@@ -72,7 +72,7 @@ def test_sinc_kernel_is_symmetric_with_its_peak_in_the_centre() -> None:
 def test_sampled_kernels_follow_the_configured_sizes_and_types() -> None:
     settings = DegradationConfig().blur_settings(2)
     rng = np.random.default_rng(0)
-    specs = [sample_blur_kernel(settings, rng) for _ in range(400)]
+    specs = [draw_blur_kernel(settings, rng) for _ in range(400)]
     assert {spec.size for spec in specs} == set(range(7, 22, 2))
     assert {spec.kernel_type for spec in specs} == {*KERNEL_TYPES, "sinc"}
     for spec in specs:
@@ -83,5 +83,5 @@ def test_sampled_kernels_follow_the_configured_sizes_and_types() -> None:
         assert 0.2 <= params["sigma_x"] <= 1.5
         assert ("theta" in params) == spec.kernel_type.endswith("aniso")
         assert ("beta" in params) == (spec.kernel_type.startswith(("generalized", "plateau")))
-    sinc = sample_final_sinc((7, 21), rng)
+    sinc = draw_final_sinc((7, 21), rng)
     assert sinc.kernel_type == "sinc" and np.pi / 3 <= (sinc.omega_c or 0.0) <= np.pi

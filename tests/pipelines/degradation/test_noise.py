@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipelines.degradation.config import NoiseSettings
-from pipelines.degradation.noise import NoiseSpec, add_gaussian_noise, add_noise, add_poisson_noise, sample_noise
+from pipelines.degradation.noise import NoiseSpec, add_gaussian_noise, add_noise, add_poisson_noise, draw_noise
 
 
 def _image(seed: int = 0) -> np.ndarray:
@@ -62,13 +62,13 @@ def test_sample_noise_respects_the_probabilities_and_ranges() -> None:
     gaussian = NoiseSettings(
         gaussian_noise_prob=1.0, noise_range=(2.0, 3.0), poisson_scale_range=(0.1, 0.2), gray_noise_prob=0.0
     )
-    spec = sample_noise(gaussian, rng)
+    spec = draw_noise(gaussian, rng)
     assert spec.kind == "gaussian" and not spec.gray and 2.0 <= (spec.sigma or 0) <= 3.0
     assert spec.to_params() == {"kind": "gaussian", "gray": False, "sigma": spec.sigma}
     poisson = NoiseSettings(
         gaussian_noise_prob=0.0, noise_range=(2.0, 3.0), poisson_scale_range=(0.1, 0.2), gray_noise_prob=1.0
     )
-    spec = sample_noise(poisson, rng)
+    spec = draw_noise(poisson, rng)
     assert spec.kind == "poisson" and spec.gray and 0.1 <= (spec.scale or 0) <= 0.2
 
 

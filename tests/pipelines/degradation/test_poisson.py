@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipelines.degradation.poisson import level_table, sample_levels
+from pipelines.degradation.poisson import draw_poisson_levels, level_table
 
 
 @pytest.mark.parametrize(("level", "vals"), [(0, 256), (1, 256), (37, 256), (255, 256), (200, 8)])
 def test_draws_follow_the_poisson_law(level: int, vals: int) -> None:
     rate = level * vals / 255
-    draws = sample_levels(np.full(200_000, level, np.uint8), vals, np.random.default_rng(level)).astype(np.int64)
+    draws = draw_poisson_levels(np.full(200_000, level, np.uint8), vals, np.random.default_rng(level)).astype(np.int64)
     if rate == 0:
         assert not draws.any()
         return
@@ -26,10 +26,10 @@ def test_draws_follow_the_poisson_law(level: int, vals: int) -> None:
 
 def test_shape_dtype_and_determinism() -> None:
     levels = np.random.default_rng(0).integers(0, 256, (33, 17, 3), dtype=np.uint8)
-    first = sample_levels(levels, 256, np.random.default_rng(9))
+    first = draw_poisson_levels(levels, 256, np.random.default_rng(9))
     assert first.shape == levels.shape and first.dtype == np.int16
-    np.testing.assert_array_equal(first, sample_levels(levels, 256, np.random.default_rng(9)))
-    assert not np.array_equal(first, sample_levels(levels, 256, np.random.default_rng(10)))
+    np.testing.assert_array_equal(first, draw_poisson_levels(levels, 256, np.random.default_rng(9)))
+    assert not np.array_equal(first, draw_poisson_levels(levels, 256, np.random.default_rng(10)))
 
 
 def test_tables_are_memoised_and_read_only() -> None:

@@ -6,13 +6,13 @@ import torch
 import torch.nn.functional as F
 
 from pipelines.degradation.config import DegradationConfig
-from pipelines.degradation.resize import resize, sample_random_resize, scaled_size
+from pipelines.degradation.resize import draw_random_resize, resize, scaled_size
 
 
 def test_sampled_scales_stay_on_their_side_of_one() -> None:
     settings = DegradationConfig().resize_settings(1)
     rng = np.random.default_rng(0)
-    specs = [sample_random_resize(settings, rng) for _ in range(300)]
+    specs = [draw_random_resize(settings, rng) for _ in range(300)]
     assert {spec.direction for spec in specs} == {"up", "down", "keep"}
     assert {spec.mode for spec in specs} == {"area", "bilinear", "bicubic"}
     for spec in specs:

@@ -81,7 +81,7 @@ def test_the_loss_from_encodings_is_the_loss_from_pixels_posterior_draw_included
     parts, tokens, (hr, lr) = DiffusionParts.of(tiny_pipeline), make_tokens(tiny_pipeline, 2), _batch()
     encoded = encode_pair(parts, hr, lr)
     assert encoded.latent_std is not None and encoded.latent_std.abs().sum() > 0
-    drawn = encoded.sample_latents(torch.Generator().manual_seed(3))
+    drawn = encoded.draw_latents(torch.Generator().manual_seed(3))
     assert torch.allclose(drawn, autoencoder.encode(parts.vae, hr, torch.Generator().manual_seed(3)), atol=1e-6)
     with torch.no_grad():
         from_pixels = diffusion_loss(parts, hr, lr, tokens, torch.Generator().manual_seed(5))
