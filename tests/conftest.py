@@ -2,7 +2,7 @@
 
 A service that cannot start fails the tests that need it, with the reason; nothing skips. Every
 test that uses a fixture tagged ``starts_service`` is marked ``services`` (:mod:`tests.services.marker`):
-``pytest -m "not slow and not services"`` runs the unit tests only.
+``pytest -m "not slow and not services and not integration"`` runs the unit tests only.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ import pytest
 
 from benchmarks.inference_throughput import GUIDANCE_MODES, main
 
+pytestmark = pytest.mark.integration  # ~82 s in all, measured on 2 loaded cores
+
 
 def test_smoke_prints_one_row_per_guidance_mode_with_a_ratio(capsys: pytest.CaptureFixture[str]) -> None:
     main(["--smoke"])

@@ -18,6 +18,8 @@ from featurestore.schema import SAMPLES_SCHEMA
 from featurestore.staging import SAMPLES_DIR, discard_staging, list_staged, staging_dir
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples, sample_row, write_parquet
 
+pytestmark = pytest.mark.integration  # most tests commit Iceberg tables to a SQLite catalog, some from several threads
+
 PROPS = {"config_hash": CONFIG_HASH}
 
 

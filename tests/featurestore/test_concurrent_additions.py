@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from featurestore.catalog import open_catalog
 from featurestore.commit import commit_run
 from featurestore.config import FeatureStoreConfig
 from featurestore.readers import read_arrow
 from featurestore.validation import validate_snapshot
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples
+
+pytestmark = pytest.mark.integration  # ~1.8 s in all, measured on 2 loaded cores
 
 PROPS = {"config_hash": CONFIG_HASH}
 

@@ -23,6 +23,8 @@ from featurestore.staging import claim_staging, list_staged, staged_run_ids
 from featurestore.validation import Severity, validate_snapshot
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples
 
+pytestmark = pytest.mark.integration  # ~23 s in all, measured on 2 loaded cores
+
 REPO = Path(__file__).resolve().parents[2]
 
 _RUN = textwrap.dedent(

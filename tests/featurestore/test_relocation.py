@@ -18,6 +18,8 @@ from featurestore.relocation import relocate_feature_store
 from featurestore.workdir_move import PathMove, WorkdirMovedError
 from tests.featurestore.conftest import commit_rows, sample_row
 
+pytestmark = pytest.mark.integration  # ~3 s in all, measured on 2 loaded cores
+
 
 def _copied_store(tmp_path: Path) -> tuple[Path, Path, FeatureStoreConfig]:
     original = tmp_path / "original"

@@ -16,6 +16,8 @@ from featurestore.row_replacement import replace_rows
 from featurestore.schema import SAMPLES_SCHEMA
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples, sample_row
 
+pytestmark = pytest.mark.integration  # ~2.5 s in all, measured on 2 loaded cores
+
 PROPS = {"config_hash": CONFIG_HASH}
 
 

@@ -14,6 +14,8 @@ from featurestore.schema import SAMPLES_SCHEMA
 from featurestore.snapshot_diff import RowChange, diff_snapshots
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples, sample_row
 
+pytestmark = pytest.mark.integration  # ~5 s in all, measured on 2 loaded cores
+
 PROPS = {"config_hash": CONFIG_HASH}
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -23,6 +24,7 @@ def test_caption_of_prefers_the_full_uri_then_the_bare_name_then_an_unambiguous_
     assert caption_of("/hr/a.png", twice) == "new" and caption_of("/elsewhere/b.png", []) is None
 
 
+@pytest.mark.integration  # runs a Beam pipeline
 def test_the_join_matches_the_sidecar_lookup(tmp_path: Path) -> None:
     sidecar = tmp_path / "captions.jsonl"
     records = [
@@ -39,6 +41,7 @@ def test_the_join_matches_the_sidecar_lookup(tmp_path: Path) -> None:
     assert [caption_for(uri, lookup) for uri in uris] == ["an a", "the x b", "some b", "two c", None, None, "p e"]
 
 
+@pytest.mark.integration  # runs a Beam pipeline
 def test_without_a_sidecar_every_caption_is_none() -> None:
     with TestPipeline() as pipeline:
         joined = pipeline | beam.Create(["/a.png"]) | JoinCaptions(None)

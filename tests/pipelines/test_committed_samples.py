@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -9,6 +10,8 @@ from featurestore.commit import commit_run
 from featurestore.snapshot_manifests import CommittedKey, current_snapshot_ref
 from pipelines.committed_samples import CommittedSamples
 from tests.featurestore.conftest import StageSamples, sample_row, stage_samples, store  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.integration  # ~3 s in all, measured on 2 loaded cores
 
 
 def test_every_committed_row_of_the_content_hash_keyed_by_its_source(store, stage_samples: StageSamples) -> None:  # noqa: F811

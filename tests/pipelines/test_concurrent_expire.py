@@ -17,6 +17,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from featurestore.catalog import open_catalog
 from featurestore.readers import read_arrow
 from featurestore.validation import validate_snapshot
@@ -24,6 +26,8 @@ from pipelines.preprocess_job import run_preprocess
 from pipelines.sample_dataset import SampleDataset
 from tests.pipelines.conftest import TinyModels, copy_photos, small_job
 from tests.pipelines.test_concurrent_runs import config_file
+
+pytestmark = pytest.mark.integration  # ~118 s in all, measured on 2 loaded cores
 
 REPO = Path(__file__).resolve().parents[2]
 CROPS = 2

@@ -15,12 +15,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import yaml
 
 from featurestore.readers import read_arrow
 from featurestore.validation import validate_snapshot
 from pipelines.sample_dataset import SampleDataset
 from tests.pipelines.conftest import FEW_PHOTOS, SmallJob, TinyModels, copy_photos, small_job
+
+pytestmark = pytest.mark.integration  # ~29 s in all, measured on 2 loaded cores
 
 REPO = Path(__file__).resolve().parents[2]
 CROPS = 2

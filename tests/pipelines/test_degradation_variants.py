@@ -19,6 +19,8 @@ from pipelines.preprocess_job import run_preprocess
 from tests.pipelines.conftest import SmallJob
 from tests.pipelines.test_preprocess_job import committed_rows
 
+pytestmark = pytest.mark.integration  # ~14 s in all, measured on 2 loaded cores
+
 
 def count_extractions(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Images each modality extractor sees from now on (depth, segmentation, edges)."""

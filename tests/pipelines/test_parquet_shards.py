@@ -5,6 +5,7 @@ from pathlib import Path
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -31,6 +32,7 @@ def test_write_shard_is_byte_identical_on_rewrite(tmp_path: Path) -> None:
     assert pq.read_table(url).to_pylist() == sorted(rows, key=lambda r: r["key"])
 
 
+@pytest.mark.integration  # runs a Beam pipeline
 def test_transform_writes_each_row_once_even_with_bundle_repeats(tmp_path: Path) -> None:
     """Every bundle is replayed once (FnApiRunner honours ``--direct_runner_bundle_repeat``; the
     default TestPipeline's Prism runner ignores it): the write stage runs twice, rows land once."""
@@ -54,6 +56,7 @@ def test_transform_writes_each_row_once_even_with_bundle_repeats(tmp_path: Path)
     assert table.schema.equals(SCHEMA)
 
 
+@pytest.mark.integration  # runs a Beam pipeline
 def test_rows_per_file_derives_the_shard_count_inside_the_job(tmp_path: Path) -> None:
     rows = [{"key": f"k{i}", "value": i} for i in range(10)]
     with TestPipeline() as pipeline:

@@ -18,6 +18,8 @@ from pipelines.preprocess_job import run_preprocess
 from pipelines.sample_dataset import SampleDataset
 from tests.pipelines.conftest import FEW_PHOTOS, SmallJob
 
+pytestmark = pytest.mark.integration  # ~4 s in all, measured on 2 loaded cores
+
 SIDECAR = {FEW_PHOTOS[0]: "an astronaut in a white suit"}
 
 

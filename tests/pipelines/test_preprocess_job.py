@@ -51,7 +51,7 @@ from pipelines.sources import InputSpec, Listed, read_image_source
 from pipelines.tokenizer_lineage import CLIP_TOKENIZER_PROPERTY, VQ_TOKENIZER_PROPERTY, clip_lineage, vq_lineage
 from tests.pipelines.conftest import SmallJob, TinyModels, copy_photos, small_job
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]  # ~76 s in all, measured on 2 loaded cores
 
 CROPS = 2
 

@@ -39,7 +39,7 @@ from pipelines.sample_identity import content_hash
 from pipelines.sample_preparation import add_edges, crop_samples, prepare_samples
 from tests.pipelines.conftest import SmallJob
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("one_torch_thread")]  # ~10 s in all, measured on 2 loaded cores
 
 
 def _photo(job: SmallJob) -> str:

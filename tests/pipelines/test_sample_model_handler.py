@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import apache_beam as beam
+import pytest
 from apache_beam.ml.inference.base import RunInference
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that
@@ -17,6 +18,7 @@ def _batch_sizes(model: _Model, batch: list[int]) -> list[int]:
     return [len(batch)] * len(batch)
 
 
+@pytest.mark.integration  # runs a Beam pipeline
 def test_model_runs_on_full_batches() -> None:
     handler = SampleModelHandler("sizes", _Model, _batch_sizes, max_batch_size=8)
 

@@ -5,7 +5,8 @@ A fixture that starts one is tagged with :func:`starts_service`; every test that
 or through other fixtures, is marked ``services`` at collection (:func:`mark_service_tests`, called
 from ``tests/conftest.py``), so no test using it can forget the mark. A test that starts a service
 in its own body carries ``@pytest.mark.services`` (or its module a ``pytestmark``).
-``pytest -m "not slow and not services"`` is then the fast unit-test loop.
+With the ``integration`` marker (tests that run something end to end for seconds), the fast
+unit-test loop is ``pytest -m "not slow and not services and not integration"``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ from featurestore.readers import resolve_snapshot, snapshot_files
 from orchestration.cli.features_command import add_features_parser, run_features
 from tests.featurestore.conftest import CONFIG_HASH, StageSamples, stage_samples, store  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.integration  # ~8 s in all, measured on 2 loaded cores
+
 PROPS = {"config_hash": CONFIG_HASH}
 
 

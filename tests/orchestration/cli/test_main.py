@@ -8,6 +8,8 @@ import pytest
 
 from orchestration.cli.main import main
 
+pytestmark = pytest.mark.integration  # ~38 s in all, measured on 2 loaded cores
+
 
 def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from featurestore.contact_sheet import SheetLayout
@@ -20,6 +21,8 @@ from tests.pipelines.conftest import (  # noqa: F401 (fixtures)
     tiny_models,
 )
 from trainers.tracking.tracking_config import TrackingConfig
+
+pytestmark = pytest.mark.integration  # ~32 s in all, measured on 2 loaded cores
 
 
 def test_sheet_dir_sits_beside_a_local_artifact_root() -> None:

@@ -34,6 +34,8 @@ from trainers.models.sampling_options import SamplingOptions
 from trainers.tracking.mlflow_runs import create_run, experiment_id, log_dataset_input, tracking_client
 from trainers.tracking.tracking_config import TrackingConfig
 
+pytestmark = pytest.mark.integration  # ~83 s in all, measured on 2 loaded cores
+
 CONFIG = {  # the workdir's paths relative to the directory the commands run in, as the quickstart's
     "featurestore": {"catalog_uri": "sqlite:///runs/featurestore/catalog.db", "warehouse": "runs/featurestore/warehouse"},
     "tracking": {"tracking_uri": "sqlite:///runs/mlflow.db", "artifact_location": "runs/mlartifacts"},

@@ -47,6 +47,8 @@ from tests.services.marker import starts_service
 from tests.trainers.conftest import RAY_TEST_ENV
 from trainers.recipes.train_job import TrainResult
 
+pytestmark = pytest.mark.integration  # ~6.7 s in all, measured on 2 loaded cores
+
 PNG_1X1 = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"

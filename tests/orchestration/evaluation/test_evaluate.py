@@ -25,6 +25,8 @@ from trainers.models.sampling_options import SamplingOptions
 from trainers.tracking.mlflow_runs import create_run, experiment_id, fluent_tracking, tracking_client
 from trainers.tracking.tracking_config import TrackingConfig
 
+pytestmark = pytest.mark.integration  # ~44 s in all, measured on 2 loaded cores
+
 
 def test_score_image_identical_and_noisy() -> None:
     rng = np.random.default_rng(0)

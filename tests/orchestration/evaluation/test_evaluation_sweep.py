@@ -16,6 +16,8 @@ from trainers.models.sampling_options import SamplingOptions
 from trainers.tracking.mlflow_runs import tracking_client
 from trainers.tracking.tracking_config import TrackingConfig
 
+pytestmark = pytest.mark.integration  # ~17 s in all, measured on 2 loaded cores
+
 
 def test_settings_are_every_combination_in_flag_order_and_checked_up_front() -> None:
     settings = sweep_settings(["temperature.depth=0.5,2", "guidance_mode=cfg,m-cfg"], SamplingOptions(steps=3))

@@ -20,6 +20,8 @@ from tests.orchestration.cli.test_cli_errors import terminal_lines
 from trainers.tracking.mlflow_runs import tracking_client
 from trainers.tracking.tracking_config import TrackingConfig
 
+pytestmark = pytest.mark.integration  # ~14 s in all, measured on 2 loaded cores
+
 LR_SIZES = ((97, 75), (40, 32), (40, 32))
 """(width, height) of each LR: one not a multiple of 8, two of one size (batched together)."""
 

@@ -36,6 +36,8 @@ from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.tracking.tracking_config import TrackingConfig
 
+pytestmark = pytest.mark.integration  # ~7.1 s in all, measured on 2 loaded cores
+
 TRAINED_WITH = ModalityExtractionConfig(enabled=("caption", "edges"), canny_low=30, canny_high=90)
 """What the training rows were made with: Canny thresholds other than the defaults (100, 200)."""
 TOKENIZER = TokenizerConfig(vq_model="/models/vq", clip_model="/models/clip", clip_revision="r1")

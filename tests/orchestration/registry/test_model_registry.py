@@ -17,6 +17,8 @@ from trainers.models.sampling_options import SamplingOptions
 from trainers.tracking.mlflow_runs import fluent_tracking, tracking_client
 from trainers.tracking.tracking_config import TrackingConfig
 
+pytestmark = pytest.mark.integration  # ~7.4 s in all, measured on 2 loaded cores
+
 
 def _lr_payload(size: int = 16) -> str:
     rng = np.random.default_rng(0)

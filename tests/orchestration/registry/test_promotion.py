@@ -46,6 +46,8 @@ from trainers.models.sampling_options import SamplingOptions
 from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.tracking.tracking_config import TrackingConfig
 
+pytestmark = pytest.mark.integration  # ~15.5 s in all, measured on 2 loaded cores
+
 GATES = (MetricGate("eval_psnr", 0.0), MetricGate("eval_ssim", 0.0))
 BICUBIC = {"eval_bicubic_psnr": 18.0, "eval_bicubic_ssim": 0.45}
 """Baseline scores recorded with every fake version: the default floor is then 16 dB / 0.35."""

@@ -25,6 +25,8 @@ from trainers.models.sr_pipeline import MMSRPipeline
 from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.tracking.tracking_config import TrackingConfig
 
+pytestmark = pytest.mark.integration  # ~8.6 s in all, measured on 2 loaded cores
+
 
 @pytest.fixture(scope="module")
 def packaged_dir(tiny_pipeline_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

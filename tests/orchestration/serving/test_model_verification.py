@@ -31,6 +31,8 @@ from trainers.models.sampling_options import SamplingOptions
 from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
 from trainers.tracking.tracking_config import TrackingConfig
 
+pytestmark = pytest.mark.integration  # ~10 s in all, measured on 2 loaded cores
+
 NAME = "mmsr-poisoned"
 PIPELINE = "artifacts/mmsr-tiny"
 PICKLE_NAMES = ("payload.pkl", "payload.txt", "payload.json", "payload")

@@ -21,6 +21,8 @@ from tests.orchestration.conftest import fast_sizes, register_test_pipeline
 from trainers.tracking.mlflow_runs import fluent_tracking
 from trainers.tracking.tracking_config import TrackingConfig
 
+pytestmark = pytest.mark.integration  # ~17 s in all, measured on 2 loaded cores
+
 LR_SIZES = [(16, 16), (33, 47), (127, 129), (130, 130), (160, 120), (300, 200), (513, 511)]
 """(height, width): below, at and past one UNet tile and one 512 px VAE tile of the x4 output, square or not."""
 

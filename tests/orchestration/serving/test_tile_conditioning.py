@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from featurestore.modality import Modality
@@ -15,6 +16,8 @@ from pipelines.modalities.edges import canny_edges
 from pipelines.modality_codes import codebook_vectors
 from pipelines.pixel_range import to_model_range
 from trainers.models.sr_pipeline import MMSRPipeline
+
+pytestmark = pytest.mark.integration  # ~4 s in all, measured on 2 loaded cores
 
 
 def test_a_box_in_output_pixels_maps_to_its_region_of_a_smaller_map_clipped() -> None:

@@ -29,6 +29,7 @@ def test_probe_inputs_resize_the_lr_the_way_the_unet_input_does() -> None:
     assert torch.allclose(probe_inputs(same_grid, 4, with_edges=False), same_grid.lr, atol=1e-6)
 
 
+@pytest.mark.integration  # trains two probes, 300 steps each
 def test_a_channel_the_target_depends_on_lowers_the_probe_error() -> None:
     generator = torch.Generator().manual_seed(0)
     signal = torch.randn(160, 1, 4, 4, generator=generator)

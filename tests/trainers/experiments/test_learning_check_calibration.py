@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from trainers.experiments.learning_check import LearningCheckConfig, make_crops, sample_photos
@@ -11,6 +12,7 @@ from trainers.experiments.learning_check_calibration import calibrated_base, fit
 from trainers.models.sr_pipeline import MMSRPipeline
 
 
+@pytest.mark.integration  # fits two VAEs and builds three base models
 def test_every_seed_base_carries_the_one_fitted_vae(tmp_path: Path) -> None:
     config = LearningCheckConfig(vae_fit_steps=2, vae_fit_batch_size=2)
     crops = make_crops({"coffee.png": sample_photos()["coffee.png"]}, 4, config, seed=0)

@@ -38,6 +38,7 @@ def test_latent_gain_is_the_paired_mean_difference_with_its_standard_error() -> 
     assert result.mean_loss("latent") == pytest.approx(0.95) and result.mean_loss("pixel") == pytest.approx(1.15)
 
 
+@pytest.mark.integration  # fits a VAE and trains both variants
 def test_a_short_check_trains_and_scores_both_conditionings(tmp_path: Path) -> None:
     config = LearningCheckConfig(
         seeds=(0,), steps=2, vae_fit_steps=2, vae_fit_crops_per_photo=2, train_crops_per_photo=2,

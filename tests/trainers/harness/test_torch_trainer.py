@@ -11,6 +11,8 @@ from mlflow.tracking import MlflowClient
 
 from trainers.harness.torch_trainer import fit_tracked
 
+pytestmark = pytest.mark.integration  # ~5.2 s in all, measured on 2 loaded cores
+
 
 @dataclass
 class FakeResult:

@@ -52,6 +52,7 @@ def test_kl_encode_samples_from_the_generator_and_uses_the_mean_without_one() ->
     torch.testing.assert_close(autoencoder.encode(vae, images), mean)
 
 
+@pytest.mark.integration  # fits an autoencoder: ~8 s
 def test_fitting_lowers_the_reconstruction_error_and_sets_unit_variance_latents() -> None:
     generator = torch.Generator().manual_seed(0)
     ramps = torch.linspace(-1, 1, 32).reshape(1, 1, 1, 32).expand(32, 3, 32, 32)

@@ -59,6 +59,7 @@ def _presence_seen_by_the_mmlc(base_model_dir: Path, tmp_path: Path, modality_dr
     return seen[0]
 
 
+@pytest.mark.integration  # builds the diffusion task twice and runs a training step with each
 def test_train_modality_dropout_reaches_the_mmlc_in_a_training_step(
     no_ray_worker: None, base_model_dir: Path, tmp_path: Path
 ) -> None:
