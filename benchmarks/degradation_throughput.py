@@ -45,7 +45,7 @@ _PAD_TO = 21  # Real-ESRGAN pads every kernel to 21x21
 
 
 def load_photos() -> list[np.ndarray]:
-    """The bundled sample photos as (H, W, 3) uint8 RGB (no download needed)."""
+    """The bundled demo photos as (H, W, 3) uint8 RGB (no download needed)."""
     from skimage import data
     from sklearn.datasets import load_sample_image
 

@@ -38,9 +38,9 @@ from orchestration.evaluation.quality_metrics_config import QualityMetricsConfig
 from orchestration.ray_runtime import quiet_data_progress
 from orchestration.registry.model_registry import register_pipeline
 from orchestration.serving.serve_config import ServeConfig
+from pipelines.demo_photos import DEMO_PHOTOS
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
-from pipelines.sample_dataset import SAMPLE_PHOTOS
 from trainers.models.sampling_options import SamplingOptions
 from trainers.models.sr_pipeline import build_tiny_pipeline
 from trainers.tracking.mlflow_runs import create_run, experiment_id, tracking_client
@@ -55,8 +55,8 @@ class Timing:
 
 
 def photo_items(count: int, lr_size: int) -> list[EvalItem]:
-    """``count`` HR crops (4 * ``lr_size`` square) walking over the sample photos, area-downsampled LRs."""
-    photos = [decode_image(photo.read()) for photo in SAMPLE_PHOTOS]
+    """``count`` HR crops (4 * ``lr_size`` square) walking over the demo photos, area-downsampled LRs."""
+    photos = [decode_image(photo.read()) for photo in DEMO_PHOTOS]
     hr_size, items = 4 * lr_size, []
     for index in range(count):
         photo = photos[index % len(photos)]

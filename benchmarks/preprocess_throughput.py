@@ -2,7 +2,7 @@
 
     python -m benchmarks.preprocess_throughput --crops-per-image 64 --torch-threads 1
 
-Same inputs every run: the eight sample photos, ``--crops-per-image`` crops each (64 -> 512
+Same inputs every run: the eight demo photos, ``--crops-per-image`` crops each (64 -> 512
 samples: enough that each SDK worker's start-up (imports, unpickling the models) is a small part
 of the run; the README has the measured numbers), all
 modalities, tiny random depth / segmentation / VQ / CLIP models built from configs and loaded
@@ -44,6 +44,7 @@ import torch
 from featurestore.config import FeatureStoreConfig
 from featurestore.modality import Modality
 from featurestore.readers import snapshot_files
+from pipelines.demo_photos import write_demo_photos
 from pipelines.image_decoding import content_sha256
 from pipelines.incremental_plan import CropWork, WorkItem
 from pipelines.modalities.captions import caption_for, load_sidecar_captions
@@ -54,7 +55,6 @@ from pipelines.model_stages import model_stages
 from pipelines.preprocess_config import PreprocessConfig, TokenizerConfig
 from pipelines.preprocess_job import run_preprocess
 from pipelines.runner_options import RunnerConfig, RunningMode
-from pipelines.sample_dataset import write_sample_dataset
 from pipelines.sample_identity import content_hash
 from pipelines.sample_preparation import prepare_samples
 from pipelines.sources import expand_sources, read_bytes
@@ -126,8 +126,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def job_config(workdir: Path, args: argparse.Namespace) -> PreprocessConfig:
-    """The benchmark's job: sample photos, tiny models under ``workdir`` (built if missing)."""
-    photos = write_sample_dataset(workdir / "hr")
+    """The benchmark's job: demo photos, tiny models under ``workdir`` (built if missing)."""
+    photos = write_demo_photos(workdir / "hr")
     models = workdir / "models"
     for name, build in (("depth", build_tiny_depth_model), ("seg", build_tiny_segmentation_model),
                         ("mmsr", build_tiny_pipeline)):

@@ -6,7 +6,7 @@ The model is a real-size Depth Anything V2 Small (the architecture of
 ``depth-anything/Depth-Anything-V2-Small-hf``: DINOv2-S backbone, hidden 384, 12 layers, 6 heads,
 patch 14, features from layers 3/6/9/12; DPT neck 48/96/192/384, fusion 64, head 32) with random
 weights, saved and loaded back through ``DepthEstimator`` (``from_pretrained``), with its 518 px
-bicubic processor. Inputs are ``--images`` square crops of the sample photos, each a
+bicubic processor. Inputs are ``--images`` square crops of the demo photos, each a
 ``PreparedSample``; both runs push them through the job's own ``SampleModelHandler`` +
 ``RunInference`` on the local runner (in_memory), differing only in ``max_batch_size``
 (the crops' pixels are read by the workers from one ``.npy`` file, as the job reads its inputs:
@@ -39,10 +39,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessorPil
 
 from featurestore.modality import Modality
+from pipelines.demo_photos import DEMO_PHOTOS
 from pipelines.modalities.depth import DepthEstimator
 from pipelines.model_stages import apply_depth
 from pipelines.prepared_sample import PreparedSample
-from pipelines.sample_dataset import SAMPLE_PHOTOS
 from pipelines.sample_model_handler import SampleModelHandler
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -90,10 +90,10 @@ def save_random_small_v2(path: Path, seed: int) -> Path:
 
 
 def sample_crops(count: int, size: int, seed: int) -> list[PreparedSample]:
-    """``count`` (size, size, 3) crops cycling over the sample photos (upscaled when smaller)."""
+    """``count`` (size, size, 3) crops cycling over the demo photos (upscaled when smaller)."""
     rng = np.random.default_rng(seed)
     photos = [cv2.cvtColor(cv2.imdecode(np.frombuffer(p.read(), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-              for p in SAMPLE_PHOTOS]
+              for p in DEMO_PHOTOS]
     samples = []
     for index in range(count):
         photo = photos[index % len(photos)]

@@ -312,18 +312,19 @@ def _orphans(config: FeatureStoreConfig) -> list[OrphanFile]:
 
 
 def validate_snapshot(
-    config: FeatureStoreConfig, snapshot: str | int | None = None, sample_images: int = 8
+    config: FeatureStoreConfig, snapshot: str | int | None = None, spot_check_rows: int = 8
 ) -> ValidationReport:
-    """Validate every data file of a snapshot (id, tag or None = current); decode ``sample_images`` rows' images.
+    """Validate every data file of a snapshot (id, tag or None = current); decode ``spot_check_rows`` rows' images.
 
     Also reports the orphan data files of the store's tables (warnings, whatever the snapshot).
     Raises ValueError for an unknown snapshot; data problems are issues in the report, never raised.
     """
-    if sample_images < 0:
-        raise ValueError(f"sample_images must be >= 0, got {sample_images}")
+    if spot_check_rows < 0:
+        raise ValueError(f"spot_check_rows must be >= 0, got {spot_check_rows}")
     snapshot_id = resolve_snapshot(config, snapshot)
     urls = snapshot_files(config, snapshot_id)
-    checks = [_validate_file(url, rows) for url, rows in zip(urls, spot_check_positions(_row_counts(urls), sample_images))]
+    positions = spot_check_positions(_row_counts(urls), spot_check_rows)
+    checks = [_validate_file(url, rows) for url, rows in zip(urls, positions)]
     duplicates = duplicate_issue(snapshot_id, [check.url for check in checks if _id_readable(check)])
     return ValidationReport(
         snapshot_id=snapshot_id,

@@ -55,7 +55,10 @@ def add_features_parser(
         "validate", help="check a snapshot: schema, tokens, images, duplicate ids (exit 1 on errors); report orphan files"
     )
     validate.add_argument("target", metavar="snapshot", nargs="?", help="snapshot id or tag (default: current)")
-    validate.add_argument("--sample-images", type=int, default=8, help="hr/lr PNG rows decoded (default: %(default)s)")
+    validate.add_argument(
+        "--spot-check-rows", "--sample-images", dest="spot_check_rows", type=int, default=8,
+        help="rows whose hr/lr PNGs are decoded (default: %(default)s; --sample-images: its old name)",
+    )
     tag = actions.add_parser("tag", help="name a snapshot (default: current) with a tag")
     tag.add_argument("name", help="tag name, e.g. paper-v1")
     tag.add_argument("target", metavar="snapshot", nargs="?", help="snapshot id or tag (default: current)")
@@ -188,7 +191,7 @@ def _diff(config: FeatureStoreConfig, args: argparse.Namespace) -> int:
 def _validate(config: FeatureStoreConfig, args: argparse.Namespace) -> int:
     from featurestore.validation import validate_snapshot
 
-    report = validate_snapshot(config, args.target, args.sample_images)
+    report = validate_snapshot(config, args.target, args.spot_check_rows)
     if report.issues:
         rows = [[issue.severity.value, issue.file, issue.column or "-", issue.message] for issue in report.issues]
         print(_table(["severity", "file", "column", "message"], rows))

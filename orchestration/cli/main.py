@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    quick = commands.add_parser("quickstart", help="run the whole flow on the embedded sample photos and tiny models")
+    quick = commands.add_parser("quickstart", help="run the whole flow on the embedded demo photos and tiny models")
     quick.add_argument("--workdir", default="mmsr-runs", help="where every output goes (default: %(default)s)")
     quick.add_argument("--steps", type=int, default=None, help="training steps (default: the quickstart preset's)")
     _add_config_flags(quick)

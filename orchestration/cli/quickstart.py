@@ -31,8 +31,8 @@ from orchestration.quickstart.quickstart_models import ensure_quickstart_models
 from orchestration.registry.model_registry import RegisteredVersion
 from orchestration.registry.promotion import PromotionDecision
 from orchestration.serving.checked_model import load_checked_model
+from pipelines.demo_photos import write_demo_photos
 from pipelines.preprocess_job import PreprocessResult, run_preprocess
-from pipelines.sample_dataset import write_sample_dataset
 from trainers.recipes.train_job import TrainResult
 
 LOG = logging.getLogger(__name__)
@@ -146,8 +146,8 @@ def run_quickstart(
     """The whole flow; its progress bar is drawn on ``progress`` (default stderr)."""
     root = Path(workdir)
     clock = StageClock(6, "quickstart", progress)
-    with clock.stage("models", "sample photos + models (autoencoder fit)"):
-        write_sample_dataset(root / "sample_hr")
+    with clock.stage("models", "demo photos + models (autoencoder fit)"):
+        write_demo_photos(root / "sample_hr")
         ensure_quickstart_models(config)
     with clock.stage("preprocess", "preprocess (Beam)"):
         pre = run_preprocess(config.preprocess, config.featurestore)

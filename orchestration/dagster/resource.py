@@ -1,7 +1,7 @@
 """The Dagster resource that says which mmsr config the retraining assets and sensor run on.
 
 Either an mmsr YAML file (exactly what ``mmsr <command> --config FILE`` reads) or, with no file,
-the embedded quickstart defaults under ``workdir`` (sample photos, tiny models, SQLite catalog
+the embedded quickstart defaults under ``workdir`` (demo photos, tiny models, SQLite catalog
 and MLflow), so ``dagster dev`` works on a fresh clone with nothing downloaded.
 """
 
@@ -15,7 +15,7 @@ from orchestration.config_loading import load_config
 from orchestration.mmsr_config import MmsrConfig
 from orchestration.quickstart.quickstart_models import ensure_quickstart_models
 from orchestration.quickstart.quickstart_preset import quickstart_preset
-from pipelines.sample_dataset import write_sample_dataset
+from pipelines.demo_photos import write_demo_photos
 
 
 class MmsrConfigResource(dg.ConfigurableResource):
@@ -39,7 +39,7 @@ class MmsrConfigResource(dg.ConfigurableResource):
         return load_config(MmsrConfig, self.config_path, list(self.overrides), defaults)
 
     def prepare_embedded_inputs(self, config: MmsrConfig) -> None:
-        """Embedded defaults only: write the sample photos if the input folder is missing, and
+        """Embedded defaults only: write the demo photos if the input folder is missing, and
         build the tiny models that are missing (both as ``mmsr quickstart`` does). No-op otherwise.
 
         An existing input folder is left as it is, so images added to or removed from it are what
@@ -49,5 +49,5 @@ class MmsrConfigResource(dg.ConfigurableResource):
             return
         inputs = Path(config.preprocess.input)
         if not inputs.exists():
-            write_sample_dataset(inputs)
+            write_demo_photos(inputs)
         ensure_quickstart_models(config)

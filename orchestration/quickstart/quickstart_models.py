@@ -4,7 +4,7 @@ base pipeline the quickstart trains.
 
 The base pipeline is not left random where a pretrained one would not be:
 
-- its autoencoder, the stand-in for a pretrained VAE, is fitted to crops of the sample photos
+- its autoencoder, the stand-in for a pretrained VAE, is fitted to crops of the demo photos
   (``trainers.models.autoencoder_fitting``; the ``quickstart`` preset's AutoencoderTiny is small
   enough to fit in well under a minute on 2 cores, where a random autoencoder decodes colour noise
   whatever the UNet learns);
@@ -28,11 +28,11 @@ import torch
 
 from orchestration.mmsr_config import MmsrConfig
 from pipelines.cropping import random_crop
+from pipelines.demo_photos import DEMO_PHOTOS
 from pipelines.image_decoding import decode_image
 from pipelines.modalities.depth import build_tiny_depth_model
 from pipelines.modalities.segmentation import build_tiny_segmentation_model
 from pipelines.pixel_range import to_model_range
-from pipelines.sample_dataset import SAMPLE_PHOTOS
 from trainers.models.autoencoder_fitting import AutoencoderFitConfig, fit_autoencoder
 from trainers.models.sr_pipeline import build_pipeline_components
 
@@ -42,11 +42,11 @@ FIT_CROPS_PER_PHOTO = 128
 
 
 def photo_crops(size: int, per_photo: int, seed: int) -> torch.Tensor:
-    """(8 * per_photo, 3, size, size) float32 crops of the sample photos in [-1, 1], at positions drawn
+    """(8 * per_photo, 3, size, size) float32 crops of the demo photos in [-1, 1], at positions drawn
     from one generator seeded with ``seed``."""
     rng = np.random.default_rng(seed)
     crops = []
-    for photo in SAMPLE_PHOTOS:
+    for photo in DEMO_PHOTOS:
         image = decode_image(photo.read())
         crops += [random_crop(image, size, rng, multiple_of=1).pixels for _ in range(per_photo)]
     return to_model_range(torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2))
@@ -54,7 +54,7 @@ def photo_crops(size: int, per_photo: int, seed: int) -> torch.Tensor:
 
 def build_quickstart_base(path: Path, seed: int = 0, fit: AutoencoderFitConfig = AUTOENCODER_FIT) -> Path:
     """The ``quickstart`` preset pipeline (random UNet and MMLC, x0-prediction) with its autoencoder
-    fitted to the sample photos (``fit``; the wiring tests fit a few steps), saved to ``path``."""
+    fitted to the demo photos (``fit``; the wiring tests fit a few steps), saved to ``path``."""
     pipeline = build_pipeline_components("quickstart", path, seed=seed, prediction_type="sample")
     images = photo_crops(FIT_CROP_SIZE, FIT_CROPS_PER_PHOTO, seed)
     fit_autoencoder(pipeline.vae, images, fit, torch.Generator().manual_seed(seed))

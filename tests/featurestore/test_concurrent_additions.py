@@ -33,4 +33,4 @@ def test_ids_a_since_expired_snapshot_added_are_not_committed_twice(
     assert (result.rows, result.already_present) == (1, 3)
     ids = read_arrow(store, columns=["sample_id"])["sample_id"].to_pylist()
     assert len(ids) == len(set(ids)) == 7
-    assert validate_snapshot(store, sample_images=0).ok
+    assert validate_snapshot(store, spot_check_rows=0).ok

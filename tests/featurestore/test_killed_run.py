@@ -106,7 +106,7 @@ def test_killed_in_the_commit_window_its_orphans_are_reported_then_removed(
     assert current_snapshot_id(store) == before and read_arrow(store, columns=["sample_id"]).num_rows == 4
     (orphan,) = find_orphans(store)
     assert "/data/killed-part-00000.parquet" in orphan.url
-    report = validate_snapshot(store, sample_images=0)
+    report = validate_snapshot(store, spot_check_rows=0)
     warnings = [issue for issue in report.issues if issue.severity is Severity.WARNING]
     assert report.ok and [issue.file for issue in warnings] == [orphan.url]
     assert "referenced by no snapshot" in warnings[0].message
@@ -117,5 +117,5 @@ def test_killed_in_the_commit_window_its_orphans_are_reported_then_removed(
         later = datetime.now(timezone.utc) + timedelta(days=1)
         assert [found.url for found in expire_snapshots(store, later, orphan_grace_s=0, force=True).orphans] == [orphan.url]
     assert find_orphans(store) == []
-    assert not any(issue.severity is Severity.WARNING for issue in validate_snapshot(store, sample_images=0).issues)
+    assert not any(issue.severity is Severity.WARNING for issue in validate_snapshot(store, spot_check_rows=0).issues)
     assert read_arrow(store, columns=["sample_id"]).num_rows == 4

@@ -101,7 +101,7 @@ def test_a_file_a_live_run_listed_is_no_orphan_whatever_the_grace(
     assert remove_orphans(store, grace_s=0, in_flight=in_flight) == []
     report = expire_snapshots(store, LATER, retain_last=0, orphan_grace_s=0, force=True)
     assert report.orphans == () and Path(moved_in.removeprefix("file://")).exists()
-    assert not any("orphan" in issue.message for issue in validate_snapshot(store, sample_images=0).issues)
+    assert not any("orphan" in issue.message for issue in validate_snapshot(store, spot_check_rows=0).issues)
 
     discard_staging(store, "live")  # the run ended without committing it: now it is an orphan
     assert [found.url for found in expire_snapshots(store, LATER, orphan_grace_s=0, force=True).orphans] == [moved_in]

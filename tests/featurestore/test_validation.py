@@ -39,7 +39,7 @@ def _errors(issues: tuple[ValidationIssue, ...]) -> list[tuple[str, str | None]]
 def test_clean_snapshot_has_no_issues(store: FeatureStoreConfig, stage_samples: StageSamples) -> None:
     stage_samples("run1", 10, files=3)
     commit_run(store, "run1", PROPS)
-    report = validate_snapshot(store, None, sample_images=4)
+    report = validate_snapshot(store, None, spot_check_rows=4)
     assert report.issues == () and report.ok
     assert (report.files, report.rows, report.images_checked) == (3, 10, 8)
 
@@ -68,7 +68,7 @@ def test_bad_values_are_reported_with_file_column_and_sample(
     corrupt(rows[2])
     bad = _commit_rows(store, rows, "run2")
 
-    report = validate_snapshot(store, sample_images=8)
+    report = validate_snapshot(store, spot_check_rows=8)
 
     assert _errors(report.issues) == [(bad, column)]
     (issue,) = report.errors
@@ -79,13 +79,13 @@ def test_bad_values_are_reported_with_file_column_and_sample(
 
 def test_duplicate_sample_ids_are_an_error_naming_examples(store: FeatureStoreConfig) -> None:
     _commit_rows(store, [sample_row(index) for index in range(4)], "run1")
-    assert validate_snapshot(store, sample_images=0).ok
+    assert validate_snapshot(store, spot_check_rows=0).ok
     base = resolve_snapshot(store, None)
     url = f"{staging_dir(store, 'dup')}/{SAMPLES_DIR}/part-0.parquet"
     write_parquet(url, pa.Table.from_pylist([sample_row(3), sample_row(1), sample_row(3)], SAMPLES_SCHEMA))
     commit_run(store, "dup", PROPS, base_snapshot_id=base)  # a base that claims they were left out: injected
 
-    report = validate_snapshot(store, sample_images=0)
+    report = validate_snapshot(store, spot_check_rows=0)
 
     assert not report.ok and report.rows == 7
     (issue,) = report.errors
@@ -138,7 +138,7 @@ def test_missing_modality_is_information_not_error(store: FeatureStoreConfig) ->
     rows[1][Modality.SEGMENTATION.map_column] = None
     url = _commit_rows(store, rows)
 
-    report = validate_snapshot(store, sample_images=0)
+    report = validate_snapshot(store, spot_check_rows=0)
 
     assert report.ok and report.images_checked == 0
     (issue,) = report.issues
@@ -151,7 +151,7 @@ def test_sample_positions_spread_over_files() -> None:
     assert spot_check_positions([2, 2], 10) == [{0, 1}, {0, 1}]
     assert spot_check_positions([4], 0) == [set()]
     assert spot_check_positions([], 3) == []
-    with pytest.raises(ValueError, match="sample_images"):
+    with pytest.raises(ValueError, match="spot_check_rows"):
         validate_snapshot(FeatureStoreConfig(), None, -1)
 
 

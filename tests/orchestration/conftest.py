@@ -15,9 +15,9 @@ from orchestration.registry.model_registry import RegisteredVersion, register_pi
 from orchestration.serving import sr_pyfunc
 from orchestration.serving.lr_modalities import LrModalities
 from orchestration.serving.serve_config import ServeConfig
+from pipelines.demo_photos import DEMO_PHOTOS
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
-from pipelines.sample_dataset import SAMPLE_PHOTOS
 from tests.featurestore.conftest import commit_rows, sample_row
 from trainers.models.presets import ModelPreset, ModelSizes, model_sizes
 from trainers.models.sampling_options import SamplingOptions
@@ -39,9 +39,9 @@ def make_eval_store(root: Path) -> FeatureStoreConfig:
 
 
 def make_photo_eval_store(root: Path) -> FeatureStoreConfig:
-    """A feature store with one snapshot: 4 crops of the sample photos (64x64 HR, 16x16 area-downsampled
+    """A feature store with one snapshot: 4 crops of the demo photos (64x64 HR, 16x16 area-downsampled
     LR), 2 of them in the eval split, so bicubic upscaling scores as it does on real images."""
-    photos = [decode_image(photo.read()) for photo in SAMPLE_PHOTOS[:4]]
+    photos = [decode_image(photo.read()) for photo in DEMO_PHOTOS[:4]]
     rows = []
     for index, photo in enumerate(photos):
         hr = np.ascontiguousarray(photo[100:164, 100:164])

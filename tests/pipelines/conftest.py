@@ -1,4 +1,4 @@
-"""Fixtures for the preprocessing-job tests: tiny models built once, the sample photos, small configs.
+"""Fixtures for the preprocessing-job tests: tiny models built once, the demo photos, small configs.
 
 The tiny depth, segmentation and MMSR models (its ``vq/`` and ``tokenizer/``) are built from
 configs and saved once per session, then loaded back by the job through ``from_pretrained``
@@ -19,15 +19,15 @@ import pytest
 import torch
 
 from featurestore.config import FeatureStoreConfig
+from pipelines.demo_photos import DemoPhotos, write_demo_photos
 from pipelines.modalities.depth import build_tiny_depth_model
 from pipelines.modalities.extractor import ModalityExtractionConfig
 from pipelines.modalities.segmentation import build_tiny_segmentation_model
 from pipelines.preprocess_config import PreprocessConfig, TokenizerConfig
-from pipelines.sample_dataset import SampleDataset, write_sample_dataset
 from trainers.models.sr_pipeline import build_tiny_pipeline
 
 FEW_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "flower.jpg")
-"""Four of the sample photos (two PNG, one JPEG, one of each size class): enough for every check."""
+"""Four of the demo photos (two PNG, one JPEG, one of each size class): enough for every check."""
 
 
 @dataclass(frozen=True)
@@ -63,20 +63,20 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 
 
 @pytest.fixture(scope="session")
-def sample_photos(tmp_path_factory: pytest.TempPathFactory) -> SampleDataset:
-    """All sample photos and their ``captions.jsonl`` (do not modify: shared by the session)."""
-    return write_sample_dataset(tmp_path_factory.mktemp("sample-photos"))
+def demo_photos(tmp_path_factory: pytest.TempPathFactory) -> DemoPhotos:
+    """All demo photos and their ``captions.jsonl`` (do not modify: shared by the session)."""
+    return write_demo_photos(tmp_path_factory.mktemp("sample-photos"))
 
 
-def copy_photos(photos: SampleDataset, dest: Path, names: tuple[str, ...] = FEW_PHOTOS) -> list[str]:
-    """Copy ``names`` of the sample photos into ``dest`` (created); their sorted absolute paths."""
+def copy_photos(photos: DemoPhotos, dest: Path, names: tuple[str, ...] = FEW_PHOTOS) -> list[str]:
+    """Copy ``names`` of the demo photos into ``dest`` (created); their sorted absolute paths."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in names:
         shutil.copyfile(photos.image_dir / name, dest / name)
     return sorted(str((dest / name).resolve()) for name in names)
 
 
-def small_job(models: TinyModels, photos: SampleDataset, input_spec: str, root: Path) -> SmallJob:
+def small_job(models: TinyModels, photos: DemoPhotos, input_spec: str, root: Path) -> SmallJob:
     """A valid small job reading ``input_spec`` (64 px crops, one per image, all modalities) and a
     feature store under ``root`` (SQLite catalog, local warehouse)."""
     preprocess = PreprocessConfig(
@@ -99,10 +99,10 @@ def small_job(models: TinyModels, photos: SampleDataset, input_spec: str, root: 
 
 
 @pytest.fixture
-def job(tiny_models: TinyModels, sample_photos: SampleDataset, tmp_path: Path) -> SmallJob:
-    """A small job over four sample photos (copied into this test's tmp dir) and a fresh store."""
-    copy_photos(sample_photos, tmp_path / "hr")
-    return small_job(tiny_models, sample_photos, str(tmp_path / "hr"), tmp_path / "store")
+def job(tiny_models: TinyModels, demo_photos: DemoPhotos, tmp_path: Path) -> SmallJob:
+    """A small job over four demo photos (copied into this test's tmp dir) and a fresh store."""
+    copy_photos(demo_photos, tmp_path / "hr")
+    return small_job(tiny_models, demo_photos, str(tmp_path / "hr"), tmp_path / "store")
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ import pytest
 from featurestore.catalog import open_catalog
 from featurestore.readers import read_arrow
 from featurestore.validation import validate_snapshot
+from pipelines.demo_photos import DemoPhotos
 from pipelines.preprocess_job import run_preprocess
-from pipelines.sample_dataset import SampleDataset
 from tests.pipelines.conftest import TinyModels, copy_photos, small_job
 from tests.pipelines.test_concurrent_runs import config_file
 
@@ -94,10 +94,10 @@ def _reported(output: str) -> tuple[int, int]:
 
 
 def test_expire_in_a_tight_loop_never_loses_what_a_run_committed(
-    tiny_models: TinyModels, sample_photos: SampleDataset, tmp_path: Path
+    tiny_models: TinyModels, demo_photos: DemoPhotos, tmp_path: Path
 ) -> None:
-    copy_photos(sample_photos, tmp_path / "replaced", REPLACED)
-    job = small_job(tiny_models, sample_photos, str(tmp_path / "replaced"), tmp_path / "store").with_(
+    copy_photos(demo_photos, tmp_path / "replaced", REPLACED)
+    job = small_job(tiny_models, demo_photos, str(tmp_path / "replaced"), tmp_path / "store").with_(
         crops_per_image=CROPS
     )
     run_preprocess(job.preprocess, job.store)  # rows the replacement run will rewrite
@@ -111,7 +111,7 @@ def test_expire_in_a_tight_loop_never_loses_what_a_run_committed(
     )
     runs = []
     for index, names in enumerate(NEW_INPUTS):
-        copy_photos(sample_photos, tmp_path / f"in{index}", names)
+        copy_photos(demo_photos, tmp_path / f"in{index}", names)
         runs.append(_start(_SLOW_COMMIT, "preprocess", "--config", str(config), "--input", str(tmp_path / f"in{index}")))
     runs.append(_start(_SLOW_COMMIT, "preprocess", "--config", str(replace_config)))
     outputs = [run.communicate(timeout=600)[0] for run in runs]
@@ -136,5 +136,5 @@ def test_expire_in_a_tight_loop_never_loses_what_a_run_committed(
     replaced = [text for uri, text in zip(rows["source_uri"].to_pylist(), rows["extractors"].to_pylist())
                 if Path(uri).name in REPLACED]
     assert len(replaced) == len(REPLACED) * CROPS and all(":10,30" in text for text in replaced)
-    report = validate_snapshot(job.store, sample_images=0)
+    report = validate_snapshot(job.store, spot_check_rows=0)
     assert report.ok and not report.issues, report.issues  # no missing file, no duplicate, no orphan left

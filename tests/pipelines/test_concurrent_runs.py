@@ -20,7 +20,7 @@ import yaml
 
 from featurestore.readers import read_arrow
 from featurestore.validation import validate_snapshot
-from pipelines.sample_dataset import SampleDataset
+from pipelines.demo_photos import DemoPhotos
 from tests.pipelines.conftest import FEW_PHOTOS, SmallJob, TinyModels, copy_photos, small_job
 
 pytestmark = pytest.mark.integration  # ~29 s in all, measured on 2 loaded cores
@@ -69,12 +69,12 @@ def start_racing_run(
 
 
 def test_two_preprocess_processes_at_once_commit_each_sample_id_once(
-    tiny_models: TinyModels, sample_photos: SampleDataset, tmp_path: Path
+    tiny_models: TinyModels, demo_photos: DemoPhotos, tmp_path: Path
 ) -> None:
     first, second = FEW_PHOTOS[:3], FEW_PHOTOS[1:]  # two photos in common
-    copy_photos(sample_photos, tmp_path / "a", first)
-    copy_photos(sample_photos, tmp_path / "b", second)
-    job = small_job(tiny_models, sample_photos, str(tmp_path / "a"), tmp_path / "store").with_(crops_per_image=CROPS)
+    copy_photos(demo_photos, tmp_path / "a", first)
+    copy_photos(demo_photos, tmp_path / "b", second)
+    job = small_job(tiny_models, demo_photos, str(tmp_path / "a"), tmp_path / "store").with_(crops_per_image=CROPS)
     config = config_file(job, tmp_path / "mmsr.yaml")
     (tmp_path / "barrier").mkdir()
     runs = [start_racing_run(config, str(tmp_path / name), tmp_path / "barrier", name) for name in ("a", "b")]
@@ -87,5 +87,5 @@ def test_two_preprocess_processes_at_once_commit_each_sample_id_once(
     summaries = [next(line for line in out.splitlines() if line.startswith("preprocess run")) for out in outputs]
     assert sum("6 added" in line for line in summaries) == 1, summaries
     assert sum("2 added" in line and "4 already present" in line for line in summaries) == 1, summaries
-    report = validate_snapshot(job.store, sample_images=0)
+    report = validate_snapshot(job.store, spot_check_rows=0)
     assert report.ok and report.rows == len(FEW_PHOTOS) * CROPS

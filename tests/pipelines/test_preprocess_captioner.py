@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from featurestore.readers import read_arrow
+from pipelines.demo_photos import DemoPhotos
 from pipelines.image_decoding import decode_image
 from pipelines.modalities.captioner import Captioner, build_tiny_captioner
 from pipelines.modalities.extractor import extractor_versions
 from pipelines.preprocess_job import run_preprocess
-from pipelines.sample_dataset import SampleDataset
 from tests.pipelines.conftest import FEW_PHOTOS, SmallJob
 
 pytestmark = pytest.mark.integration  # ~4 s in all, measured on 2 loaded cores
@@ -29,7 +29,7 @@ def tiny_captioner_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_captioner_fills_what_the_sidecar_lacks(
-    job: SmallJob, tiny_captioner_dir: Path, sample_photos: SampleDataset, tmp_path: Path
+    job: SmallJob, tiny_captioner_dir: Path, demo_photos: DemoPhotos, tmp_path: Path
 ) -> None:
     sidecar = tmp_path / "captions.jsonl"
     sidecar.write_text("".join(json.dumps({"uri": name, "caption": text}) + "\n" for name, text in SIDECAR.items()))

@@ -28,8 +28,8 @@ from featurestore.config import FeatureStoreConfig
 from featurestore.readers import read_arrow, snapshot_files
 from featurestore.staging import list_staged
 from orchestration.config_loading import parse_config
+from pipelines.demo_photos import DemoPhotos
 from pipelines.preprocess_job import build_pipeline, pipeline_options, run_preprocess
-from pipelines.sample_dataset import SampleDataset
 from pipelines.sources import expand_sources, resolve_spec
 from tests.pipelines.conftest import SmallJob, TinyModels, small_job
 from tests.services.marker import starts_service
@@ -76,7 +76,7 @@ def use_plain_gcsfs(env: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 @starts_service
-def gcs(sample_photos: SampleDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def gcs(demo_photos: DemoPhotos, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An in-memory emulator with ``gs://mmsr-test/hr/`` holding three photos and their captions;
     yields its endpoint URL while the environment points gcsfs at it."""
     if not EMULATOR.exists():
@@ -94,8 +94,8 @@ def gcs(sample_photos: SampleDataset, tmp_path_factory: pytest.TempPathFactory) 
             fs = gcsfs.GCSFileSystem()
             fs.mkdir(BUCKET)
             for name in PHOTOS:
-                fs.pipe(f"{BUCKET}/hr/{name}", (sample_photos.image_dir / name).read_bytes())
-            fs.pipe(f"{BUCKET}/hr/captions.jsonl", sample_photos.captions_path.read_bytes())
+                fs.pipe(f"{BUCKET}/hr/{name}", (demo_photos.image_dir / name).read_bytes())
+            fs.pipe(f"{BUCKET}/hr/captions.jsonl", demo_photos.captions_path.read_bytes())
             yield f"http://127.0.0.1:{port}"
             GCSFileSystem.clear_instance_cache()
     finally:
@@ -103,7 +103,7 @@ def gcs(sample_photos: SampleDataset, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def gcs_job(
-    models: TinyModels, photos: SampleDataset, root: Path, warehouse: str, io_properties: tuple[tuple[str, str], ...] = ()
+    models: TinyModels, photos: DemoPhotos, root: Path, warehouse: str, io_properties: tuple[tuple[str, str], ...] = ()
 ) -> SmallJob:
     job = small_job(models, photos, f"gs://{BUCKET}/hr/*.png", root)
     modalities = dataclasses.replace(job.preprocess.modalities, captions_path=f"gs://{BUCKET}/hr/captions.jsonl")
@@ -120,9 +120,9 @@ def read_parquet(urls: list[str]) -> list[dict[str, object]]:
 
 
 def test_hr_images_are_read_from_gcs_and_rows_staged_in_gcs(
-    gcs: str, tiny_models: TinyModels, sample_photos: SampleDataset, tmp_path: Path
+    gcs: str, tiny_models: TinyModels, demo_photos: DemoPhotos, tmp_path: Path
 ) -> None:
-    job = gcs_job(tiny_models, sample_photos, tmp_path, f"gs://{BUCKET}/staged-only")
+    job = gcs_job(tiny_models, demo_photos, tmp_path, f"gs://{BUCKET}/staged-only")
     uris = expand_sources(job.preprocess.input)
     assert uris == [f"gs://{BUCKET}/hr/{name}" for name in sorted(PHOTOS)]
     pipeline = beam.Pipeline(options=pipeline_options(job.preprocess))
@@ -138,7 +138,7 @@ def test_hr_images_are_read_from_gcs_and_rows_staged_in_gcs(
 
 @pytest.mark.parametrize("file_io", sorted(ICEBERG_EMULATOR_PROPERTIES))
 def test_job_commits_to_a_gcs_warehouse(
-    gcs: str, file_io: str, tiny_models: TinyModels, sample_photos: SampleDataset, tmp_path: Path
+    gcs: str, file_io: str, tiny_models: TinyModels, demo_photos: DemoPhotos, tmp_path: Path
 ) -> None:
     settings = {
         "warehouse": f"gs://{BUCKET}/warehouse-{file_io}",
@@ -146,7 +146,7 @@ def test_job_commits_to_a_gcs_warehouse(
     }
     store = parse_config(FeatureStoreConfig, settings, "featurestore")  # as from the featurestore section of a YAML file
     warehouse = store.warehouse
-    job = gcs_job(tiny_models, sample_photos, tmp_path, warehouse, store.io_properties)
+    job = gcs_job(tiny_models, demo_photos, tmp_path, warehouse, store.io_properties)
     result = run_preprocess(job.preprocess, job.store)
     assert (result.inputs, result.added, result.rejected) == (3, 3, 0)
     table = read_arrow(job.store, columns=["source_uri", "caption"])

@@ -35,6 +35,7 @@ from featurestore.readers import current_snapshot_id, read_arrow
 from featurestore.schema import SCHEMA_VERSION
 from featurestore.staging import list_staged
 from pipelines import preprocess_job, preprocess_transforms, sources
+from pipelines.demo_photos import DemoPhotos
 from pipelines.image_decoding import content_sha256
 from pipelines.modalities.depth import DepthEstimator
 from pipelines.modalities.extractor import extractor_versions
@@ -44,7 +45,6 @@ from pipelines.preprocess_config import PIPELINE_VERSION, PreprocessConfig
 from pipelines.preprocess_errors import PreprocessError
 from pipelines.preprocess_job import PreprocessResult, run_preprocess
 from pipelines.runner_options import RunnerConfig
-from pipelines.sample_dataset import SampleDataset
 from pipelines.sample_identity import FieldRole, config_leaves, content_hash, fields_with_role, sample_id_for
 from pipelines.sample_model_handler import SampleModelHandler
 from pipelines.sources import InputSpec, Listed, read_image_source
@@ -85,11 +85,11 @@ def decode_png(data: bytes) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def committed(
-    tiny_models: TinyModels, sample_photos: SampleDataset, tmp_path_factory: pytest.TempPathFactory, one_torch_thread: None
+    tiny_models: TinyModels, demo_photos: DemoPhotos, tmp_path_factory: pytest.TempPathFactory, one_torch_thread: None
 ) -> CommittedRun:
     root = tmp_path_factory.mktemp("committed")
-    photos = copy_photos(sample_photos, root / "hr")
-    job = small_job(tiny_models, sample_photos, str(root / "hr"), root / "store").with_(crops_per_image=CROPS)
+    photos = copy_photos(demo_photos, root / "hr")
+    job = small_job(tiny_models, demo_photos, str(root / "hr"), root / "store").with_(crops_per_image=CROPS)
     result = run_preprocess(job.preprocess, job.store)
     return CommittedRun(job=job, result=result, table=committed_rows(job.store), photos=photos)
 
@@ -158,10 +158,10 @@ LOCAL_POLICY_KNOBS_LEFT_OUT = {"device", "runner.runner", "runner.setup_file", "
 content hash ignores them too (``test_sample_identity``)."""
 
 
-def test_changing_only_policy_knobs_adds_no_rows(job: SmallJob, sample_photos: SampleDataset, tmp_path: Path) -> None:
+def test_changing_only_policy_knobs_adds_no_rows(job: SmallJob, demo_photos: DemoPhotos, tmp_path: Path) -> None:
     job = job.with_(crops_per_image=CROPS, degradations_per_crop=2)
     first = run_preprocess(job.preprocess, job.store)
-    copy_photos(sample_photos, tmp_path / "moved")  # the same bytes in another place
+    copy_photos(demo_photos, tmp_path / "moved")  # the same bytes in another place
     changed = job.with_(
         input=str(tmp_path / "moved"), crops_per_image=1, degradations_per_crop=1, eval_fraction=0.9, max_error_rate=0.5, rows_per_file=1,
         modalities=dataclasses.replace(job.preprocess.modalities, batch_size=1),
@@ -297,12 +297,12 @@ def animated_gif() -> bytes:
     return out.getvalue()
 
 
-def test_every_file_in_the_input_folder_is_accepted_or_rejected(job: SmallJob, sample_photos: SampleDataset) -> None:
+def test_every_file_in_the_input_folder_is_accepted_or_rejected(job: SmallJob, demo_photos: DemoPhotos) -> None:
     folder = Path(job.preprocess.input)
     (folder / "animated.gif").write_bytes(animated_gif())
     (folder / "phone.heic").write_bytes(b"\0\0\0\x18ftypheic" + bytes(64))
     (folder / "notes.txt").write_text("shot on a sunny day\n")
-    (folder / "captions.jsonl").write_bytes(sample_photos.captions_path.read_bytes())  # the job's sidecar: not an input
+    (folder / "captions.jsonl").write_bytes(demo_photos.captions_path.read_bytes())  # the job's sidecar: not an input
     sidecar = dataclasses.replace(job.preprocess.modalities, captions_path=str(folder / "captions.jsonl"))
     result = run_preprocess(job.with_(max_error_rate=0.5, modalities=sidecar).preprocess, job.store)
     assert (result.inputs, result.accepted, result.rejected, result.added) == (7, 4, 3, 4)

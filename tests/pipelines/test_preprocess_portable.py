@@ -17,9 +17,9 @@ import pytest
 
 from featurestore.readers import read_arrow
 from featurestore.validation import validate_snapshot
+from pipelines.demo_photos import DemoPhotos
 from pipelines.image_decoding import content_sha256
 from pipelines.runner_options import RunnerConfig
-from pipelines.sample_dataset import SampleDataset
 from pipelines.sample_identity import content_hash, sample_id_for
 from tests.pipelines.conftest import FEW_PHOTOS, TinyModels, copy_photos, small_job
 from tests.pipelines.test_concurrent_runs import config_file
@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.slow(minutes=2), pytest.mark.services]  # builds the s
 
 
 def test_preprocess_on_the_portable_runner_with_workers_installed_from_the_sdist(
-    tiny_models: TinyModels, sample_photos: SampleDataset, tmp_path: Path
+    tiny_models: TinyModels, demo_photos: DemoPhotos, tmp_path: Path
 ) -> None:
     sdist = build_sdist(tmp_path / "dist")
     python = worker_environment(sdist, tmp_path)
@@ -45,8 +45,8 @@ def test_preprocess_on_the_portable_runner_with_workers_installed_from_the_sdist
     ).stdout
     assert where.startswith(str(python.parents[1])), f"workers would import the project from {where}"
 
-    photos = copy_photos(sample_photos, tmp_path / "hr")
-    job = small_job(tiny_models, sample_photos, str(tmp_path / "hr"), tmp_path / "store")
+    photos = copy_photos(demo_photos, tmp_path / "hr")
+    job = small_job(tiny_models, demo_photos, str(tmp_path / "hr"), tmp_path / "store")
     with running_job_service(tmp_path) as job_endpoint, running_worker_pool(python, tmp_path) as pool:
         runner = RunnerConfig(
             runner="PortableRunner",
@@ -68,5 +68,5 @@ def test_preprocess_on_the_portable_runner_with_workers_installed_from_the_sdist
     expected = {sample_id_for(content_sha256(Path(photo).read_bytes()), chash, 0) for photo in photos}
     table = read_arrow(job.store, columns=["sample_id"])
     assert sorted(table["sample_id"].to_pylist()) == sorted(expected)  # the ids an embedded run gives
-    report = validate_snapshot(job.store, sample_images=2)
+    report = validate_snapshot(job.store, spot_check_rows=2)
     assert report.ok and report.rows == len(FEW_PHOTOS), report

@@ -17,7 +17,7 @@ import pytest
 from featurestore.config import FeatureStoreConfig
 from featurestore.readers import read_arrow, snapshot_files
 from featurestore.validation import validate_snapshot
-from pipelines.sample_dataset import SampleDataset
+from pipelines.demo_photos import DemoPhotos
 from tests.pipelines.conftest import FEW_PHOTOS, TinyModels, small_job
 from tests.pipelines.test_concurrent_runs import config_file, start_racing_run
 from tests.services.postgres_server import PostgresServer
@@ -26,7 +26,7 @@ from tests.services.s3_server import S3Server
 CROPS = 2
 
 
-def _upload(photos: SampleDataset, bucket: str, folder: str, names: tuple[str, ...]) -> str:
+def _upload(photos: DemoPhotos, bucket: str, folder: str, names: tuple[str, ...]) -> str:
     fs = fsspec.filesystem("s3")
     for name in names:
         fs.put_file(str(photos.image_dir / name), f"{bucket}/{folder}/{name}")
@@ -34,21 +34,21 @@ def _upload(photos: SampleDataset, bucket: str, folder: str, names: tuple[str, .
 
 
 def test_two_processes_on_s3_and_a_postgres_catalog_commit_each_sample_once(
-    postgres: PostgresServer, s3: S3Server, tiny_models: TinyModels, sample_photos: SampleDataset,
+    postgres: PostgresServer, s3: S3Server, tiny_models: TinyModels, demo_photos: DemoPhotos,
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for key, value in s3.env().items():
         monkeypatch.setenv(key, value)
     inputs, warehouse = s3.create_bucket("mmsr-inputs"), s3.create_bucket("mmsr-warehouse")
-    first = _upload(sample_photos, "mmsr-inputs", "a", FEW_PHOTOS[:3])  # two photos in common
-    second = _upload(sample_photos, "mmsr-inputs", "b", FEW_PHOTOS[1:])
+    first = _upload(demo_photos, "mmsr-inputs", "a", FEW_PHOTOS[:3])  # two photos in common
+    second = _upload(demo_photos, "mmsr-inputs", "b", FEW_PHOTOS[1:])
     captions = f"{inputs}/captions.jsonl"
-    fsspec.filesystem("s3").put_file(str(sample_photos.captions_path), captions.removeprefix("s3://"))
+    fsspec.filesystem("s3").put_file(str(demo_photos.captions_path), captions.removeprefix("s3://"))
     store = FeatureStoreConfig(
         catalog_uri=postgres.create_database("catalog"), warehouse=f"{warehouse}/featurestore",
         io_properties=s3.iceberg_properties(),
     )
-    job = small_job(tiny_models, sample_photos, first, tmp_path / "unused").with_(crops_per_image=CROPS)
+    job = small_job(tiny_models, demo_photos, first, tmp_path / "unused").with_(crops_per_image=CROPS)
     job = dataclasses.replace(job, store=store)
     job = job.with_(modalities=dataclasses.replace(job.preprocess.modalities, captions_path=captions))
     config = config_file(job, tmp_path / "mmsr.yaml")
@@ -68,5 +68,5 @@ def test_two_processes_on_s3_and_a_postgres_catalog_commit_each_sample_once(
     files = snapshot_files(store)
     assert files and all(path.startswith("s3://mmsr-warehouse/featurestore/") for path in files), files
     assert any(key.endswith(".parquet") for key in s3.keys("mmsr-warehouse"))
-    report = validate_snapshot(store, sample_images=2)
+    report = validate_snapshot(store, spot_check_rows=2)
     assert report.ok and report.rows == len(FEW_PHOTOS) * CROPS, report

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipelines.degradation import DegradationConfig
-from trainers.experiments.learning_check import CropSet, LearningCheckConfig, make_crops, sample_photos, split_photos
+from trainers.experiments.learning_check import CropSet, LearningCheckConfig, demo_photos, make_crops, split_photos
 from trainers.models.conditional_unet import resize_lr
 
 
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     check = LearningCheckConfig(canny_low=args.canny[0], canny_high=args.canny[1])
     degradation = DegradationConfig(scale=args.scale)
-    train_photos, eval_photos = split_photos(sample_photos(), check.eval_photos)
+    train_photos, eval_photos = split_photos(demo_photos(), check.eval_photos)
     train = make_crops(train_photos, args.crops_per_photo, check, args.seed, degradation)
     held_out = make_crops(eval_photos, args.eval_crops_per_photo, check, args.seed, degradation)
     result = edge_information(train, held_out, ProbeConfig(steps=args.steps), args.seed)

@@ -45,10 +45,10 @@ import torch
 
 from pipelines.cropping import random_crop
 from pipelines.degradation import DegradationConfig, degrade, derive_rng
+from pipelines.demo_photos import DEMO_PHOTOS
 from pipelines.image_decoding import decode_image
 from pipelines.modalities.edges import canny_edges
 from pipelines.pixel_range import to_model_range
-from pipelines.sample_dataset import SAMPLE_PHOTOS
 from trainers.experiments.learning_check_arms import Arm, arm_features, arm_tokens
 from trainers.experiments.learning_check_calibration import calibrated_base, fitted_vae
 from trainers.experiments.learning_check_config import LearningCheckConfig
@@ -134,9 +134,9 @@ class LearningCheckResult:
         return self.mean_lr_only_loss < self.mean_no_lr_loss
 
 
-def sample_photos() -> dict[str, np.ndarray]:
-    """The real photos of ``pipelines.sample_dataset``: file name -> (H, W, 3) uint8 RGB."""
-    return {photo.file_name: decode_image(photo.read()) for photo in SAMPLE_PHOTOS}
+def demo_photos() -> dict[str, np.ndarray]:
+    """The real photos of ``pipelines.demo_photos``: file name -> (H, W, 3) uint8 RGB."""
+    return {photo.file_name: decode_image(photo.read()) for photo in DEMO_PHOTOS}
 
 
 def split_photos(
@@ -255,8 +255,8 @@ def split_and_fit_vae(
     work_dir: Path, config: LearningCheckConfig, photos: Mapping[str, np.ndarray] | None
 ) -> tuple[tuple[dict[str, np.ndarray], dict[str, np.ndarray]], Path]:
     """((training, held-out) photos, the fitted VAE stand-in's folder): what every seed shares.
-    ``photos`` default to :func:`sample_photos`."""
-    photos = sample_photos() if photos is None else photos
+    ``photos`` default to :func:`demo_photos`."""
+    photos = demo_photos() if photos is None else photos
     missing = set(config.eval_photos) - set(photos)
     if missing or len(photos) == len(config.eval_photos):
         raise ValueError(f"learning_check.eval_photos must name some but not all photos; unknown: {sorted(missing)}")
@@ -269,7 +269,7 @@ def run_learning_check(
     work_dir: Path, config: LearningCheckConfig = LearningCheckConfig(), photos: Mapping[str, np.ndarray] | None = None
 ) -> LearningCheckResult:
     """Run the arms for every seed (models are written under ``work_dir``); photos default to
-    :func:`sample_photos`."""
+    :func:`demo_photos`."""
     split, vae_dir = split_and_fit_vae(work_dir, config, photos)
     return LearningCheckResult(tuple(run_seed(split, work_dir, vae_dir, config, seed) for seed in config.seeds))
 

@@ -29,7 +29,7 @@ class LearningCheckConfig:
     eval_repeats: int = 4
     """Noise / timestep draws per held-out crop."""
     eval_photos: tuple[str, ...] = ("chelsea.png", "china.jpg")
-    """File names of the sample photos held out for evaluation; the others are trained on."""
+    """File names of the demo photos held out for evaluation; the others are trained on."""
     canny_low: int = 50
     canny_high: int = 100
     modality_dropout: float = 0.0

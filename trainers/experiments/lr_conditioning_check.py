@@ -100,7 +100,7 @@ def run_conditioning_check(
     scale: int = DEFAULT_SCALE,
 ) -> ConditioningCheckResult:
     """Both conditionings for every seed at SR ``scale`` (models under ``work_dir``); photos default
-    to the sample photos."""
+    to the demo photos."""
     split, vae_dir = split_and_fit_vae(work_dir, config, photos)
     return ConditioningCheckResult(
         tuple(run_seed(split, work_dir, vae_dir, config, seed, scale) for seed in config.seeds)

@@ -152,7 +152,7 @@ QUICKSTART = replace(
     unet=replace(TINY.unet, norm_num_groups=8, attention_levels=(False, True)),
     vae=AutoencoderSizes(block_out_channels=(32, 32, 32), layers_per_block=1, latent_channels=4, kind="tiny"),
 )
-"""The tiny sizes with an AutoencoderTiny (f4): the quickstart fits it to the sample photos as its
+"""The tiny sizes with an AutoencoderTiny (f4): the quickstart fits it to the demo photos as its
 stand-in for a pretrained VAE (an AutoencoderKL of this size reconstructs worse than bicubic
 after the same minute of fitting). The UNet uses 8 norm groups: with 32 channels and 32 groups
 every GroupNorm is an InstanceNorm, which removes each sample's mean brightness, and a model

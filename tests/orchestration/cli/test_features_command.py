@@ -52,7 +52,8 @@ def test_parser_builds_every_subcommand_with_config_flags() -> None:
     assert (args.features_command, args.older_than_days, args.retain_last, args.dry_run) == ("expire", 7.0, 3, True)
     assert args.overrides == ["a.b=1"]
     assert _parse("tag", "v1", "123", "--replace").target == "123"
-    assert _parse("validate").target is None and _parse("validate", "--sample-images", "2").sample_images == 2
+    assert _parse("validate").target is None and _parse("validate", "--spot-check-rows", "2").spot_check_rows == 2
+    assert _parse("validate", "--sample-images", "3").spot_check_rows == 3  # the flag's old name still works
     assert not hasattr(_parse("show"), "snapshot")  # mmsr reads args.snapshot as train.snapshot
     with pytest.raises(SystemExit):
         _parse("diff", "only-one")
@@ -103,7 +104,7 @@ def test_validate_exit_status(
     url = snapshot_files(store)[0]
     path = url.removeprefix("file://")
     pq.write_table(pq.read_table(path).drop_columns(["depth_tokens"]), path)
-    status, out, _ = _run(store, capsys, "validate", "--sample-images", "0")
+    status, out, _ = _run(store, capsys, "validate", "--spot-check-rows", "0")
     assert status == 1 and "FAILED (1 errors)" in out
     assert url in out and "depth_tokens" in out and "missing column" in out
 
@@ -114,7 +115,7 @@ def test_validate_fails_on_duplicate_sample_ids_and_names_them(
     _, second = two_runs
     stage_samples("dup", 2, start=1)  # sample-00001, -00002 again, injected past the exactly-once check
     commit_run(store, "dup", PROPS, base_snapshot_id=second)
-    status, out, _ = _run(store, capsys, "validate", "--sample-images", "0")
+    status, out, _ = _run(store, capsys, "validate", "--spot-check-rows", "0")
     assert status == 1 and "FAILED (1 errors)" in out
     assert "2 sample ids occur more than once (4 rows)" in out
     assert "sample-00001 (2 rows), sample-00002 (2 rows)" in out
@@ -139,7 +140,7 @@ def test_validate_reports_orphans_and_expire_removes_them(
     location = open_catalog(store).load_table(store.samples_identifier).location()
     stray = f"{location}/data/left-behind.parquet"
     Path(stray.removeprefix("file://")).write_bytes(b"PAR1 not committed")
-    status, out, _ = _run(store, capsys, "validate", "--sample-images", "0")
+    status, out, _ = _run(store, capsys, "validate", "--spot-check-rows", "0")
     assert status == 0 and out.strip().endswith("1 issues: OK")
     assert "warning" in out and stray in out and "orphan data file" in out
     status, out, _ = _run(

@@ -9,15 +9,15 @@ from PIL import Image
 from featurestore.contact_sheet import SheetLayout
 from orchestration.cli.preprocess_sheet import preprocess_sheet_line, sheet_dir
 from orchestration.mmsr_config import MmsrConfig
+from pipelines.demo_photos import DemoPhotos
 from pipelines.preprocess_job import run_preprocess
-from pipelines.sample_dataset import SampleDataset
 from pipelines.sheet_cells import SHEET_HEADERS
 from tests.pipelines.conftest import (  # noqa: F401 (fixtures)
     SmallJob,
     TinyModels,
     job,
     one_torch_thread,
-    sample_photos,
+    demo_photos,
     tiny_models,
 )
 from trainers.tracking.tracking_config import TrackingConfig

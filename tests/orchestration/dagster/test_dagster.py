@@ -41,8 +41,8 @@ from orchestration.ray_runtime import quiet_data_progress
 from orchestration.registry.model_registry import RegisteredVersion
 from orchestration.registry.promotion import DECISION_TAG, PromotionDecision
 from pipelines.degradation import DegradationConfig
+from pipelines.demo_photos import CAPTIONS_FILE, DemoPhotos, write_demo_photos
 from pipelines.preprocess_job import PreprocessResult
-from pipelines.sample_dataset import CAPTIONS_FILE, SampleDataset, write_sample_dataset
 from tests.services.marker import starts_service
 from tests.trainers.conftest import RAY_TEST_ENV
 from trainers.recipes.train_job import TrainResult
@@ -260,8 +260,8 @@ CYCLE_OVERRIDES = [
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory: pytest.TempPathFactory) -> SampleDataset:
-    return write_sample_dataset(tmp_path_factory.mktemp("photos"))
+def photos(tmp_path_factory: pytest.TempPathFactory) -> DemoPhotos:
+    return write_demo_photos(tmp_path_factory.mktemp("photos"))
 
 
 @pytest.fixture
@@ -277,7 +277,7 @@ def ray_cluster() -> Iterator[None]:
 
 @pytest.mark.slow(minutes=8, minutes_each=8)
 def test_new_images_start_a_cycle_that_snapshots_trains_evaluates_and_promotes(
-    tmp_path: Path, photos: SampleDataset, ray_cluster: None
+    tmp_path: Path, photos: DemoPhotos, ray_cluster: None
 ) -> None:
     runs = tmp_path / "runs"
     inputs = runs / "sample_hr"

@@ -13,9 +13,9 @@ from orchestration.cli.main import main
 from orchestration.evaluation.benchmark_set import SetImage
 from orchestration.evaluation.set_evaluation import grid_row
 from orchestration.registry.model_registry import RegisteredVersion
+from pipelines.demo_photos import DEMO_PHOTOS
 from pipelines.feature_rows import encode_png
 from pipelines.image_decoding import decode_image
-from pipelines.sample_dataset import SAMPLE_PHOTOS
 from tests.orchestration.cli.test_cli_errors import terminal_lines
 from trainers.tracking.mlflow_runs import tracking_client
 from trainers.tracking.tracking_config import TrackingConfig
@@ -39,7 +39,7 @@ def _write_pairs(root: Path) -> tuple[Path, Path]:
     lr_dir, hr_dir = root / "LR", root / "HR"
     lr_dir.mkdir(parents=True)
     hr_dir.mkdir(parents=True)
-    for index, (photo, (width, height)) in enumerate(zip(SAMPLE_PHOTOS, LR_SIZES)):
+    for index, (photo, (width, height)) in enumerate(zip(DEMO_PHOTOS, LR_SIZES)):
         hr = np.ascontiguousarray(decode_image(photo.read())[: height * 4, : width * 4])
         lr = cv2.resize(hr, (width, height), interpolation=cv2.INTER_AREA)
         (hr_dir / f"{index:04d}.png").write_bytes(encode_png(hr))

@@ -15,9 +15,9 @@ import hashlib
 
 from orchestration.config_loading import parse_config
 from orchestration.quickstart.quickstart_preset import quickstart_preset
+from pipelines.demo_photos import DEMO_PHOTOS
 from pipelines.image_decoding import content_sha256
 from pipelines.preprocess_config import PreprocessConfig
-from pipelines.sample_dataset import SAMPLE_PHOTOS
 from pipelines.sample_identity import content_hash, sample_id_for
 
 WORKDIR = "/srv/mmsr-quickstart"
@@ -43,7 +43,7 @@ def _config() -> PreprocessConfig:
 
 
 def test_the_embedded_photos_are_the_pinned_bytes() -> None:
-    assert {photo.file_name: content_sha256(photo.read()) for photo in SAMPLE_PHOTOS} == PHOTO_SHA256
+    assert {photo.file_name: content_sha256(photo.read()) for photo in DEMO_PHOTOS} == PHOTO_SHA256
 
 
 def test_the_embedded_runs_content_hash_is_pinned() -> None:
@@ -54,7 +54,7 @@ def test_the_embedded_runs_sample_ids_are_pinned() -> None:
     config = _config()
     ids = sorted(
         sample_id_for(PHOTO_SHA256[photo.file_name], content_hash(config), crop)
-        for photo in SAMPLE_PHOTOS
+        for photo in DEMO_PHOTOS
         for crop in range(config.crops_per_image)
     )
     assert len(ids) == len(set(ids)) == 64

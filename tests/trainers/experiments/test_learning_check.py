@@ -15,7 +15,7 @@ from trainers.experiments.learning_check import (
     heldout_loss,
     make_crops,
     run_learning_check,
-    sample_photos,
+    demo_photos,
     split_photos,
 )
 from trainers.experiments.learning_check_arms import edge_codes, edge_features
@@ -23,7 +23,7 @@ from trainers.models.sr_pipeline import MMSRPipeline
 
 
 def test_crops_are_seeded_and_do_not_depend_on_the_other_photos() -> None:
-    photos = sample_photos()
+    photos = demo_photos()
     config = LearningCheckConfig(crop_size=32)
     both = make_crops({k: photos[k] for k in ("chelsea.png", "coffee.png")}, 2, config, seed=3)
     alone = make_crops({"coffee.png": photos["coffee.png"]}, 2, config, seed=3)
@@ -43,7 +43,7 @@ def test_split_photos_holds_out_exactly_the_named_photos() -> None:
 
 def test_heldout_loss_scores_every_arm_at_the_same_noise_and_timesteps(base_model_dir: Path) -> None:
     config = LearningCheckConfig(crop_size=64, eval_repeats=2, batch_size=4)
-    crops = make_crops({"coffee.png": sample_photos()["coffee.png"]}, 6, config, seed=0)
+    crops = make_crops({"coffee.png": demo_photos()["coffee.png"]}, 6, config, seed=0)
     pipeline = MMSRPipeline.from_pretrained(base_model_dir)
     codes = edge_codes(pipeline, crops.edges)
     assert codes.shape == (6, 256) and codes.dtype == torch.int64

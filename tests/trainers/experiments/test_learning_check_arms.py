@@ -7,14 +7,14 @@ from pathlib import Path
 import torch
 
 from featurestore.modality import Modality
-from trainers.experiments.learning_check import LearningCheckConfig, make_crops, sample_photos
+from trainers.experiments.learning_check import LearningCheckConfig, demo_photos, make_crops
 from trainers.experiments.learning_check_arms import arm_features, arm_tokens, oracle_features
 from trainers.models.sr_pipeline import MMSRPipeline
 
 
 def test_oracle_tokens_are_the_scaled_vae_means_on_the_token_grid(base_model_dir: Path) -> None:
     config = LearningCheckConfig(crop_size=64)
-    crops = make_crops({"coffee.png": sample_photos()["coffee.png"]}, 3, config, seed=0)
+    crops = make_crops({"coffee.png": demo_photos()["coffee.png"]}, 3, config, seed=0)
     pipeline = MMSRPipeline.from_pretrained(base_model_dir)
     tokens = oracle_features(pipeline, crops.hr, batch_size=2)
     assert tokens.shape == (3, 256, pipeline.mmlc.config.vq_dim)
@@ -28,7 +28,7 @@ def test_oracle_tokens_are_the_scaled_vae_means_on_the_token_grid(base_model_dir
 
 def test_lr_only_arms_have_no_modality_and_the_edges_arm_fills_only_the_edge_slot(base_model_dir: Path) -> None:
     config = LearningCheckConfig(crop_size=64)
-    crops = make_crops({"coffee.png": sample_photos()["coffee.png"]}, 2, config, seed=0)
+    crops = make_crops({"coffee.png": demo_photos()["coffee.png"]}, 2, config, seed=0)
     pipeline = MMSRPipeline.from_pretrained(base_model_dir)
     assert arm_features("lr_only", pipeline, crops.hr, crops.edges) is None
     assert arm_features("no_lr", pipeline, crops.hr, crops.edges) is None

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainers.experiments.learning_check import LearningCheckConfig, make_crops, sample_photos
+from trainers.experiments.learning_check import LearningCheckConfig, demo_photos, make_crops
 from trainers.experiments.learning_check_calibration import calibrated_base, fitted_vae
 from trainers.models.sr_pipeline import MMSRPipeline
 
@@ -15,7 +15,7 @@ from trainers.models.sr_pipeline import MMSRPipeline
 @pytest.mark.integration  # fits two VAEs and builds three base models
 def test_every_seed_base_carries_the_one_fitted_vae(tmp_path: Path) -> None:
     config = LearningCheckConfig(vae_fit_steps=2, vae_fit_batch_size=2)
-    crops = make_crops({"coffee.png": sample_photos()["coffee.png"]}, 4, config, seed=0)
+    crops = make_crops({"coffee.png": demo_photos()["coffee.png"]}, 4, config, seed=0)
     vae_dir = fitted_vae(tmp_path / "a", crops.hr, config)
     again = fitted_vae(tmp_path / "b", crops.hr, config)
     bases = [MMSRPipeline.from_pretrained(calibrated_base(tmp_path, crops.edges, vae_dir, config, s)) for s in (0, 1)]

@@ -16,7 +16,7 @@ from trainers.experiments.learning_check import (
     LearningCheckConfig,
     heldout_loss,
     make_crops,
-    sample_photos,
+    demo_photos,
     split_photos,
 )
 from trainers.experiments.lr_conditioning_check import (
@@ -51,7 +51,7 @@ def test_a_short_check_trains_and_scores_both_conditionings(tmp_path: Path) -> N
     # Each variant's model takes its own LR channels (the latent's C, or 3 RGB), and its LR reaches
     # the UNet: the same held-out crops with the LR zeroed score differently.
     held_out = make_crops(
-        split_photos(sample_photos(), config.eval_photos)[1], config.eval_crops_per_photo, config, 0,
+        split_photos(demo_photos(), config.eval_photos)[1], config.eval_crops_per_photo, config, 0,
         DegradationConfig(scale=DEFAULT_SCALE),
     )
     blank = CropSet(hr=held_out.hr, lr=torch.zeros_like(held_out.lr), edges=held_out.edges)

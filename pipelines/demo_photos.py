@@ -1,7 +1,7 @@
 """A small embedded HR dataset: real colour photos that ship inside installed packages.
 
 scikit-image (``skimage/data``) and scikit-learn (``sklearn/datasets/images``) both install a
-handful of real photographs. :func:`write_sample_dataset` copies the colour ones of at least
+handful of real photographs. :func:`write_demo_photos` copies the colour ones of at least
 256 px per side (synthetic images such as checkerboards, logos and text are left out, as are the
 microscopy and retina scans) into a folder, next to a ``captions.jsonl`` sidecar with one short
 hand-written caption per photo. Nothing is downloaded.
@@ -19,7 +19,7 @@ CAPTIONS_FILE = "captions.jsonl"
 
 
 @dataclass(frozen=True)
-class SamplePhoto:
+class DemoPhoto:
     """One photo inside an installed package, with its caption."""
 
     package: str
@@ -35,33 +35,33 @@ class SamplePhoto:
         return files(self.package).joinpath(self.resource).read_bytes()
 
 
-SAMPLE_PHOTOS: tuple[SamplePhoto, ...] = (
-    SamplePhoto(
+DEMO_PHOTOS: tuple[DemoPhoto, ...] = (
+    DemoPhoto(
         "skimage",
         "data/astronaut.png",
         "A smiling astronaut in an orange spacesuit beside an American flag and a space shuttle model.",
     ),
-    SamplePhoto("skimage", "data/chelsea.png", "Close-up of a tabby cat's face with green eyes."),
-    SamplePhoto("skimage", "data/coffee.png", "A cup of espresso on a red saucer with a spoon, on a wooden table."),
-    SamplePhoto(
+    DemoPhoto("skimage", "data/chelsea.png", "Close-up of a tabby cat's face with green eyes."),
+    DemoPhoto("skimage", "data/coffee.png", "A cup of espresso on a red saucer with a spoon, on a wooden table."),
+    DemoPhoto(
         "skimage",
         "data/hubble_deep_field.jpg",
         "A Hubble deep field: many small, distant galaxies scattered over a black sky.",
     ),
-    SamplePhoto("skimage", "data/motorcycle_left.png", "A red motorcycle parked in a garage in front of shelves of boxes."),
-    SamplePhoto("skimage", "data/rocket.jpg", "A rocket on its launch pad between lattice towers at dusk, lit by lamps."),
-    SamplePhoto(
+    DemoPhoto("skimage", "data/motorcycle_left.png", "A red motorcycle parked in a garage in front of shelves of boxes."),
+    DemoPhoto("skimage", "data/rocket.jpg", "A rocket on its launch pad between lattice towers at dusk, lit by lamps."),
+    DemoPhoto(
         "sklearn",
         "datasets/images/china.jpg",
         "A tall Chinese pagoda on a wooded hill, with a lake and a hazy sky behind it.",
     ),
-    SamplePhoto("sklearn", "datasets/images/flower.jpg", "An orange dahlia in bloom in front of blurred dark green leaves."),
+    DemoPhoto("sklearn", "datasets/images/flower.jpg", "An orange dahlia in bloom in front of blurred dark green leaves."),
 )
 
 
 @dataclass(frozen=True)
-class SampleDataset:
-    """Where :func:`write_sample_dataset` put the photos and their captions."""
+class DemoPhotos:
+    """Where :func:`write_demo_photos` put the photos and their captions."""
 
     image_dir: Path
     captions_path: Path
@@ -76,19 +76,19 @@ def _write_if_changed(path: Path, content: bytes) -> None:
         path.write_bytes(content)
 
 
-def write_sample_dataset(dest: Path) -> SampleDataset:
-    """Copy the sample photos and write ``captions.jsonl`` into ``dest`` (created if missing).
+def write_demo_photos(dest: Path) -> DemoPhotos:
+    """Copy the demo photos and write ``captions.jsonl`` into ``dest`` (created if missing).
 
     Idempotent: files already present with the right content are not rewritten.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    for photo in SAMPLE_PHOTOS:
+    for photo in DEMO_PHOTOS:
         _write_if_changed(dest / photo.file_name, photo.read())
     captions = "".join(
         json.dumps({"uri": photo.file_name, "caption": photo.caption}) + "\n"
-        for photo in sorted(SAMPLE_PHOTOS, key=lambda p: p.file_name)
+        for photo in sorted(DEMO_PHOTOS, key=lambda p: p.file_name)
     )
     captions_path = dest / CAPTIONS_FILE
     _write_if_changed(captions_path, captions.encode("utf-8"))
-    uris = sorted(os.path.abspath(dest / photo.file_name) for photo in SAMPLE_PHOTOS)
-    return SampleDataset(image_dir=dest, captions_path=captions_path, uris=uris)
+    uris = sorted(os.path.abspath(dest / photo.file_name) for photo in DEMO_PHOTOS)
+    return DemoPhotos(image_dir=dest, captions_path=captions_path, uris=uris)
