@@ -1,6 +1,6 @@
 """``mmsr quickstart``: the whole flow once, on embedded defaults, with nothing downloaded.
 
-Sample photos from scikit-image / scikit-learn -> Beam (DirectRunner) -> feature-store commit
+Demo photos from scikit-image / scikit-learn -> Beam (DirectRunner) -> feature-store commit
 (Iceberg on SQLite) -> Ray Train (local, 2 CPU workers) on the quickstart's models
 (``quickstart_models``) -> MLflow run, registered version (``challenger``) -> evaluation-gated
 promotion to ``champion`` (the floor against bicubic applies) -> a few eval LRs super-resolved
