@@ -37,6 +37,7 @@ def quickstart_preset(workdir: str, steps: int | None = None) -> dict[str, Any]:
             "num_workers": 1,
             "cpus_per_worker": 2,
             "learning_rate": 1e-3,
+            "lr_schedule": "cosine",
             "ema_decay": 0.99,
             "checkpoint_every": 200,
             "log_every": 20,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from featurestore.modality import Modality
+from trainers.harness.lr_schedule import LrSchedule
 from trainers.harness.ray_run_config import RayRunConfig
 
 
@@ -25,6 +26,11 @@ class TrainConfig(RayRunConfig):
     """Per worker and per step (before gradient accumulation)."""
     gradient_accumulation: int = 1
     learning_rate: float = 1e-4
+    """The peak rate (``lr_schedule``)."""
+    lr_schedule: LrSchedule = "constant"
+    """``constant`` or ``cosine`` (from the peak to 0 at the last step: ``trainers.harness.lr_schedule``)."""
+    lr_warmup_steps: int = 0
+    """Steps of linear warm-up from 0 to the peak, before the schedule."""
     weight_decay: float = 0.0
     modality_dropout: float = 0.1
     ema_decay: float = 0.999
@@ -65,6 +71,8 @@ class TrainConfig(RayRunConfig):
             raise ValueError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.learning_rate <= 0:
             raise ValueError(f"train.learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 <= self.lr_warmup_steps < self.steps:
+            raise ValueError(f"train.lr_warmup_steps must be in 0..train.steps - 1, got {self.lr_warmup_steps}")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError(f"train.max_grad_norm must be > 0 or null, got {self.max_grad_norm}")
         if not self.modalities:

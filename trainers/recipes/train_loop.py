@@ -37,6 +37,7 @@ from pipelines.pixel_range import to_model_range
 from trainers.data.encoding_cache import EncodingCache
 from trainers.data.lr_draws import fresh_lr_batches
 from trainers.data.shard_batches import EpochBatch, epoch_batches
+from trainers.harness.lr_schedule import learning_rate_at
 from trainers.harness.mixed_precision import autocast_context, backward, make_grad_scaler, optimizer_step
 from trainers.harness.prefetch import prefetched
 from trainers.harness.train_state import PIPELINE_DIR, load_train_state, save_train_state
@@ -136,6 +137,8 @@ class DiffusionTask:
         self.batches: Iterator[EpochBatch] = iter(())
         self.generator = torch.Generator(device="cpu")
         self.encodings = EncodingCache(config.encoding_cache_rows)
+        self.next_step = 0
+        """The 0-based index of the next optimizer step (its learning rate: ``train.lr_schedule``)."""
 
     def restore(self, directory: Path) -> int:
         state = load_train_state(directory, self.trainable, self.ema, self.optimizer)
@@ -143,6 +146,7 @@ class DiffusionTask:
         return state.step
 
     def start(self, step: int) -> None:
+        self.next_step = step
         self.generator.manual_seed(self.config.seed * 100_003 + self.rank * 7_919 + step)
         shard = ray.train.get_dataset_shard("train")  # here: the lookup needs the worker's own thread
         self.batches = epoch_batches(self.config.batch_size, "train.batch_size", first_epoch=self.epoch, shard=shard)
@@ -169,6 +173,10 @@ class DiffusionTask:
                     )
                 backward(loss / config.gradient_accumulation, self.scaler)
             total += float(loss.detach())
+        rate = learning_rate_at(self.next_step, config.steps, config.learning_rate, config.lr_schedule, config.lr_warmup_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate
+        self.next_step += 1
         parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
         optimizer_step(self.optimizer, self.scaler, parameters, config.max_grad_norm)
         self.ema.update_parameters(self.trainable)
