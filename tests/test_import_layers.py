@@ -172,10 +172,14 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _packages(parent: Path, *names: str) -> None:
+    for name in names:
+        (parent / name).mkdir()
+        (parent / name / "__init__.py").write_text("")
+
+
 def test_the_check_sees_an_orchestration_subpackage_importing_a_higher_one_or_a_sibling(tree: Path) -> None:
-    for package in ("serving", "registry", "cli", "dagster"):
-        (tree / "orchestration" / package).mkdir()
-        (tree / "orchestration" / package / "__init__.py").write_text("")
+    _packages(tree / "orchestration", "serving", "registry", "cli", "dagster")
     (tree / "orchestration" / "serving" / "server.py").write_text("from orchestration.registry import promotion\n")
     (tree / "orchestration" / "registry" / "promotion.py").write_text("from orchestration.serving import server\n")
     (tree / "orchestration" / "dagster" / "assets.py").write_text("def f():\n    from orchestration.cli import main\n")
@@ -187,9 +191,7 @@ def test_the_check_sees_an_orchestration_subpackage_importing_a_higher_one_or_a_
 
 
 def test_the_check_sees_a_trainers_subpackage_importing_a_higher_one_or_a_sibling(tree: Path) -> None:
-    for package in ("tracking", "models", "harness", "data"):
-        (tree / "trainers" / package).mkdir()
-        (tree / "trainers" / package / "__init__.py").write_text("")
+    _packages(tree / "trainers", "tracking", "models", "harness", "data")
     (tree / "trainers" / "harness" / "worker_loop.py").write_text("def f():\n    from trainers.recipes import high\n")
     (tree / "trainers" / "data" / "lr_draws.py").write_text("from trainers.harness.worker_loop import f\n")
     (tree / "trainers" / "tracking" / "runs.py").write_text("import trainers.models.step\n")
