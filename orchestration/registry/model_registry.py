@@ -43,7 +43,12 @@ class RegisteredVersion:
     """``models:/<name>/<version>``"""
 
 
-_PARAM_TYPES = {str: "string", float: "double", int: "long"}
+def _param_type(key: str) -> tuple[str, type]:
+    """The schema type of request param ``key`` (by key, not by a default's Python type: a
+    ``guidance_scale`` of 4 stays a double)."""
+    if key == "guidance_scale" or key.startswith("temperature_") and key != "temperature_schedule":
+        return "double", float
+    return ("long", int) if key in ("steps", "seed") else ("string", str)
 
 
 def serving_signature(sampling: SamplingOptions) -> ModelSignature:
@@ -52,8 +57,11 @@ def serving_signature(sampling: SamplingOptions) -> ModelSignature:
     inputs = Schema([ColSpec("string", "image"), ColSpec("string", "caption", required=False)])
     outputs = Schema([ColSpec("string", "image"), ColSpec("string", "caption")])
     defaults = {f"temperature_{modality.value}": 1.0 for modality in Modality} | sampling.as_params()
-    params = ParamSchema([ParamSpec(key, _PARAM_TYPES[type(defaults[key])], defaults[key]) for key in PARAM_KEYS])
-    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+    specs = []
+    for key in PARAM_KEYS:
+        kind, cast = _param_type(key)
+        specs.append(ParamSpec(key, kind, cast(defaults[key])))
+    return ModelSignature(inputs=inputs, outputs=outputs, params=ParamSchema(specs))
 
 
 def register_pipeline(

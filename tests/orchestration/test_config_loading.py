@@ -98,4 +98,6 @@ def test_the_serving_signature_takes_every_request_param_with_the_configured_def
     params = {spec.name: spec.default for spec in serving_signature(sampling).params}
     assert tuple(params) == PARAM_KEYS
     as_trained = {modality.value: 1.0 for modality in Modality}  # the temperatures' defaults: as trained
+    types = {spec.name: spec.dtype.name for spec in serving_signature(SamplingOptions(guidance_scale=4)).params}
+    assert types["guidance_scale"] == types["temperature_depth"] == "double" and types["steps"] == "long"
     assert SamplingOptions().with_params(params) == replace(sampling, temperatures=as_trained)
