@@ -222,7 +222,8 @@ class DiffusionTask:
         try:
             tokens = tokens_from_feature_batch(batch, self.pipeline.vq, self.pipeline.text_encoder, config.modality_set)
             lr = to_model_range(torch.from_numpy(batch["lr"]).to(self.device))
-            sr = self.pipeline(lr, tokens, SamplingOptions(steps=config.image_sample_steps, seed=config.seed))
+            generator = torch.Generator(device="cpu").manual_seed(config.seed)  # any int seed, negative too
+            sr = self.pipeline(lr, tokens, SamplingOptions(steps=config.image_sample_steps), generator=generator)
         finally:
             self.trainable.load_state_dict(trained)
             self.trainable.train()
