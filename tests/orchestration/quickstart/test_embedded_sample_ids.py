@@ -1,8 +1,8 @@
 """The sample ids of the embedded run (``mmsr quickstart``'s preprocess on the photos shipped in
 scikit-image and scikit-learn) are pinned: moving or refactoring code must not change them.
 
-An id is ``sample_id_for(sha256(photo), content_hash(config), crop)``
-(``pipelines.sample_identity``; ``tests/pipelines/test_preprocess_job.py`` checks that the job
+An id is ``sample_id_for(sha256(photo), content_hash(config), crop)`` (``pipelines.sample_identity``;
+``tests/pipelines/test_preprocess_job.py::test_one_row_per_input_and_crop`` checks that the job
 commits exactly these). The values below were computed on the tree before the orchestration moves
 (commit 7e2cdbe~1) and again after them: byte-identical. A failure names what changed: a photo's
 bytes (a new scikit-image or scikit-learn release), the content settings or ``PIPELINE_VERSION``
