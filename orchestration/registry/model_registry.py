@@ -27,7 +27,7 @@ from orchestration.serving.serve_config import ServeConfig
 from orchestration.serving.server import serving_model_config
 from pipelines.modalities.extractor import ModalityExtractionConfig
 from trainers.models.safe_loading import UnsafeArtifactError, verify_artifact_tree
-from trainers.models.sampling_options import PARAM_KEYS, SamplingOptions
+from trainers.models.sampling_options import PARAM_TYPES, SamplingOptions
 from trainers.tracking.mlflow_runs import fluent_tracking, tracking_client
 from trainers.tracking.tracking_config import TrackingConfig
 
@@ -43,25 +43,18 @@ class RegisteredVersion:
     """``models:/<name>/<version>``"""
 
 
-def _param_type(key: str) -> tuple[str, type]:
-    """The schema type of request param ``key`` (by key, not by a default's Python type: a
-    ``guidance_scale`` of 4 stays a double)."""
-    if key == "guidance_scale" or key.startswith("temperature_") and key != "temperature_schedule":
-        return "double", float
-    return ("long", int) if key in ("steps", "seed") else ("string", str)
+_SCHEMA_TYPES = {str: "string", float: "double", int: "long"}
 
 
 def serving_signature(sampling: SamplingOptions) -> ModelSignature:
-    """Request: one row per LR image (base64 PNG/JPEG, optional caption); every ``PARAM_KEYS``
-    sampling option as a param whose default is ``sampling``'s (temperatures default to 1.0)."""
+    """Request: one row per LR image (base64 PNG/JPEG, optional caption); every sampling option as a
+    param of its ``PARAM_TYPES`` type (a ``guidance_scale`` of 4 stays a double) whose default is
+    ``sampling``'s (temperatures default to 1.0)."""
     inputs = Schema([ColSpec("string", "image"), ColSpec("string", "caption", required=False)])
     outputs = Schema([ColSpec("string", "image"), ColSpec("string", "caption")])
     defaults = {f"temperature_{modality.value}": 1.0 for modality in Modality} | sampling.as_params()
-    specs = []
-    for key in PARAM_KEYS:
-        kind, cast = _param_type(key)
-        specs.append(ParamSpec(key, kind, cast(defaults[key])))
-    return ModelSignature(inputs=inputs, outputs=outputs, params=ParamSchema(specs))
+    params = [ParamSpec(key, _SCHEMA_TYPES[cast], cast(defaults[key])) for key, cast in PARAM_TYPES.items()]
+    return ModelSignature(inputs=inputs, outputs=outputs, params=ParamSchema(params))
 
 
 def register_pipeline(

@@ -81,13 +81,11 @@ class SamplingOptions:
         for modality in Modality:
             key = f"temperature_{modality.value}"
             if key in params:
-                temperatures[modality.value] = _cast(key, float, params[key])
+                temperatures[modality.value] = _cast(key, PARAM_TYPES[key], params[key])
         changes: dict[str, Any] = {"temperatures": temperatures}
-        for name, cast in (
-            ("guidance_mode", str), ("guidance_scale", float), ("steps", int), ("seed", int), ("temperature_schedule", str),
-        ):
+        for name in ("guidance_mode", "guidance_scale", "steps", "seed", "temperature_schedule"):
             if name in params:
-                changes[name] = _cast(name, cast, params[name])
+                changes[name] = _cast(name, PARAM_TYPES[name], params[name])
         if "negative_prompt" in params:
             changes["negative_prompt"] = str(params["negative_prompt"] or "") or None
         if "disable_modalities" in params:
@@ -118,8 +116,10 @@ def _cast(name: str, cast: type, value: Any) -> Any:
         raise ValueError(f"{name} must be a {cast.__name__}, got {value!r}") from None
 
 
-PARAM_KEYS: tuple[str, ...] = (
-    "guidance_mode", "guidance_scale", "steps", "seed", "negative_prompt", "disable_modalities",
-    *(f"temperature_{modality.value}" for modality in Modality), "temperature_schedule",
-)
-"""The request params :meth:`SamplingOptions.with_params` accepts."""
+PARAM_TYPES: dict[str, type] = {
+    "guidance_mode": str, "guidance_scale": float, "steps": int, "seed": int, "negative_prompt": str,
+    "disable_modalities": str, **{f"temperature_{modality.value}": float for modality in Modality},
+    "temperature_schedule": str,
+}
+"""The request params :meth:`SamplingOptions.with_params` accepts, each with the type it is cast to."""
+PARAM_KEYS: tuple[str, ...] = tuple(PARAM_TYPES)
